@@ -1,0 +1,1 @@
+"""Adapters for the ports of decentro_core (installed as ``decentro_adapters``)."""

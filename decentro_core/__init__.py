@@ -1,0 +1,1 @@
+"""Framework-free core of Flask-Decentro."""

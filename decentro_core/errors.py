@@ -1,0 +1,231 @@
+"""The one exception hierarchy of the library.
+
+::
+
+    DecentroError
+    ├── ConfigurationError          settings missing or inconsistent at start-up
+    ├── ValidationError             bad input, refused before anything leaves the process
+    │   └── ConsentRequired         a KYC call without explicit, recorded consent
+    ├── VerificationFailed          the document was checked and is not acceptable
+    │   └── AadhaarFileRejected     an offline e-KYC file failed a local check
+    ├── UpstreamError               Decentro (or the path to it) failed
+    │   ├── GatewayConnectionError  nothing reached Decentro; safe to retry
+    │   ├── GatewayTimeout          sent, no answer in time; the outcome is unknown
+    │   ├── RateLimited             Decentro answered 429
+    │   ├── UpstreamUnavailable     Decentro answered 5xx
+    │   ├── UpstreamProtocolError   an answer that is not Decentro's JSON
+    │   ├── AuthenticationFailed    credentials refused (401/403, error_unauthorized_module, ...)
+    │   ├── DuplicateReference      a reference_id Decentro has already seen
+    │   └── OtpError                an Aadhaar OTP step refused (invalid OTP, limit, session)
+    ├── WebhookError                a callback that must not be processed
+    │   ├── WebhookSignatureError   bad or missing signature, credential or source IP
+    │   └── WebhookPayloadError     not JSON, too large, or missing fields
+    └── StoreError                  an adapter behind a port failed (database, cache, vault)
+
+Every error carries ``http_status`` (what an HTTP front end should answer), ``code`` (a
+stable machine-readable string), ``provider_code`` (Decentro's ``responseCode`` or
+``responseKey``, if any), ``request_id`` (Decentro's ``decentroTxnId`` or our reference id) and
+``retryable``. Messages are written by this library, never copied from a response body, so
+they cannot carry personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "AadhaarFileRejected",
+    "AuthenticationFailed",
+    "ConfigurationError",
+    "ConsentRequired",
+    "DecentroError",
+    "DuplicateReference",
+    "GatewayConnectionError",
+    "GatewayTimeout",
+    "OtpError",
+    "RateLimited",
+    "StoreError",
+    "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamUnavailable",
+    "ValidationError",
+    "VerificationFailed",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+]
+
+
+class DecentroError(Exception):
+    """Base class of every error this library raises."""
+
+    http_status: int = 500
+    code: str = "DECENTRO_ERROR"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if http_status is not None:
+            self.http_status = http_status
+        if retryable is not None:
+            self.retryable = retryable
+        self.provider_code = provider_code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, provider_code={self.provider_code!r}, "
+            f"request_id={self.request_id!r})"
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``error`` member of an envelope."""
+        return {"code": self.code, "message": self.message}
+
+
+class ConfigurationError(DecentroError):
+    """Settings are missing or inconsistent; raised at start-up, never on first use."""
+
+    code = "CONFIGURATION_ERROR"
+
+
+class ValidationError(DecentroError):
+    """Input was refused before anything left the process; ``fields`` names what is wrong."""
+
+    http_status = 400
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, fields: Mapping[str, list[str]], *, message: str | None = None) -> None:
+        self.fields = {name: list(msgs) for name, msgs in fields.items()}
+        names = ", ".join(sorted(self.fields)) or "input"
+        super().__init__(message or f"Invalid input: {names}")
+
+    def to_dict(self) -> dict[str, object]:  # type: ignore[override]
+        return {"code": self.code, "message": self.message, "fields": self.fields}
+
+
+class ConsentRequired(ValidationError):
+    """A KYC call without explicit consent (given, text and purpose)."""
+
+    code = "CONSENT_REQUIRED"
+
+
+class VerificationFailed(DecentroError):
+    """The document was checked and is not acceptable (not an outage)."""
+
+    http_status = 422
+    code = "VERIFICATION_FAILED"
+
+
+class AadhaarFileRejected(VerificationFailed):
+    """An offline e-KYC file failed a local check (signature, age, share code, format)."""
+
+    code = "AADHAAR_FILE_REJECTED"
+
+
+class UpstreamError(DecentroError):
+    """Decentro, or the path to it, failed."""
+
+    http_status = 502
+    code = "UPSTREAM_ERROR"
+
+
+class GatewayConnectionError(UpstreamError):
+    """No request reached Decentro (DNS, refused, reset before sending); safe to retry."""
+
+    http_status = 503
+    code = "UPSTREAM_UNREACHABLE"
+    retryable = True
+
+
+class GatewayTimeout(UpstreamError):
+    """The request was sent but no answer came in time: Decentro may have acted on it."""
+
+    http_status = 504
+    code = "UPSTREAM_TIMEOUT"
+    retryable = True
+
+
+class RateLimited(UpstreamError):
+    """Decentro answered 429."""
+
+    http_status = 503
+    code = "UPSTREAM_RATE_LIMITED"
+    retryable = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Decentro answered with a 5xx status."""
+
+    http_status = 503
+    code = "UPSTREAM_UNAVAILABLE"
+    retryable = True
+
+
+class UpstreamProtocolError(UpstreamError):
+    """Decentro's answer was not the JSON it documents."""
+
+    code = "UPSTREAM_PROTOCOL_ERROR"
+
+
+class AuthenticationFailed(UpstreamError):
+    """Decentro refused our credentials or the module is not subscribed."""
+
+    code = "UPSTREAM_AUTHENTICATION_FAILED"
+
+
+class DuplicateReference(UpstreamError):
+    """Decentro has already seen this reference_id."""
+
+    http_status = 409
+    code = "DUPLICATE_REFERENCE"
+
+
+class OtpError(UpstreamError):
+    """An Aadhaar OTP step was refused; ``code`` says why (invalid OTP, limit, session...)."""
+
+    http_status = 422
+    code = "AADHAAR_OTP_ERROR"
+
+
+class WebhookError(DecentroError):
+    """A callback that must not be processed."""
+
+    http_status = 400
+    code = "WEBHOOK_ERROR"
+
+
+class WebhookSignatureError(WebhookError):
+    """Bad or missing signature, shared credential or source IP."""
+
+    http_status = 401
+    code = "WEBHOOK_SIGNATURE_INVALID"
+
+
+class WebhookPayloadError(WebhookError):
+    """The callback body is not JSON, too large, or lacks required fields."""
+
+    http_status = 400
+    code = "WEBHOOK_PAYLOAD_INVALID"
+
+
+class StoreError(DecentroError):
+    """An adapter behind a port (database, cache, vault) failed."""
+
+    http_status = 503
+    code = "STORE_ERROR"

@@ -1,0 +1,208 @@
+"""In-memory implementations of every port: the embedded defaults and the test fakes.
+
+They keep state in the process only, are thread-safe, and behave like the real adapters
+(the contract tests in ``tests/adapters`` run against both). :class:`MemoryVault` is a
+tokenising vault: it hands out random tokens and keeps the plaintext in process memory, so
+nothing sealed through it is ever written anywhere in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+
+from .errors import StoreError
+from .ports import (
+    AuditEvent,
+    AuditVerification,
+    ConsentRecord,
+    OperationRecord,
+    WebhookEvent,
+    WebhookState,
+)
+
+__all__ = [
+    "MemoryAuditSink",
+    "MemoryCache",
+    "MemoryConsentStore",
+    "MemoryRecordStore",
+    "MemoryVault",
+]
+
+
+class MemoryCache:
+    """A dict with expiry times and per-key locks (single flight within one process)."""
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._items: dict[str, tuple[float, bytes]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._monotonic = monotonic
+
+    def get(self, key: str) -> bytes | None:
+        with self._guard:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            expires, value = item
+            if expires <= self._monotonic():
+                del self._items[key]
+                return None
+            return value
+
+    def set(self, key: str, value: bytes, *, ttl: int) -> None:
+        with self._guard:
+            self._items[key] = (self._monotonic() + ttl, value)
+
+    def delete(self, key: str) -> None:
+        with self._guard:
+            self._items.pop(key, None)
+
+    @contextmanager
+    def lock(self, key: str, *, timeout: float) -> Iterator[bool]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        won = lock.acquire(timeout=timeout)
+        try:
+            yield won
+        finally:
+            if won:
+                lock.release()
+
+
+class MemoryVault:
+    """Tokenising vault: random tokens out, plaintext kept in process memory only."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, bytes] = {}
+        self._hash_key = secrets.token_bytes(32)
+        self._guard = threading.Lock()
+
+    def seal(self, plaintext: bytes) -> str:
+        token = "mem:" + secrets.token_urlsafe(24)
+        with self._guard:
+            self._secrets[token] = plaintext
+        return token
+
+    def open(self, token: str) -> bytes:
+        with self._guard:
+            try:
+                return self._secrets[token]
+            except KeyError:
+                raise StoreError("Sealed value not found in this process's vault") from None
+
+    def fingerprint(self, value: str) -> str:
+        return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _chain_hash(previous: str, event: AuditEvent) -> str:
+    parts = [
+        previous,
+        event.actor,
+        event.action,
+        event.subject,
+        event.outcome,
+        event.occurred_at.isoformat(),
+        event.operation_id or "",
+        event.reference_id or "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class MemoryAuditSink:
+    """Append-only list with the same hash chain as the database sink."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[AuditEvent, str]] = []
+        self._guard = threading.Lock()
+
+    def append(self, event: AuditEvent) -> None:
+        with self._guard:
+            previous = self.rows[-1][1] if self.rows else ""
+            self.rows.append((event, _chain_hash(previous, event)))
+
+    @property
+    def events(self) -> list[AuditEvent]:
+        return [event for event, _ in self.rows]
+
+    def verify(self) -> AuditVerification:
+        previous = ""
+        for index, (event, stored) in enumerate(self.rows, start=1):
+            if _chain_hash(previous, event) != stored:
+                return AuditVerification(ok=False, checked=index, first_broken=index, reason="hash mismatch")
+            previous = stored
+        return AuditVerification(ok=True, checked=len(self.rows))
+
+
+class MemoryConsentStore:
+    def __init__(self) -> None:
+        self.records: list[ConsentRecord] = []
+        self._guard = threading.Lock()
+
+    def record(self, consent: ConsentRecord) -> str:
+        with self._guard:
+            self.records.append(consent)
+            return str(len(self.records))
+
+    def for_user(self, user_id: str) -> list[ConsentRecord]:
+        with self._guard:
+            return [c for c in self.records if c.user_id == user_id]
+
+
+class MemoryRecordStore:
+    def __init__(self) -> None:
+        self.operations: dict[str, OperationRecord] = {}
+        self.events: dict[str, WebhookEvent] = {}
+        self._guard = threading.Lock()
+
+    def save_operation(self, record: OperationRecord) -> None:
+        with self._guard:
+            self.operations[record.reference_id] = record
+
+    def get_operation(self, reference_id: str) -> OperationRecord | None:
+        with self._guard:
+            return self.operations.get(reference_id)
+
+    def find_by_operation_id(self, operation_id: str) -> OperationRecord | None:
+        with self._guard:
+            return next((r for r in self.operations.values() if r.operation_id == operation_id), None)
+
+    def add_webhook_event(self, event: WebhookEvent) -> bool:
+        with self._guard:
+            if event.dedupe_key in self.events:
+                return False
+            self.events[event.dedupe_key] = event
+            return True
+
+    def get_webhook_event(self, dedupe_key: str) -> WebhookEvent | None:
+        with self._guard:
+            return self.events.get(dedupe_key)
+
+    def update_webhook_event(
+        self, dedupe_key: str, *, state: WebhookState, attempts: int, last_error: str | None
+    ) -> None:
+        with self._guard:
+            event = self.events[dedupe_key]
+            self.events[dedupe_key] = replace(event, state=state, attempts=attempts, last_error=last_error)
+
+    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:
+        with self._guard:
+            chosen = [e for e in self.events.values() if state is None or e.state == state]
+        return iter(sorted(chosen, key=lambda e: e.received_at))
+
+    def purge_before(self, cutoff: datetime) -> int:
+        with self._guard:
+            old_ops = [k for k, r in self.operations.items() if r.updated_at < cutoff]
+            old_events = [k for k, e in self.events.items() if e.received_at < cutoff]
+            for key in old_ops:
+                del self.operations[key]
+            for key in old_events:
+                del self.events[key]
+            return len(old_ops) + len(old_events)

@@ -1,0 +1,262 @@
+"""The ports: what the core needs from the outside world, and the values that cross them.
+
+Each port is a narrow ``typing.Protocol``. Values crossing a port are frozen dataclasses owned
+by the core. Adapters (``decentro_adapters``) implement the ports for real technologies; the
+in-memory versions in :mod:`decentro_core.memory` are the embedded defaults and the test fakes.
+Adapters convert their own exceptions into :mod:`decentro_core.errors` before they leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "AadhaarKyc",
+    "AadhaarVerifier",
+    "AuditEvent",
+    "AuditSink",
+    "AuditVerification",
+    "Cache",
+    "Clock",
+    "ConsentRecord",
+    "ConsentStore",
+    "GatewayRequest",
+    "GatewayResponse",
+    "HttpGateway",
+    "IdFactory",
+    "Module",
+    "OperationRecord",
+    "RecordStore",
+    "Vault",
+    "WebhookEvent",
+    "WebhookState",
+]
+
+Module = Literal["kyc", "banking", "payments", "notifications"]
+WebhookState = Literal["received", "processed", "failed"]
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], str]
+
+
+# -- HTTP gateway ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayRequest:
+    """One call to Decentro. ``module`` selects the credentials the gateway sends."""
+
+    method: Literal["GET", "POST"]
+    path: str
+    module: Module
+    reference_id: str
+    body: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """Decentro's answer: HTTP status and the parsed JSON object."""
+
+    status_code: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HttpGateway(Protocol):
+    """Sends one request to Decentro.
+
+    Raises :class:`~decentro_core.errors.GatewayConnectionError` when nothing was sent,
+    :class:`~decentro_core.errors.GatewayTimeout` when the request was sent and no answer
+    came, :class:`~decentro_core.errors.UpstreamProtocolError` when the answer is not a JSON
+    object. Any HTTP status is returned, not raised: the core decides what it means.
+    """
+
+    def send(self, request: GatewayRequest) -> GatewayResponse: ...
+
+
+# -- Cache ----------------------------------------------------------------------------------
+
+
+class Cache(Protocol):
+    """Bytes by key with a time to live. Values are sealed by the core before they arrive."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, *, ttl: int) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def lock(self, key: str, *, timeout: float) -> AbstractContextManager[bool]:
+        """Hold a short lock across processes (single flight); yields whether it was won."""
+        ...
+
+
+# -- Crypto vault ---------------------------------------------------------------------------
+
+
+class Vault(Protocol):
+    """Seals personal data before it is stored, and derives keyed lookup hashes."""
+
+    def seal(self, plaintext: bytes) -> str: ...
+
+    def open(self, token: str) -> bytes: ...
+
+    def fingerprint(self, value: str) -> str:
+        """A keyed, stable hash of ``value`` (for cache keys and lookups), never reversible."""
+        ...
+
+
+# -- Audit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One append-only audit entry. ``subject`` is always masked (``ABCDE****F``)."""
+
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    occurred_at: datetime
+    operation_id: str | None = None
+    reference_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """Result of walking the hash chain: ``first_broken`` is the id of the first bad row."""
+
+    ok: bool
+    checked: int
+    first_broken: int | None = None
+    reason: str | None = None
+
+
+class AuditSink(Protocol):
+    """An append-only, hash-chained log of what was done to whose data."""
+
+    def append(self, event: AuditEvent) -> None: ...
+
+    def verify(self) -> AuditVerification: ...
+
+
+# -- Consent --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """The consent a user gave for one operation."""
+
+    user_id: str
+    operation: str
+    text: str
+    purpose: str
+    given_at: datetime
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+class ConsentStore(Protocol):
+    """Keeps consent records; ``record`` returns the stored record's id."""
+
+    def record(self, consent: ConsentRecord) -> str: ...
+
+    def for_user(self, user_id: str) -> list[ConsentRecord]: ...
+
+
+# -- Records (operations and webhook events) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """One operation. Request and result are sealed tokens from the vault, never clear."""
+
+    reference_id: str
+    operation: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    operation_id: str | None = None
+    user_id: str | None = None
+    sealed_request: str | None = None
+    sealed_result: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A received callback. The raw body is sealed (it carries names and amounts)."""
+
+    dedupe_key: str
+    sealed_body: str
+    received_at: datetime
+    state: WebhookState = "received"
+    attempts: int = 0
+    reference_id: str | None = None
+    last_error: str | None = None
+
+
+class RecordStore(Protocol):
+    """Operations and webhook events."""
+
+    def save_operation(self, record: OperationRecord) -> None:
+        """Insert or replace the record with this ``reference_id``."""
+        ...
+
+    def get_operation(self, reference_id: str) -> OperationRecord | None: ...
+
+    def find_by_operation_id(self, operation_id: str) -> OperationRecord | None: ...
+
+    def add_webhook_event(self, event: WebhookEvent) -> bool:
+        """Store a new event; ``False`` (and no change) if its ``dedupe_key`` is known."""
+        ...
+
+    def get_webhook_event(self, dedupe_key: str) -> WebhookEvent | None: ...
+
+    def update_webhook_event(
+        self, dedupe_key: str, *, state: WebhookState, attempts: int, last_error: str | None
+    ) -> None: ...
+
+    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]: ...
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete operations and webhook events older than ``cutoff``; return how many."""
+        ...
+
+
+# -- Aadhaar offline e-KYC ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AadhaarKyc:
+    """What a verified offline e-KYC file says. Never the full Aadhaar number."""
+
+    aadhaar_last4: str
+    generated_at: datetime
+    name: str
+    date_of_birth: str
+    gender: str
+    address: Mapping[str, str]
+    photo_base64: str | None
+    mobile_verified: bool | None = None
+    email_verified: bool | None = None
+    signer: str | None = None
+
+
+class AadhaarVerifier(Protocol):
+    """Checks a UIDAI offline e-KYC file (XML or share-code ZIP) and extracts its fields.
+
+    Raises :class:`~decentro_core.errors.AadhaarFileRejected` for any file that is not
+    intact, genuine, fresh and opened with the right share code.
+    """
+
+    def verify(
+        self,
+        content: bytes,
+        share_code: str,
+        *,
+        mobile: str | None = None,
+        email: str | None = None,
+    ) -> AadhaarKyc: ...

@@ -1,0 +1,84 @@
+"""Shared fixtures: real PostgreSQL and Redis when reachable.
+
+A test that needs a service skips with a loud reason when it is unreachable, except under
+``DECENTRO_REQUIRE_SERVICES=1`` (set by ``.ci/run``), where a missing service fails the test.
+Each test gets its own PostgreSQL database or Redis key prefix and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _unavailable(service: str, reason: str) -> None:
+    message = f"{service} UNAVAILABLE, test not run: {reason}"
+    if os.environ.get("DECENTRO_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (DECENTRO_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    try:
+        import psycopg2
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        _unavailable("PostgreSQL", f"psycopg2 not installed ({exc})")
+    admin_url = os.environ.get("DECENTRO_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    try:
+        admin = psycopg2.connect(admin_url, connect_timeout=3)
+    except psycopg2.Error as exc:
+        _unavailable("PostgreSQL", f"{admin_url}: {str(exc).strip()}")
+    admin.autocommit = True
+    name = "decentro_test_" + secrets.token_hex(6)
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis URL; the test must use the ``redis_prefix`` fixture for its keys."""
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        _unavailable("Redis", f"redis-py not installed ({exc})")
+    url = os.environ.get("DECENTRO_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable("Redis", f"{url}: {exc}")
+    finally:
+        client.close()
+    yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A unique key prefix; every key under it is deleted after the test."""
+    import redis
+
+    prefix = f"decentro-test-{secrets.token_hex(6)}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -1,0 +1,52 @@
+"""The core must stay framework-free: no web framework, HTTP client, ORM, cache or crypto driver."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import decentro_core
+
+FORBIDDEN = {
+    "flask", "werkzeug", "requests", "urllib3", "peewee", "redis", "cachelib",
+    "cryptography", "psycopg2", "lxml", "signxml", "decentro_adapters", "flask_decentro",
+}
+CORE = pathlib.Path(decentro_core.__file__).parent
+
+
+def _imported_roots(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_core_module_imports_a_forbidden_package_anywhere_in_its_source():
+    offenders = {
+        str(path.relative_to(CORE)): sorted(_imported_roots(path) & FORBIDDEN)
+        for path in CORE.rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_the_whole_core_loads_no_forbidden_module():
+    modules = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}: importlib.import_module('decentro_core.' + m)\n"
+        f"print(sorted(r for r in {sorted(FORBIDDEN)!r} if r in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_walker_would_notice_a_forbidden_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import requests\nfrom peewee import Model\n")
+    assert _imported_roots(bad) & FORBIDDEN == {"requests", "peewee"}
