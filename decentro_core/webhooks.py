@@ -1,0 +1,367 @@
+"""Decentro callbacks: authenticate, store, then process, exactly once per delivery.
+
+:class:`WebhookProcessor` is framework-free: an HTTP front end hands it the raw body and
+three request facts and answers with the :class:`WebhookAck` it returns.
+
+Checks run cheapest first: body size, HMAC-SHA256 of the raw body (any configured secret,
+for rotation), the optional shared credential header Decentro can send, the optional
+source-IP allow-list, then JSON. An accepted event is **stored (body sealed) before it is
+processed**, so a crash in between leaves it replayable.
+
+Dedupe key: ``originalCallbackTxnId`` when present, else ``callbackTxnId``. Decentro retries a
+callback up to three times; a retry names the first delivery in ``originalCallbackTxnId``, so
+preferring it folds every retry into one event. With neither field the key is
+``sha256:`` + SHA-256 of ``decentroTxnId`` and ``transactionStatus``.
+
+A redelivery of an event already ``processed`` is acknowledged and ignored; of a ``failed``
+event it is processed again; of a ``received`` event (another worker may be on it) it is
+processed again only once it is older than ``stale_after``. Terminal statuses (SUCCESS,
+FAILURE, EXPIRED) are never overwritten, so a late PENDING cannot regress a payment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .errors import (
+    ConfigurationError,
+    DecentroError,
+    StoreError,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+from .ports import AuditEvent, AuditSink, Clock, RecordStore, Vault, WebhookEvent
+
+__all__ = [
+    "ACK_ACCEPTED",
+    "ACK_BAD_REQUEST",
+    "ACK_UNAUTHORIZED",
+    "ACK_UNAVAILABLE",
+    "Callback",
+    "OperationNotFound",
+    "ReplayReport",
+    "TERMINAL_STATUSES",
+    "WebhookAck",
+    "WebhookProcessor",
+    "parse_callback",
+    "sign_body",
+    "validate_signature",
+]
+
+log = logging.getLogger(__name__)
+
+ACK_ACCEPTED = "CB_S00000"
+ACK_UNAUTHORIZED = "CB_E00013"
+ACK_BAD_REQUEST = "CB_E00009"
+# Decentro documents no code for "try again later"; E00000 is its internal-error code.
+ACK_UNAVAILABLE = "CB_E00000"
+
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
+_STATUS_NAMES = {
+    "SUCCESS": "SUCCESS", "SUCCESSFUL": "SUCCESS",
+    "FAILURE": "FAILURE", "FAILED": "FAILURE",
+    "PENDING": "PENDING", "EXPIRED": "EXPIRED",
+}
+
+
+def sign_body(raw_body: bytes | str, secret: str) -> str:
+    """HMAC-SHA256 of the raw body, lowercase hex: what a sender puts in the header."""
+    body = raw_body.encode() if isinstance(raw_body, str) else raw_body
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def validate_signature(
+    raw_body: bytes | str, signature: str | None, secrets: str | Sequence[str]
+) -> bool:
+    """Whether ``signature`` is the HMAC-SHA256 hex of the raw body under any of ``secrets``.
+
+    Constant-time per secret. A ``sha256=`` prefix and upper-case hex are accepted.
+    """
+    if not signature:
+        return False
+    candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    given = signature.strip().lower().removeprefix("sha256=").encode()
+    matched = False
+    for secret in candidates:
+        if secret:
+            matched |= hmac.compare_digest(sign_body(raw_body, secret).encode(), given)
+    return matched
+
+
+@dataclass(frozen=True)
+class WebhookAck:
+    """What to answer Decentro: ``http_status`` and ``body``; ``outcome`` is for logs."""
+
+    http_status: int
+    body: Mapping[str, str]
+    outcome: str
+    dedupe_key: str | None = None
+
+    @classmethod
+    def accepted(cls, outcome: str, dedupe_key: str) -> WebhookAck:
+        return cls(200, {"response_code": ACK_ACCEPTED}, outcome, dedupe_key)
+
+    @classmethod
+    def rejected(cls, error: WebhookError) -> WebhookAck:
+        code = ACK_UNAUTHORIZED if error.http_status in (401, 403) else ACK_BAD_REQUEST
+        return cls(error.http_status, {"response_code": code}, "rejected:" + error.code)
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """Dedupe keys of the events a replay processed and of those that failed again."""
+
+    processed: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Callback:
+    """The fields of a callback that processing needs (no personal data)."""
+
+    dedupe_key: str
+    status: str
+    reference_id: str | None
+    operation_id: str | None
+
+
+def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
+    value = payload.get(camel, payload.get(snake))
+    return str(value) if value not in (None, "") else None
+
+
+def parse_callback(raw_body: bytes) -> Callback:
+    """Read the fields processing needs; camelCase or snake_case payloads."""
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        raise WebhookPayloadError("Callback body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("Callback body is not a JSON object")
+    raw_status = _pick(payload, "transactionStatus", "transaction_status")
+    status = _STATUS_NAMES.get((raw_status or "").strip().upper())
+    if status is None:
+        raise WebhookPayloadError("Callback has no known transactionStatus")
+    reference_id = _pick(payload, "referenceId", "reference_id")
+    operation_id = _pick(payload, "decentroTxnId", "decentro_txn_id")
+    if reference_id is None and operation_id is None:
+        raise WebhookPayloadError("Callback names neither referenceId nor decentroTxnId")
+    key = _pick(payload, "originalCallbackTxnId", "original_callback_txn_id") or _pick(
+        payload, "callbackTxnId", "callback_txn_id"
+    )
+    if key is None:
+        basis = f"{operation_id or reference_id}|{status}".encode()
+        key = "sha256:" + hashlib.sha256(basis).hexdigest()
+    return Callback(key, status, reference_id, operation_id)
+
+
+class OperationNotFound(Exception):
+    """A callback arrived for an operation not stored (yet): the event stays replayable."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class WebhookProcessor:
+    """Authenticates, stores and processes Decentro callbacks (see the module docstring)."""
+
+    records: RecordStore
+    vault: Vault
+    audit: AuditSink
+    _: KW_ONLY
+    secrets: Sequence[str] = ()
+    require_signature: bool = True
+    credential: str | None = None
+    allowed_ips: Iterable[str] = ()
+    max_bytes: int = 64 * 1024
+    stale_after: timedelta = timedelta(minutes=5)
+    clock: Clock = field(default=_utcnow)
+
+    def __post_init__(self) -> None:
+        self.secrets = tuple(s for s in self.secrets if s)
+        self.credential = self.credential or None
+        try:
+            self._networks = tuple(
+                ipaddress.ip_network(cidr.strip(), strict=False) for cidr in self.allowed_ips
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"DECENTRO_WEBHOOK_ALLOWED_IPS is not valid: {exc}") from None
+        if self.require_signature and not self.secrets:
+            raise ConfigurationError(
+                "Webhook signatures are required but DECENTRO_WEBHOOK_SECRET is empty"
+            )
+        if not (self.secrets or self.credential or self._networks):
+            log.warning("Decentro webhooks are UNAUTHENTICATED: no secret, credential or IP list")
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def receive(
+        self,
+        raw_body: bytes,
+        *,
+        signature: str | None,
+        credential: str | None = None,
+        remote_addr: str | None = None,
+    ) -> WebhookAck:
+        """Check, store, then process one delivery; never raises for a bad callback."""
+        try:
+            self.authenticate(
+                raw_body, signature=signature, credential=credential, remote_addr=remote_addr
+            )
+            callback = parse_callback(raw_body)
+        except WebhookError as exc:
+            log.warning("Decentro callback rejected: %s", exc.code)
+            return WebhookAck.rejected(exc)
+        try:
+            return self._store_and_process(raw_body, callback)
+        except StoreError:
+            log.error("Decentro callback %s could not be stored; answering 503", callback.dedupe_key)
+            body = {"response_code": ACK_UNAVAILABLE}
+            return WebhookAck(503, body, "store_error", callback.dedupe_key)
+
+    def authenticate(
+        self,
+        raw_body: bytes,
+        *,
+        signature: str | None,
+        credential: str | None = None,
+        remote_addr: str | None = None,
+    ) -> None:
+        """Raise :class:`WebhookSignatureError` (or a payload error for size) unless accepted."""
+        if len(raw_body) > self.max_bytes:
+            raise WebhookPayloadError("Callback body is too large", http_status=413)
+        if self.secrets and (signature or self.require_signature):
+            if not validate_signature(raw_body, signature, self.secrets):
+                raise WebhookSignatureError("Callback signature does not match")
+        if self.credential is not None:
+            if not hmac.compare_digest((credential or "").encode(), self.credential.encode()):
+                raise WebhookSignatureError("Callback credential does not match")
+        if self._networks and not self._address_allowed(remote_addr):
+            raise WebhookSignatureError("Callback source address is not allowed")
+
+    def _address_allowed(self, remote_addr: str | None) -> bool:
+        try:
+            address = ipaddress.ip_address(remote_addr or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def _store_and_process(self, raw_body: bytes, callback: Callback) -> WebhookAck:
+        event = WebhookEvent(
+            dedupe_key=callback.dedupe_key,
+            sealed_body=self.vault.seal(raw_body),
+            received_at=self.clock(),
+            reference_id=callback.reference_id,
+        )
+        if not self.records.add_webhook_event(event):
+            stored = self.records.get_webhook_event(callback.dedupe_key)
+            if stored is None or not self._needs_processing(stored):
+                log.info("Decentro callback %s is a duplicate; acknowledged", callback.dedupe_key)
+                return WebhookAck.accepted("duplicate", callback.dedupe_key)
+            event = stored
+        outcome = self._process(event, callback)
+        return WebhookAck.accepted(outcome, callback.dedupe_key)
+
+    def _needs_processing(self, event: WebhookEvent) -> bool:
+        if event.state == "failed":
+            return True
+        return event.state == "received" and event.received_at <= self.clock() - self.stale_after
+
+    # -- processing -----------------------------------------------------------------------
+
+    def _process(self, event: WebhookEvent, callback: Callback) -> str:
+        attempts = event.attempts + 1
+        try:
+            outcome = self.apply(callback)
+        except Exception as exc:  # noqa: BLE001 - any failure must leave the event replayable
+            reason = _safe_reason(exc)
+            self.records.update_webhook_event(
+                event.dedupe_key, state="failed", attempts=attempts, last_error=reason
+            )
+            log.warning("Decentro callback %s failed (%s); it can be replayed", event.dedupe_key, reason)
+            return "failed"
+        self.records.update_webhook_event(
+            event.dedupe_key, state="processed", attempts=attempts, last_error=None
+        )
+        log.info("Decentro callback %s processed: %s", event.dedupe_key, outcome)
+        return outcome
+
+    def apply(self, callback: Callback) -> str:
+        """Move the matching operation to the callback's status, unless that would regress it."""
+        record = None
+        if callback.reference_id:
+            record = self.records.get_operation(callback.reference_id)
+        if record is None and callback.operation_id:
+            record = self.records.find_by_operation_id(callback.operation_id)
+        if record is None:
+            raise OperationNotFound("No operation matches this callback yet")
+        changed = record.status != callback.status and record.status not in TERMINAL_STATUSES
+        if record.status == callback.status:
+            outcome = "unchanged"
+        else:
+            outcome = callback.status if changed else f"ignored:{callback.status}"
+        operation_id = record.operation_id or callback.operation_id
+        # Audit first: if saving then fails, the replay audits again (at least once) rather
+        # than leaving a status change nobody recorded.
+        self.audit.append(
+            AuditEvent(
+                actor="decentro-callback",
+                action=f"{record.operation}.callback",
+                subject=record.operation,
+                outcome=outcome,
+                occurred_at=self.clock(),
+                operation_id=operation_id,
+                reference_id=record.reference_id,
+            )
+        )
+        if changed:
+            updated = replace(record, status=callback.status, operation_id=operation_id)
+            self.records.save_operation(replace(updated, updated_at=self.clock()))
+        return outcome
+
+    # -- replay ---------------------------------------------------------------------------
+
+    def replay(self, dedupe_key: str) -> str:
+        """Process one stored event again (any state); returns the outcome."""
+        event = self.records.get_webhook_event(dedupe_key)
+        if event is None:
+            raise KeyError(dedupe_key)
+        return self._process(event, parse_callback(self.vault.open(event.sealed_body)))
+
+    def replayable(self) -> list[WebhookEvent]:
+        """Failed events, and received events older than ``stale_after`` (a worker died)."""
+        failed = list(self.records.webhook_events(state="failed"))
+        stuck = [e for e in self.records.webhook_events(state="received") if self._needs_processing(e)]
+        return sorted(failed + stuck, key=lambda e: e.received_at)
+
+    def replay_failed(self) -> ReplayReport:
+        """Replay every replayable event once, oldest first."""
+        processed: list[str] = []
+        failed: list[str] = []
+        for event in self.replayable():
+            try:
+                outcome = self.replay(event.dedupe_key)
+            except (DecentroError, KeyError) as exc:
+                reason = _safe_reason(exc)
+                log.warning("Decentro callback %s cannot be replayed: %s", event.dedupe_key, reason)
+                outcome = "failed"
+            (failed if outcome == "failed" else processed).append(event.dedupe_key)
+        return ReplayReport(processed=tuple(processed), failed=tuple(failed))
+
+
+def _safe_reason(exc: BaseException) -> str:
+    """An error string without personal data: our own messages, else just the type."""
+    if isinstance(exc, (DecentroError, OperationNotFound)):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
