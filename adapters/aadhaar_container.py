@@ -1,0 +1,104 @@
+"""Getting safely from uploaded bytes to an XML tree: size caps, the share-code ZIP, and a
+parser that refuses DTDs, entities, external references and deep nesting.
+
+Nothing here trusts a size written in a header: the ZIP entry is read with a bounded read,
+and the XML is screened by defusedxml (expat, DTDs forbidden) before lxml ever sees it.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+from lxml import etree
+
+from .aadhaar_errors import (
+    FILE_TOO_LARGE,
+    FORMAT_UNSUPPORTED,
+    SHARE_CODE_WRONG,
+    XML_MALFORMED,
+    XML_UNSAFE,
+    ZIP_INVALID,
+    reject,
+)
+
+__all__ = ["MAX_DEPTH", "lxml_parser", "open_container", "screen_xml"]
+
+MAX_DEPTH = 16
+"""UIDAI's deepest element (Signature/SignedInfo/Reference/Transforms/Transform) is at 6."""
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, struct.error)
+
+
+def open_container(content: bytes, share_code: str, *, max_bytes: int) -> bytes:
+    """The XML bytes of ``content``: itself, or the single entry of a share-code ZIP."""
+    if len(content) > max_bytes:
+        raise reject(FILE_TOO_LARGE, f"The file is larger than {max_bytes} bytes.")
+    if content.startswith(_ZIP_MAGIC):
+        return _unzip(content, share_code, max_bytes=max_bytes)
+    return content
+
+
+def _unzip(content: bytes, share_code: str, *, max_bytes: int) -> bytes:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except _ZIP_ERRORS:
+        raise reject(ZIP_INVALID, "The ZIP file is damaged or not a ZIP file.") from None
+    with archive:
+        entries = archive.infolist()
+        if len(entries) != 1 or entries[0].is_dir() or not entries[0].filename.lower().endswith(".xml"):
+            raise reject(FORMAT_UNSUPPORTED, "The ZIP must hold exactly one XML file, as UIDAI issues it.")
+        entry = entries[0]
+        if entry.file_size > max_bytes:
+            raise reject(FILE_TOO_LARGE, f"The XML inside the ZIP is larger than {max_bytes} bytes.")
+        encrypted = bool(entry.flag_bits & 0x1)
+        try:
+            with archive.open(entry, pwd=share_code.encode("utf-8") if encrypted else None) as handle:
+                # Bounded: never more than one byte past the cap, whatever the header says.
+                data = handle.read(max_bytes + 1)
+        except NotImplementedError:
+            raise reject(FORMAT_UNSUPPORTED, "The ZIP uses an unsupported encryption or compression.") from None
+        except (RuntimeError, *_ZIP_ERRORS):
+            # RuntimeError is zipfile's "bad password"; a wrong code can also pass the
+            # one-byte check and then fail decompression or the CRC.
+            if encrypted:
+                raise reject(SHARE_CODE_WRONG, "The share code does not open this ZIP file.") from None
+            raise reject(ZIP_INVALID, "The ZIP file is damaged.") from None
+    if len(data) > max_bytes:
+        raise reject(FILE_TOO_LARGE, f"The XML inside the ZIP is larger than {max_bytes} bytes.")
+    return data
+
+
+def screen_xml(xml: bytes) -> Element:
+    """Parse with defusedxml (no DTD at all) and check the depth; the stdlib tree is returned
+    for structural checks only, never for the data handed back to callers."""
+    try:
+        root = defused_fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise reject(XML_UNSAFE, "The XML declares a DTD or entities, which UIDAI files never do.") from None
+    except (ParseError, ValueError, UnicodeError):
+        raise reject(XML_MALFORMED, "The file is neither a ZIP nor well-formed XML.") from None
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise reject(XML_UNSAFE, "The XML is nested deeper than a UIDAI file can be.")
+        stack.extend((child, depth + 1) for child in element)
+    return root
+
+
+def lxml_parser() -> etree.XMLParser:
+    """A fresh parser for the signature step (parsers are not shared across threads)."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+    )
