@@ -1,0 +1,89 @@
+"""The append-only, hash-chained audit log in SQL (:class:`~decentro_core.ports.AuditSink`).
+
+Each row stores sha256(previous row's hash + this row's fields), computed exactly as
+:class:`decentro_core.memory.MemoryAuditSink` does, so both sinks give the same chain for the
+same events. Appends take a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``LOCK TABLE
+... IN EXCLUSIVE MODE``) so that writers in several processes cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import peewee as pw
+
+from decentro_core.memory import _chain_hash as chain_hash
+from decentro_core.ports import AuditEvent, AuditVerification
+
+from .peewee_schema import Models, session, write_transaction
+
+__all__ = ["PeeweeAuditSink"]
+
+_VERIFY_BATCH = 1000
+
+
+class PeeweeAuditSink:
+    """Audit events in ``decentro_audit_event``; :meth:`verify` walks the chain by row id."""
+
+    def __init__(self, database: pw.Database, models: Models) -> None:
+        self._db = database
+        self._row = models.audit
+
+    def append(self, event: AuditEvent) -> None:
+        row = self._row
+        with session(self._db), write_transaction(self._db, lock_table=row._meta.table_name):
+            last = row.select(row.row_hash).order_by(row.id.desc()).limit(1).first()
+            previous = last.row_hash if last is not None else ""
+            row.create(
+                actor=event.actor,
+                action=event.action,
+                subject=event.subject,
+                outcome=event.outcome,
+                occurred_at=event.occurred_at.isoformat(),
+                operation_id=event.operation_id,
+                reference_id=event.reference_id,
+                row_hash=chain_hash(previous, event),
+            )
+
+    @property
+    def events(self) -> list[AuditEvent]:
+        """Every event in chain order (for admin screens and tests)."""
+        with session(self._db):
+            return [_event(r) for r in self._row.select().order_by(self._row.id)]
+
+    def verify(self) -> AuditVerification:
+        """Recompute the chain; an edited, deleted or reordered row breaks it at that row."""
+        previous, checked, last_id = "", 0, 0
+        with session(self._db):
+            while True:
+                rows = list(
+                    self._row.select().where(self._row.id > last_id).order_by(self._row.id).limit(_VERIFY_BATCH)
+                )
+                if not rows:
+                    return AuditVerification(ok=True, checked=checked)
+                for r in rows:
+                    checked += 1
+                    reason = _check(previous, r)
+                    if reason is not None:
+                        return AuditVerification(ok=False, checked=checked, first_broken=r.id, reason=reason)
+                    previous, last_id = r.row_hash, r.id
+
+
+def _check(previous: str, r: pw.Model) -> str | None:
+    try:
+        event = _event(r)
+    except (TypeError, ValueError):  # a timestamp edited into something unreadable
+        return "unreadable row"
+    return None if chain_hash(previous, event) == r.row_hash else "hash mismatch"
+
+
+def _event(r: pw.Model) -> AuditEvent:
+    return AuditEvent(
+        actor=r.actor,
+        action=r.action,
+        subject=r.subject,
+        outcome=r.outcome,
+        occurred_at=datetime.fromisoformat(r.occurred_at),
+        operation_id=r.operation_id,
+        reference_id=r.reference_id,
+    )

@@ -1,0 +1,213 @@
+"""Tables, connections and error mapping shared by the Peewee stores.
+
+Models are built per database by :func:`build_models`, so two stores on two databases can
+live in one process (tests do this) without peewee's global ``bind``. Connections come from
+a pool and are held only for the length of one store call (:func:`session`), so any thread
+may use a store and :meth:`Stores.close` can close every connection.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import peewee as pw
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from decentro_core.errors import ConfigurationError, StoreError
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "SCHEMA_VERSION",
+    "Models",
+    "build_models",
+    "connect",
+    "ensure_schema",
+    "from_utc",
+    "session",
+    "to_utc",
+    "write_transaction",
+]
+
+SCHEMA_VERSION = 1
+DEFAULT_SQLITE_PATH = os.path.join("instance", "decentro.sqlite3")
+URL_VARIABLE = "DECENTRO_DATABASE_URL"
+_SCHEMA_LOCK_ID = 0x0DEC_E471_0000_0001  # pg_advisory_xact_lock key for schema creation
+_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
+_SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": "normal"}
+
+
+@dataclass(frozen=True)
+class Models:
+    schema: type[pw.Model]
+    consent: type[pw.Model]
+    audit: type[pw.Model]
+    operation: type[pw.Model]
+    webhook: type[pw.Model]
+
+    def tables(self) -> list[type[pw.Model]]:
+        return [self.consent, self.audit, self.operation, self.webhook]
+
+
+def connect(url: str) -> pw.Database:
+    """A pooled database for ``sqlite:///path`` or ``postgresql://...`` (empty: default file)."""
+    url = url.strip() or "sqlite:///" + DEFAULT_SQLITE_PATH
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        return _sqlite(url)
+    if scheme in {"postgres", "postgresql"}:
+        params = parse_db_url(url, unquote_password=True, unquote_user=True)
+        params.setdefault("connect_timeout", 10)
+        return PooledPostgresqlDatabase(params.pop("database"), **_POOL, **params)
+    # Only the scheme is named: the URL may carry a password.
+    raise ConfigurationError(f"{URL_VARIABLE}: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def _sqlite(url: str) -> pw.Database:
+    path = url.split("://", 1)[1][1:]
+    if not path or path == ":memory:":
+        raise ConfigurationError(
+            f"{URL_VARIABLE}: an in-memory SQLite database is not shared between connections; "
+            "use a file, or the stores of decentro_core.memory"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # Pooled connections move between threads, one thread at a time: sqlite3's check is moot.
+    return PooledSqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False, **_POOL)
+
+
+@contextmanager
+def session(db: pw.Database) -> Iterator[None]:
+    """Hold a pooled connection for one store call and turn driver errors into StoreError."""
+    opened = db.is_closed()
+    try:
+        if opened:
+            db.connect()
+        yield
+    except (pw.PeeweeException, MaxConnectionsExceeded) as exc:
+        # The driver's message may quote the failing row: only the class name leaves.
+        raise StoreError(f"Database operation failed ({type(exc).__name__})") from exc
+    finally:
+        if opened and not db.is_closed():
+            db.close()
+
+
+@contextmanager
+def write_transaction(db: pw.Database, *, lock_table: str | None = None) -> Iterator[None]:
+    """A transaction that serialises writers: SQLite ``BEGIN IMMEDIATE``, PostgreSQL a table lock."""
+    if isinstance(db, pw.SqliteDatabase):
+        with db.atomic("IMMEDIATE"):
+            yield
+        return
+    with db.atomic():
+        if lock_table is not None:
+            db.execute_sql(f'LOCK TABLE "{lock_table}" IN EXCLUSIVE MODE')
+        yield
+
+
+def to_utc(value: datetime) -> datetime:
+    """Naive UTC for storage (a naive input is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def from_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite hands back text for rows written by other tools
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def ensure_schema(db: pw.Database, models: Models) -> None:
+    """Create missing tables (idempotent, safe against concurrent starters); refuse newer schemas."""
+    with session(db):
+        with db.atomic("IMMEDIATE") if isinstance(db, pw.SqliteDatabase) else db.atomic():
+            if not isinstance(db, pw.SqliteDatabase):
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
+            db.create_tables([models.schema], safe=True)
+            row = models.schema.get_or_none(models.schema.id == 1)
+            found = row.version if row is not None else None
+            if found is not None and found > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"The database schema is version {found}; this library knows up to "
+                    f"{SCHEMA_VERSION}. Upgrade flask-decentro before using this database."
+                )
+            db.create_tables(models.tables(), safe=True)
+            if row is None:
+                models.schema.create(id=1, version=SCHEMA_VERSION)
+
+
+def build_models(db: pw.Database) -> Models:
+    """Model classes bound to ``db`` (see the module docstring for why not a global bind)."""
+
+    class Base(pw.Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    class SchemaVersion(Base):
+        id = pw.IntegerField(primary_key=True)
+        version = pw.IntegerField()
+
+        class Meta:
+            table_name = "decentro_schema_version"
+
+    class Consent(Base):
+        user_id = pw.CharField(max_length=255, index=True)
+        operation = pw.CharField(max_length=64)
+        text = pw.TextField()
+        purpose = pw.TextField()
+        given_at = pw.DateTimeField()
+        client_ip = pw.TextField(null=True)  # sealed when the store has a vault
+        user_agent = pw.TextField(null=True)  # sealed when the store has a vault
+
+        class Meta:
+            table_name = "decentro_consent"
+
+    class AuditRow(Base):
+        id = pw.BigAutoField()
+        actor = pw.TextField()
+        action = pw.TextField()
+        subject = pw.TextField()
+        outcome = pw.TextField()
+        # Kept as the exact ISO text that was hashed, so verify() recomputes the same hash.
+        occurred_at = pw.TextField()
+        operation_id = pw.CharField(max_length=255, null=True, index=True)
+        reference_id = pw.CharField(max_length=255, null=True, index=True)
+        row_hash = pw.CharField(max_length=64)
+
+        class Meta:
+            table_name = "decentro_audit_event"
+
+    class Operation(Base):
+        reference_id = pw.CharField(max_length=255, unique=True)
+        operation = pw.CharField(max_length=64)
+        status = pw.CharField(max_length=32)
+        operation_id = pw.CharField(max_length=255, null=True, index=True)
+        user_id = pw.CharField(max_length=255, null=True, index=True)
+        sealed_request = pw.TextField(null=True)
+        sealed_result = pw.TextField(null=True)
+        created_at = pw.DateTimeField()
+        updated_at = pw.DateTimeField(index=True)
+
+        class Meta:
+            table_name = "decentro_operation"
+
+    class Webhook(Base):
+        dedupe_key = pw.CharField(max_length=255, unique=True)
+        sealed_body = pw.TextField()
+        received_at = pw.DateTimeField(index=True)
+        state = pw.CharField(max_length=16, index=True)
+        attempts = pw.IntegerField(default=0)
+        reference_id = pw.CharField(max_length=255, null=True, index=True)
+        last_error = pw.TextField(null=True)
+
+        class Meta:
+            table_name = "decentro_webhook_event"
+
+    return Models(SchemaVersion, Consent, AuditRow, Operation, Webhook)

@@ -1,0 +1,96 @@
+"""The ConsentStore contract: MemoryConsentStore, SQLite (file) and PostgreSQL behave alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from decentro_adapters.fernet_vault import FernetVault
+from decentro_adapters.peewee_stores import open_stores
+from decentro_core.memory import MemoryConsentStore
+from decentro_core.ports import ConsentRecord, ConsentStore
+
+T0 = datetime(2024, 5, 1, 10, 30, 15, 500, tzinfo=timezone.utc)
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+IP, AGENT = "203.0.113.7", "Mozilla/5.0 (X11; Linux x86_64) DecentroTest/1.0"
+
+
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/decentro.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsentStore]:
+    if request.param == "memory":
+        yield MemoryConsentStore()
+        return
+    vault = FernetVault([FernetVault.generate_key()])
+    with open_stores(database_url(request, tmp_path), vault=vault) as stores:
+        yield stores.consents
+
+
+def consent(user_id: str = "user-1", operation: str = "pan", **changes: object) -> ConsentRecord:
+    values: dict[str, object] = {
+        "user_id": user_id,
+        "operation": operation,
+        "text": "I agree to share my PAN for verification.",
+        "purpose": "kyc-onboarding",
+        "given_at": T0,
+        "client_ip": IP,
+        "user_agent": AGENT,
+    }
+    values.update(changes)
+    return ConsentRecord(**values)  # type: ignore[arg-type]
+
+
+def test_recorded_consents_come_back_equal_in_the_order_given(store: ConsentStore) -> None:
+    first, second = consent(), consent(operation="bank_account", given_at=T0 + timedelta(seconds=5))
+    store.record(first)
+    store.record(second)
+    assert store.for_user("user-1") == [first, second]
+
+
+def test_each_record_gets_its_own_id(store: ConsentStore) -> None:
+    ids = {store.record(consent()), store.record(consent()), store.record(consent(user_id="user-2"))}
+    assert len(ids) == 3 and all(isinstance(i, str) and i for i in ids)
+
+
+def test_consents_of_other_users_are_not_returned(store: ConsentStore) -> None:
+    store.record(consent(user_id="user-2"))
+    assert store.for_user("user-1") == []
+    assert [c.user_id for c in store.for_user("user-2")] == ["user-2"]
+
+
+def test_a_consent_without_ip_or_user_agent_is_kept_as_such(store: ConsentStore) -> None:
+    bare = consent(client_ip=None, user_agent=None)
+    store.record(bare)
+    assert store.for_user("user-1") == [bare]
+
+
+# -- Peewee specifics ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url(request, tmp_path)
+
+
+def test_ip_and_user_agent_are_sealed_at_rest_when_the_store_has_a_vault(url: str) -> None:
+    with open_stores(url, vault=FernetVault([FernetVault.generate_key()])) as stores:
+        stores.consents.record(consent())
+        row = stores.models.consent.get()
+    assert IP not in row.client_ip and "Mozilla" not in row.user_agent
+    assert row.text == consent().text
+
+
+def test_without_a_vault_ip_and_user_agent_are_stored_as_given(url: str) -> None:
+    with open_stores(url) as stores:
+        stores.consents.record(consent())
+        row = stores.models.consent.get()
+        assert (row.client_ip, row.user_agent) == (IP, AGENT)
+        assert stores.consents.for_user("user-1") == [consent()]

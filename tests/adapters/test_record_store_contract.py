@@ -1,0 +1,182 @@
+"""The RecordStore contract: MemoryRecordStore, SQLite (file) and PostgreSQL behave alike."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from decentro_adapters.peewee_stores import open_stores
+from decentro_core.errors import ConfigurationError, StoreError
+from decentro_core.memory import MemoryRecordStore
+from decentro_core.ports import OperationRecord, RecordStore, WebhookEvent
+
+T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/decentro.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
+    if request.param == "memory":
+        yield MemoryRecordStore()
+        return
+    with open_stores(database_url(request, tmp_path)) as stores:
+        yield stores.records
+
+
+def operation(reference_id: str = "ref-1", **changes: object) -> OperationRecord:
+    values: dict[str, object] = {
+        "reference_id": reference_id,
+        "operation": "pan",
+        "status": "SUCCESS",
+        "created_at": T0,
+        "updated_at": T0,
+        "operation_id": f"TXN-{reference_id}",
+        "user_id": "user-1",
+        "sealed_request": "gAAAA-request",
+        "sealed_result": "gAAAA-result",
+    }
+    values.update(changes)
+    return OperationRecord(**values)  # type: ignore[arg-type]
+
+
+def event(dedupe_key: str = "hook-1", **changes: object) -> WebhookEvent:
+    values: dict[str, object] = {"dedupe_key": dedupe_key, "sealed_body": "gAAAA-body", "received_at": T0}
+    values.update(changes)
+    return WebhookEvent(**values)  # type: ignore[arg-type]
+
+
+def test_a_saved_operation_comes_back_equal(store: RecordStore) -> None:
+    store.save_operation(operation())
+    assert store.get_operation("ref-1") == operation()
+    assert store.get_operation("unknown") is None
+
+
+def test_saving_the_same_reference_id_replaces_the_record(store: RecordStore) -> None:
+    store.save_operation(operation(status="PENDING", sealed_result=None))
+    later = operation(status="SUCCESS", updated_at=T0 + timedelta(minutes=1))
+    store.save_operation(later)
+    assert store.get_operation("ref-1") == later
+
+
+def test_an_operation_is_found_by_decentro_operation_id(store: RecordStore) -> None:
+    store.save_operation(operation("ref-1"))
+    store.save_operation(operation("ref-2"))
+    found = store.find_by_operation_id("TXN-ref-2")
+    assert found is not None and found.reference_id == "ref-2"
+    assert store.find_by_operation_id("TXN-none") is None
+
+
+def test_timestamps_in_another_zone_come_back_as_the_same_instant(store: RecordStore) -> None:
+    ist = timezone(timedelta(hours=5, minutes=30))
+    store.save_operation(operation(created_at=T0.astimezone(ist), updated_at=T0.astimezone(ist)))
+    found = store.get_operation("ref-1")
+    assert found is not None and found.created_at == T0 and found.updated_at == T0
+
+
+def test_a_new_webhook_event_is_added_once_and_a_duplicate_changes_nothing(store: RecordStore) -> None:
+    assert store.add_webhook_event(event()) is True
+    assert store.add_webhook_event(event(sealed_body="gAAAA-other")) is False
+    assert store.get_webhook_event("hook-1") == event()
+    assert store.get_webhook_event("unknown") is None
+
+
+def test_concurrent_adds_of_one_dedupe_key_let_exactly_one_win(store: RecordStore) -> None:
+    barrier = threading.Barrier(8, timeout=10)
+    results: list[bool] = []
+
+    def add() -> None:
+        barrier.wait()
+        results.append(store.add_webhook_event(event()))
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_updating_a_webhook_event_changes_state_attempts_and_error(store: RecordStore) -> None:
+    store.add_webhook_event(event())
+    store.update_webhook_event("hook-1", state="failed", attempts=3, last_error="UPSTREAM_TIMEOUT")
+    assert store.get_webhook_event("hook-1") == event(state="failed", attempts=3, last_error="UPSTREAM_TIMEOUT")
+
+
+def test_webhook_events_are_listed_oldest_first_and_filtered_by_state(store: RecordStore) -> None:
+    store.add_webhook_event(event("late", received_at=T0 + timedelta(seconds=2)))
+    store.add_webhook_event(event("early", received_at=T0, reference_id="ref-9"))
+    store.add_webhook_event(event("done", received_at=T0 + timedelta(seconds=1), state="processed"))
+    assert [e.dedupe_key for e in store.webhook_events()] == ["early", "done", "late"]
+    assert [e.dedupe_key for e in store.webhook_events(state="received")] == ["early", "late"]
+    assert [e.dedupe_key for e in store.webhook_events(state="failed")] == []
+
+
+def test_purge_deletes_only_what_is_older_than_the_cutoff(store: RecordStore) -> None:
+    cutoff = T0 + timedelta(days=1)
+    store.save_operation(operation("old"))
+    store.save_operation(operation("new", updated_at=cutoff))
+    store.add_webhook_event(event("old"))
+    store.add_webhook_event(event("new", received_at=cutoff + timedelta(seconds=1)))
+    assert store.purge_before(cutoff) == 2
+    assert store.get_operation("old") is None and store.get_operation("new") is not None
+    assert store.get_webhook_event("old") is None and store.get_webhook_event("new") is not None
+    assert store.purge_before(cutoff) == 0
+
+
+# -- Peewee specifics ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url(request, tmp_path)
+
+
+def test_updating_an_unknown_webhook_event_raises_store_error(url: str) -> None:
+    with open_stores(url) as stores, pytest.raises(StoreError):
+        stores.records.update_webhook_event("unknown", state="processed", attempts=1, last_error=None)
+
+
+def test_opening_twice_is_idempotent_and_keeps_the_data(url: str) -> None:
+    with open_stores(url) as stores:
+        stores.records.save_operation(operation())
+    with open_stores(url) as again:
+        assert again.records.get_operation("ref-1") == operation()
+
+
+def test_a_schema_newer_than_the_library_is_refused(url: str) -> None:
+    with open_stores(url) as stores:
+        stores.models.schema.update(version=99).execute()
+    with pytest.raises(ConfigurationError) as caught:
+        open_stores(url)
+    assert "99" in str(caught.value)
+
+
+def test_a_database_error_becomes_a_store_error_without_the_data(url: str) -> None:
+    with open_stores(url) as stores:
+        stores.database.execute_sql("DROP TABLE decentro_operation")
+        with pytest.raises(StoreError) as caught:
+            stores.records.save_operation(operation(sealed_request="SECRET-TOKEN"))
+    assert "SECRET-TOKEN" not in str(caught.value) and "ref-1" not in str(caught.value)
+
+
+def test_an_unsupported_scheme_is_refused_without_echoing_the_url() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        open_stores("mysql://admin:hunter2@db/decentro")
+    assert "hunter2" not in str(caught.value) and "DECENTRO_DATABASE_URL" in str(caught.value)
+
+
+def test_an_empty_url_uses_a_sqlite_file_under_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_stores("") as stores:
+        stores.records.save_operation(operation())
+    assert (tmp_path / "instance" / "decentro.sqlite3").is_file()
