@@ -1,0 +1,167 @@
+"""The Cache contract: MemoryCache, CachelibCache and RedisCache behave alike."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import cachelib
+import pytest
+import redis
+
+from decentro_adapters.cachelib_cache import CachelibCache
+from decentro_adapters.redis_cache import RedisCache
+from decentro_core.errors import StoreError
+from decentro_core.memory import MemoryCache
+from decentro_core.ports import Cache
+
+SEALED = b"gAAAAB\x00\xff-not-utf8-\x80"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "cachelib", pytest.param("redis", marks=pytest.mark.redis)])
+def cache(request: pytest.FixtureRequest) -> Iterator[Cache]:
+    if request.param == "memory":
+        yield MemoryCache()
+    elif request.param == "cachelib":
+        yield CachelibCache(cachelib.SimpleCache())
+    else:
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        with RedisCache(url, prefix=prefix) as opened:
+            yield opened
+
+
+def test_a_missing_key_reads_as_none(cache: Cache) -> None:
+    assert cache.get("absent") is None
+
+
+def test_a_value_set_is_read_back_byte_for_byte(cache: Cache) -> None:
+    cache.set("kyc:pan:abc", SEALED, ttl=60)
+    assert cache.get("kyc:pan:abc") == SEALED
+
+
+def test_setting_again_replaces_the_value(cache: Cache) -> None:
+    cache.set("k", b"one", ttl=60)
+    cache.set("k", b"two", ttl=60)
+    assert cache.get("k") == b"two"
+
+
+def test_a_deleted_key_is_gone_and_deleting_twice_is_harmless(cache: Cache) -> None:
+    cache.set("k", b"v", ttl=60)
+    cache.delete("k")
+    cache.delete("k")
+    assert cache.get("k") is None
+
+
+def test_a_value_set_with_a_ttl_of_zero_is_not_kept(cache: Cache) -> None:
+    cache.set("k", b"old", ttl=60)
+    cache.set("k", b"v", ttl=0)
+    assert cache.get("k") is None
+
+
+def test_a_free_lock_is_won_and_can_be_won_again_after_release(cache: Cache) -> None:
+    with cache.lock("k", timeout=1) as won:
+        assert won is True
+    with cache.lock("k", timeout=1) as won_again:
+        assert won_again is True
+
+
+def test_a_held_lock_is_not_won_by_another_thread_within_the_timeout(cache: Cache) -> None:
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with cache.lock("k", timeout=5) as won:
+            assert won
+            held.set()
+            done.wait(timeout=10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        with cache.lock("k", timeout=0.2) as won:
+            assert won is False
+        with cache.lock("other-key", timeout=0.2) as other:
+            assert other is True
+    finally:
+        done.set()
+        holder.join(timeout=10)
+    with cache.lock("k", timeout=1) as won_after:
+        assert won_after is True
+
+
+def test_the_lock_is_released_when_the_block_raises(cache: Cache) -> None:
+    with pytest.raises(RuntimeError), cache.lock("k", timeout=1):
+        raise RuntimeError("upstream failed")
+    result: list[bool] = []
+
+    def try_lock() -> None:
+        with cache.lock("k", timeout=1) as won:
+            result.append(won)
+
+    other = threading.Thread(target=try_lock)
+    other.start()
+    other.join(timeout=10)
+    assert result == [True]
+
+
+# -- Expiry (memory with a fake clock; Redis by the TTL it stores) ---------------------------
+
+
+def test_the_memory_cache_forgets_a_value_when_its_ttl_has_passed() -> None:
+    clock = FakeClock()
+    cache = MemoryCache(monotonic=clock)
+    cache.set("k", b"v", ttl=60)
+    clock.now += 59
+    assert cache.get("k") == b"v"
+    clock.now += 1
+    assert cache.get("k") is None
+
+
+@pytest.mark.redis
+def test_redis_stores_the_value_under_the_prefix_with_its_ttl(redis_url: str, redis_prefix: str) -> None:
+    with RedisCache(redis_url, prefix=redis_prefix) as cache:
+        cache.set("k", b"v", ttl=60)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.get(redis_prefix + "k") == b"v"
+        assert 0 < client.pttl(redis_prefix + "k") <= 60_000
+    finally:
+        client.close()
+
+
+@pytest.mark.redis
+def test_a_lock_whose_holder_died_expires_with_its_lease(redis_url: str, redis_prefix: str) -> None:
+    with RedisCache(redis_url, prefix=redis_prefix, lock_lease=0.3) as cache:
+        abandoned = cache.lock("k", timeout=1)
+        assert abandoned.__enter__() is True  # never exited: the holder "crashed"
+        with cache.lock("k", timeout=5) as won:
+            assert won is True
+
+
+def test_an_unreachable_redis_raises_store_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with RedisCache(f"redis://127.0.0.1:{port}/0", socket_timeout=1) as cache:
+        with pytest.raises(StoreError):
+            cache.get("k")
+        with pytest.raises(StoreError), cache.lock("k", timeout=0.1):
+            pass
+
+
+def test_a_failing_cachelib_backend_raises_store_error() -> None:
+    class Broken(cachelib.SimpleCache):
+        def get(self, key: str) -> None:
+            raise OSError("disk full")
+
+    with pytest.raises(StoreError):
+        CachelibCache(Broken()).get("k")
