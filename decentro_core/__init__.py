@@ -1,1 +1,64 @@
-"""Framework-free core of Flask-Decentro."""
+"""Framework-free core of Flask-Decentro: Decentro's KYC, payments and notifications.
+
+>>> from decentro_core import DecentroService
+>>> decentro = DecentroService()           # reads the environment; mock mode by default
+>>> # result = await decentro.verify_pan("ABCDE1234F", "Asha Verma")
+"""
+
+from __future__ import annotations
+
+from .async_service import DecentroService
+from .context import CallContext, Consent
+from .errors import (
+    AadhaarFileRejected,
+    AuthenticationFailed,
+    ConfigurationError,
+    ConsentRequired,
+    DecentroError,
+    DuplicateReference,
+    GatewayConnectionError,
+    GatewayTimeout,
+    OtpError,
+    RateLimited,
+    StoreError,
+    UnknownReference,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamUnavailable,
+    ValidationError,
+    VerificationFailed,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+from .service import BlockingDecentroService
+from .settings import Settings
+
+__all__ = [
+    "AadhaarFileRejected",
+    "AuthenticationFailed",
+    "BlockingDecentroService",
+    "CallContext",
+    "ConfigurationError",
+    "Consent",
+    "ConsentRequired",
+    "DecentroError",
+    "DecentroService",
+    "DuplicateReference",
+    "GatewayConnectionError",
+    "GatewayTimeout",
+    "OtpError",
+    "RateLimited",
+    "Settings",
+    "StoreError",
+    "UnknownReference",
+    "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamUnavailable",
+    "ValidationError",
+    "VerificationFailed",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+]
+__version__ = "0.1.0"

@@ -6,6 +6,7 @@
     ├── ConfigurationError          settings missing or inconsistent at start-up
     ├── ValidationError             bad input, refused before anything leaves the process
     │   └── ConsentRequired         a KYC call without explicit, recorded consent
+    ├── UnknownReference            no operation with this reference id
     ├── VerificationFailed          the document was checked and is not acceptable
     │   └── AadhaarFileRejected     an offline e-KYC file failed a local check
     ├── UpstreamError               Decentro (or the path to it) failed
@@ -32,6 +33,7 @@ they cannot carry personal data.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "AadhaarFileRejected",
@@ -45,6 +47,7 @@ __all__ = [
     "OtpError",
     "RateLimited",
     "StoreError",
+    "UnknownReference",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamUnavailable",
@@ -125,6 +128,13 @@ class ConsentRequired(ValidationError):
     code = "CONSENT_REQUIRED"
 
 
+class UnknownReference(DecentroError):
+    """No operation with this reference id is known to this library."""
+
+    http_status = 404
+    code = "UNKNOWN_REFERENCE"
+
+
 class VerificationFailed(DecentroError):
     """The document was checked and is not acceptable (not an outage)."""
 
@@ -139,10 +149,26 @@ class AadhaarFileRejected(VerificationFailed):
 
 
 class UpstreamError(DecentroError):
-    """Decentro, or the path to it, failed."""
+    """Decentro, or the path to it, failed.
+
+    ``upstream_status`` is the HTTP status Decentro answered (if any); ``retry_after`` the
+    seconds it asked us to wait (429).
+    """
 
     http_status = 502
     code = "UPSTREAM_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
 
 
 class GatewayConnectionError(UpstreamError):

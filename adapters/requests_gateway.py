@@ -1,0 +1,107 @@
+"""The live gateway: Decentro over HTTPS with one pooled ``requests.Session``.
+
+Credentials go in Decentro's static headers, whose names have underscores (``client_id``,
+``client_secret``, ``module_secret``, and ``provider_secret`` for payments); a reverse proxy
+in front of your egress must not drop them (nginx: ``underscores_in_headers on``).
+Retries are the core's business: the session's own adapter never retries. requests' and
+urllib3's exceptions are converted here, and the conversion says whether the request may
+have reached Decentro (a refused connection did not; a reset after sending may have).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from decentro_core.errors import GatewayConnectionError, GatewayTimeout, UpstreamProtocolError
+from decentro_core.ports import GatewayRequest, GatewayResponse, Module
+from decentro_core.settings import Settings
+
+__all__ = ["RequestsGateway"]
+
+log = logging.getLogger("decentro.gateway")
+USER_AGENT = "flask-decentro/0.1"
+
+
+class RequestsGateway:
+    """Implements :class:`decentro_core.ports.HttpGateway` over HTTP(S)."""
+
+    def __init__(self, settings: Settings, *, session: requests.Session | None = None, pool_size: int = 20) -> None:
+        self._base = settings.api_base.rstrip("/")
+        self._timeout = (settings.connect_timeout, settings.timeout)
+        self._settings = settings
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def headers_for(self, module: Module) -> dict[str, str]:
+        s = self._settings
+        headers = {
+            "client_id": s.client_id,
+            "client_secret": s.client_secret,
+            "module_secret": s.module_secret(module),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if module == "payments":
+            headers["provider_secret"] = s.payments_provider_secret
+        return headers
+
+    def send(self, request: GatewayRequest) -> GatewayResponse:
+        url = self._base + request.path
+        data = None if request.body is None else json.dumps(request.body, separators=(",", ":"))
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                request.method, url, data=data, headers=self.headers_for(request.module),
+                timeout=self._timeout, allow_redirects=False,
+            )
+        except requests.ConnectTimeout as exc:
+            raise GatewayConnectionError("Could not connect to Decentro in time",
+                                         request_id=request.reference_id) from exc
+        except requests.ReadTimeout as exc:
+            raise GatewayTimeout("Decentro did not answer in time", request_id=request.reference_id) from exc
+        except requests.ConnectionError as exc:
+            raise _connection_error(exc, request.reference_id) from exc
+        except requests.RequestException as exc:
+            raise GatewayConnectionError("The request to Decentro could not be made",
+                                         request_id=request.reference_id) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("decentro %s %s -> %s in %.0f ms (ref %s)", request.method, request.path,
+                  response.status_code, elapsed_ms, request.reference_id)
+        return GatewayResponse(response.status_code, _json_object(response, request.reference_id),
+                               dict(response.headers))
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _connection_error(exc: requests.ConnectionError, reference_id: str) -> Exception:
+    """A connection that never opened carried nothing; one lost after sending may have."""
+    cause: Any = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    if isinstance(reason, NewConnectionError) or isinstance(cause, NewConnectionError):
+        return GatewayConnectionError("Could not connect to Decentro", request_id=reference_id)
+    return GatewayTimeout("The connection to Decentro was lost after the request was sent",
+                          code="UPSTREAM_CONNECTION_LOST", request_id=reference_id)
+
+
+def _json_object(response: requests.Response, reference_id: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    if response.status_code >= 500 or response.status_code == 429:
+        return {}  # a proxy's HTML error page: the status alone drives the retry policy
+    raise UpstreamProtocolError("Decentro's answer was not a JSON object", request_id=reference_id,
+                                upstream_status=response.status_code)

@@ -1,0 +1,57 @@
+"""Who asks, and with what consent: values callers pass alongside an operation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConsentRequired, ValidationError
+from .validation import ConsentSchema, load
+
+__all__ = ["ASSERTED_CONSENT_TEXT", "CallContext", "Consent"]
+
+ASSERTED_CONSENT_TEXT = "Consent asserted by the calling application; no consent text was supplied."
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent a user gave: the text they were shown and the purpose of the check.
+
+    ``asserted`` marks consent the calling code vouches for without passing the text (the
+    guide's bare ``verify_pan(pan, name)``); the record says so.
+    """
+
+    text: str
+    purpose: str
+    given: bool = True
+    client_ip: str | None = None
+    user_agent: str | None = None
+    asserted: bool = False
+
+    @classmethod
+    def coerce(cls, value: Consent | Mapping[str, Any]) -> Consent:
+        """Validate a consent given as a mapping (raises ``ConsentRequired`` if not given)."""
+        if isinstance(value, Consent):
+            value = {"given": value.given, "text": value.text, "purpose": value.purpose,
+                     "client_ip": value.client_ip, "user_agent": value.user_agent}
+        try:
+            data = load(ConsentSchema(), value)
+        except ValidationError as exc:
+            raise ConsentRequired(exc.fields, message="Explicit consent (given, text, purpose) is required") from None
+        return cls(**data)
+
+    @classmethod
+    def asserted_by_caller(cls, purpose: str, context: CallContext | None = None) -> Consent:
+        return cls(text=ASSERTED_CONSENT_TEXT, purpose=purpose, asserted=True,
+                   client_ip=context.client_ip if context else None,
+                   user_agent=context.user_agent if context else None)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling: recorded in audit events (``actor``) and consent records."""
+
+    actor: str = "system"
+    client_ip: str | None = None
+    user_agent: str | None = None

@@ -1,0 +1,139 @@
+"""The retry policy: which failures are retried, how often, how long apart, and with which
+reference id.
+
+Two modes, chosen per operation:
+
+``READ`` (KYC look-ups, payment status)
+    Repeating the request cannot move money, so connection failures, timeouts, 429 and every
+    5xx are retried. Decentro rejects a reused ``reference_id`` (and may count one as used
+    even when it rejected the request), so each attempt gets a **fresh** reference id.
+
+``WRITE`` (payments, SMS, e-mail)
+    Repeating a request that Decentro accepted would pay or send twice. Only failures that
+    prove the request was not processed are retried: a connection that never carried the
+    request, 429 and 503. The retry keeps the **same** reference id, so if Decentro did act
+    on the first attempt it refuses the second as a duplicate instead of acting twice.
+    A read timeout, 500, 502 or 504 is never retried: the outcome is unknown, and the caller
+    gets ``PENDING`` with the reference id, to reconcile by status or callback.
+
+Backoff is exponential (``backoff_base`` doubling up to ``backoff_max``) plus jitter from an
+injectable random source; a 429's ``Retry-After`` is honoured up to ``backoff_max``.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from .errors import (
+    GatewayConnectionError,
+    GatewayTimeout,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from .ports import GatewayResponse
+
+__all__ = ["RetryMode", "RetryPolicy", "raise_for_transient_status", "run_with_retry"]
+
+T = TypeVar("T")
+
+
+class RetryMode(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    jitter: float = 0.25
+
+    def is_retryable(self, mode: RetryMode, exc: BaseException) -> bool:
+        if isinstance(exc, (GatewayConnectionError, RateLimited)):
+            return True
+        if isinstance(exc, UpstreamUnavailable):
+            return mode is RetryMode.READ or exc.upstream_status == 503
+        return mode is RetryMode.READ and isinstance(exc, GatewayTimeout)
+
+    def delay(self, attempt_number: int, exc: BaseException | None, rng: random.Random) -> float:
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt_number - 1))
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        if retry_after is not None and retry_after > backoff:
+            backoff = min(self.backoff_max, retry_after)
+        return backoff + rng.uniform(0, self.jitter)
+
+
+def raise_for_transient_status(response: GatewayResponse, *, request_id: str) -> GatewayResponse:
+    """Turn a 429 or 5xx answer into the exception the retry policy reasons about."""
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(
+            "Decentro is rate limiting this client",
+            request_id=request_id,
+            provider_code=_provider_code(response),
+            upstream_status=status,
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        raise UpstreamUnavailable(
+            f"Decentro answered HTTP {status}",
+            request_id=request_id,
+            provider_code=_provider_code(response),
+            upstream_status=status,
+        )
+    return response
+
+
+def run_with_retry(
+    attempt: Callable[[int], T],
+    *,
+    mode: RetryMode,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    rng: random.Random | None = None,
+) -> T:
+    """Call ``attempt(n)`` (n = 1, 2, ...) until it returns or fails for good.
+
+    The last exception is re-raised unchanged when attempts run out or it is not retryable.
+    """
+    source = rng or random.Random()
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return policy.delay(state.attempt_number, exc, source)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.max_retries + 1),
+        wait=wait,
+        retry=retry_if_exception(lambda exc: policy.is_retryable(mode, exc)),
+        sleep=sleep,
+        reraise=True,
+    )
+    numbers = itertools.count(1)
+    return retrying(lambda: attempt(next(numbers)))
+
+
+def _provider_code(response: GatewayResponse) -> str | None:
+    body = response.body
+    code = body.get("responseKey") or body.get("responseCode")
+    return str(code) if code else None
+
+
+def _retry_after(response: GatewayResponse) -> float | None:
+    for name, value in response.headers.items():
+        if name.lower() in {"retry-after", "ratelimit-reset"}:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+

@@ -1,0 +1,267 @@
+"""Input validation: every value is checked here before anything leaves the process.
+
+One marshmallow schema per operation. :func:`load` runs a schema and converts marshmallow's
+error into :class:`~decentro_core.errors.ValidationError`, whose ``fields`` name what is wrong
+without echoing the values (they may be personal data).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, pre_load, validate
+from marshmallow import ValidationError as MarshmallowError
+
+from .errors import ValidationError
+
+__all__ = [
+    "AadhaarNumberSchema",
+    "AadhaarOtpVerifySchema",
+    "AadhaarXmlSchema",
+    "BankSchema",
+    "CkycSchema",
+    "ConsentSchema",
+    "EmailSchema",
+    "PanSchema",
+    "PaymentSchema",
+    "SmsSchema",
+    "is_valid_aadhaar",
+    "load",
+    "normalise_mobile",
+]
+
+PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
+IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
+ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
+MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?$")
+VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
+PURPOSE_RE = re.compile(r"^[A-Za-z0-9 ]+$")
+
+# Verhoeff tables: Aadhaar numbers carry a Verhoeff check digit.
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+
+
+def is_valid_aadhaar(number: str) -> bool:
+    """12 digits, not starting with 0 or 1, with a valid Verhoeff check digit."""
+    if not re.fullmatch(r"[2-9][0-9]{11}", number):
+        return False
+    check = 0
+    for position, digit in enumerate(reversed(number)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return check == 0
+
+
+def normalise_mobile(value: str) -> str:
+    """``+91 98765 43210`` → ``9876543210``; raises ``ValueError`` if not an Indian mobile."""
+    compact = re.sub(r"[\s-]", "", value)
+    match = MOBILE_RE.fullmatch(compact)
+    if not match:
+        raise ValueError("not an Indian mobile number")
+    return match.group(1)
+
+
+def _at_most_two_decimals(amount: Decimal) -> bool:
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -2:
+        raise MarshmallowError("Amount may have at most two decimals.")
+    return True
+
+
+def _upper_strip(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ConsentSchema(Schema):
+    """Consent as a caller gives it: explicit, with the text shown and a purpose."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    given = fields.Boolean(required=True, validate=validate.Equal(True, error="Consent must be given."))
+    text = fields.String(required=True, validate=validate.Length(min=10, max=2000))
+    purpose = fields.String(
+        required=True,
+        validate=validate.Length(min=21, max=500, error="Purpose must be 21 to 500 characters."),
+    )
+    client_ip = fields.String(load_default=None, validate=validate.Length(max=64))
+    user_agent = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+class PanSchema(_Base):
+    pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
+    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
+
+    @pre_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**data, "pan": _upper_strip(data.get("pan"))}
+
+
+class CkycSchema(PanSchema):
+    pass
+
+
+class BankSchema(_Base):
+    account_number = fields.String(
+        required=True, validate=validate.Regexp(ACCOUNT_RE, error="Account number must be 9 to 18 digits.")
+    )
+    ifsc = fields.String(required=True, validate=validate.Regexp(IFSC_RE, error="Not a valid IFSC (AAAA0XXXXXX)."))
+    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
+    validation_type = fields.String(
+        load_default="penniless", validate=validate.OneOf(["penniless", "pennydrop", "hybrid"])
+    )
+
+    @pre_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        account = data.get("account_number")
+        if isinstance(account, str):
+            account = account.replace(" ", "")
+        return {**data, "account_number": account, "ifsc": _upper_strip(data.get("ifsc"))}
+
+
+class MobileField(fields.String):
+    default_error_messages = {"invalid_mobile": "Not a valid Indian mobile number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_mobile(text)
+        except ValueError:
+            raise self.make_error("invalid_mobile") from None
+
+
+class AadhaarXmlSchema(_Base):
+    content = fields.Raw(required=True)
+    share_code = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=4, max=64, error="Share code must be 4 to 64 characters."),
+            validate.Regexp(r"^\S+$", error="Share code must not contain spaces."),
+        ],
+    )
+    mobile = MobileField(load_default=None)
+    email = fields.Email(load_default=None)
+    max_bytes = fields.Integer(required=True, load_only=True)
+
+    @post_load
+    def _check_content(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        content = data["content"]
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not isinstance(content, bytes) or not content:
+            raise MarshmallowError("Content must be non-empty XML text or ZIP bytes.", "content")
+        if len(content) > data.pop("max_bytes"):
+            raise MarshmallowError("File is larger than the configured limit.", "content")
+        return {**data, "content": content}
+
+
+class AadhaarNumberSchema(_Base):
+    aadhaar_number = fields.String(required=True)
+
+    @pre_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        number = data.get("aadhaar_number")
+        if isinstance(number, str):
+            number = number.replace(" ", "").replace("-", "")
+        return {**data, "aadhaar_number": number}
+
+    @post_load
+    def _check(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if not is_valid_aadhaar(data["aadhaar_number"]):
+            raise MarshmallowError("Not a valid Aadhaar number.", "aadhaar_number")
+        return data
+
+
+class AadhaarOtpVerifySchema(_Base):
+    initiation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    otp = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$", error="OTP must be 6 digits."))
+    share_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}$", error="Share code must be 4 digits."))
+
+
+class CustomerSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
+    email = fields.Email(load_default=None)
+    phone = MobileField(load_default=None)
+    upi_id = fields.String(load_default=None, validate=validate.Regexp(VPA_RE, error="Not a valid UPI id."))
+
+
+class PaymentSchema(_Base):
+    amount = fields.Decimal(
+        required=True,
+        places=None,
+        as_string=False,
+        validate=[
+            validate.Range(min=Decimal("0.01"), max=Decimal("500000"), error="Amount must be 0.01 to 500000 rupees."),
+            lambda amount: _at_most_two_decimals(amount),
+        ],
+    )
+    currency = fields.String(load_default="INR", validate=validate.Equal("INR", error="Only INR is supported."))
+    payment_method = fields.String(load_default="upi", validate=validate.Equal("upi", error="Only upi is supported."))
+    customer_details = fields.Nested(CustomerSchema, load_default=dict)
+    purpose = fields.String(
+        load_default="Payment",
+        validate=[
+            validate.Length(min=1, max=50),
+            validate.Regexp(PURPOSE_RE, error="Letters, digits and spaces only."),
+        ],
+    )
+    expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
+
+
+
+class SmsSchema(_Base):
+    phone = MobileField(required=True)
+    message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class EmailSchema(_Base):
+    email = fields.Email(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
+
+
+def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``schema`` over ``data``; raise :class:`ValidationError` naming the bad fields."""
+    try:
+        result: dict[str, Any] = schema.load(dict(data))
+    except MarshmallowError as exc:
+        raise ValidationError(_flatten(exc.normalized_messages())) from None
+    return result
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
+            for inner_key, inner in _flatten(value, name).items():
+                flat.setdefault(inner_key, []).extend(inner)
+    elif isinstance(messages, list):
+        flat[prefix or "_schema"] = [str(m) for m in messages if not isinstance(m, (dict, list))]
+        for nested in (m for m in messages if isinstance(m, (dict, list))):
+            for key, value in _flatten(nested, prefix).items():
+                flat.setdefault(key, []).extend(value)
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
