@@ -110,11 +110,17 @@ def unsigned_xml(
     mobile: str | None = MOBILE,
     email: str | None = EMAIL,
     reference: str | None = None,
+    e_hash: str | None = None,
 ) -> bytes:
-    """The document in UIDAI's layout, without a signature (attributes in canonical order)."""
+    """The document in UIDAI's layout, without a signature (attributes in canonical order).
+
+    ``e_hash`` overrides the e-mail hash (UIDAI's pages also describe plain SHA-256).
+    """
     n = int(last4[-1])
     m = hash_contact(mobile, share_code, n) if mobile else ""
     e = hash_contact(email, share_code, n) if email else ""
+    if e_hash is not None:
+        e = e_hash
     ref = reference if reference is not None else reference_id(last4, generated_at)
     poa = " ".join(f"{k}={quoteattr(v)}" for k, v in sorted(ADDRESS.items()))
     body = (
