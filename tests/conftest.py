@@ -25,6 +25,17 @@ def _unavailable(service: str, reason: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads the developer's Decentro settings, and the default SQLite file is temporary."""
+    for name in list(os.environ):
+        if (name.startswith("DECENTRO_") and not name.startswith("DECENTRO_TEST_")
+                and name != "DECENTRO_REQUIRE_SERVICES") or name in {"USE_MOCKS", "DATABASE_URL"}:
+            monkeypatch.delenv(name, raising=False)
+    db = tmp_path_factory.mktemp("db") / "decentro.sqlite3"
+    monkeypatch.setenv("DECENTRO_DATABASE_URL", f"sqlite:///{db}")
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
