@@ -103,14 +103,22 @@ def test_ignores_an_embedded_certificate_and_checks_the_pinned_key_only():
     assert kyc.signer == make_verifier().keys[0].label
 
 
-def test_returns_only_signed_data_when_unsigned_elements_are_smuggled_into_the_signature():
+@pytest.mark.parametrize("signature_first", [False, True])
+def test_returns_only_signed_data_when_unsigned_elements_are_smuggled_into_the_signature(signature_first):
     # The enveloped Signature is not covered by the digest, so content hidden in it keeps
-    # the signature valid; it must not reach the caller.
+    # the signature valid; it must not reach the caller, even when it comes first in
+    # document order (moving the Signature leaves the digested text unchanged).
     smuggled = (
         b'<Object><UidData xmlns=""><Poi dob="02-02-1902" gender="M" name="Mallory Forger"/>'
         b'<Poa vtc="Nowhere"/></UidData></Object></Signature>'
     )
     content = genuine().replace(b"</Signature>", smuggled, 1)
+    if signature_first:
+        start, end = content.index(b"<Signature"), content.index(b"</Signature>") + len(b"</Signature>")
+        signature, content = content[start:end], content[:start] + content[end:]
+        after_root_tag = content.index(b">", content.index(b"<OfflinePaperlessKyc")) + 1
+        content = content[:after_root_tag] + signature + content[after_root_tag:]
+        assert content.index(b"Mallory") < content.index(b"Asha")
     kyc = make_verifier().verify(content, vectors.SHARE_CODE)
     assert kyc.name == "Asha Testperson"
     assert "Mallory" not in repr(kyc) and "Nowhere" not in repr(kyc)
