@@ -79,7 +79,7 @@ def screen_xml(xml: bytes) -> Element:
     """Parse with defusedxml (no DTD at all) and check the depth; the stdlib tree is returned
     for structural checks only, never for the data handed back to callers."""
     try:
-        root = defused_fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = defused_fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
         raise reject(XML_UNSAFE, "The XML declares a DTD or entities, which UIDAI files never do.") from None
     except (ParseError, ValueError, UnicodeError):

@@ -89,20 +89,17 @@ def _pin(key: object, label: str | None) -> PinnedKey:
 
 def _parse(data: bytes) -> tuple[object, x509.Certificate | None]:
     """(public key, certificate or None) from PEM or DER, certificate or bare key."""
-    loaders = (
-        (x509.load_pem_x509_certificate, True),
-        (x509.load_der_x509_certificate, True),
-        (serialization.load_pem_public_key, False),
-        (serialization.load_der_public_key, False),
-    )
-    for loader, is_cert in loaders:
+    for load_cert in (x509.load_pem_x509_certificate, x509.load_der_x509_certificate):
         try:
-            loaded = loader(data)  # type: ignore[operator]
+            cert = load_cert(data)
+        except ValueError:
+            continue
+        return cert.public_key(), cert
+    for load_public in (serialization.load_pem_public_key, serialization.load_der_public_key):
+        try:
+            return load_public(data), None
         except (ValueError, TypeError):
             continue
-        if is_cert:
-            return loaded.public_key(), loaded
-        return loaded, None
     raise ConfigurationError("not a PEM or DER certificate or public key")
 
 

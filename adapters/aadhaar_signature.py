@@ -16,14 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lxml import etree
-from signxml import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConfiguration,
-    SignatureMethod,
-    XMLVerifier,
-)
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from .aadhaar_container import lxml_parser
 from .aadhaar_errors import SIGNATURE_INVALID, reject
