@@ -1,0 +1,162 @@
+"""The live gateway speaks Decentro's wire format byte for byte (requests-mock: no socket)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+import requests
+import requests_mock as rm
+from urllib3.exceptions import NewConnectionError, ProtocolError
+
+from decentro_adapters.requests_gateway import RequestsGateway
+from decentro_core import BlockingDecentroService, Settings
+from decentro_core.errors import GatewayConnectionError, GatewayTimeout, UpstreamProtocolError
+from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+from decentro_core.ports import GatewayRequest
+
+BASE = "https://in.staging.decentro.tech"
+LIVE = Settings(use_mocks=False, client_id="test-client", client_secret="test-client-secret",
+                api_key="test-module-secret", payments_module_secret="test-pay-module",
+                payments_provider_secret="test-pay-provider", payee_account="TESTPAYEE01",
+                encryption_keys=("unused-in-these-tests",), backoff_base=0.0, backoff_max=0.0)
+PURPOSE = "Customer identity verification for onboarding (KYC)"
+
+
+@pytest.fixture
+def live() -> BlockingDecentroService:
+    counter = iter(range(1, 100))
+    service = BlockingDecentroService(
+        LIVE, gateway=RequestsGateway(LIVE), cache=MemoryCache(), vault=MemoryVault(), audit=MemoryAuditSink(),
+        consents=MemoryConsentStore(), records=MemoryRecordStore(), aadhaar_verifier=object(),  # type: ignore[arg-type]
+        clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc),
+        new_reference_id=lambda: f"ref-{next(counter)}", sleep=lambda s: None,
+    )
+    yield service
+    service.gateway.close()
+
+
+def _sent(m: rm.Mocker) -> tuple[str, dict[str, str], bytes | None]:
+    last = m.request_history[-1]
+    return last.path, dict(last.headers), last.body.encode() if isinstance(last.body, str) else last.body
+
+
+def test_pan_is_posted_to_the_public_registry_with_decentros_exact_body_and_headers(live):
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", json={
+            "status": "SUCCESS", "kycStatus": "SUCCESS", "responseCode": "S00000", "decentroTxnId": "T1",
+            "kycResult": {"idNumber": "ABCDE1234F", "idStatus": "VALID", "name": "Test Person"}})
+        result = live.verify_pan("abcde1234f", "Test Person")
+        path, headers, body = _sent(m)
+    assert path == "/kyc/public_registry/validate"
+    assert body == (b'{"reference_id":"ref-1","document_type":"PAN","id_number":"ABCDE1234F","consent":"Y",'
+                    b'"consent_purpose":"' + PURPOSE.encode() + b'"}')
+    assert {k: headers[k] for k in ("client_id", "client_secret", "module_secret", "Content-Type")} == {
+        "client_id": "test-client", "client_secret": "test-client-secret", "module_secret": "test-module-secret",
+        "Content-Type": "application/json"}
+    assert "provider_secret" not in headers
+    assert result == {"status": "SUCCESS", "data": {
+        "operation_id": "T1", "reference_id": "ref-1", "kyc_status": "SUCCESS", "pan_status": "VALID",
+        "registered_name": "Test Person", "name_match": True}}
+
+
+def test_bank_validation_body_and_the_flat_lowercase_answer(live):
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/core_banking/money_transfer/validate_account", json={
+            "status": "success", "decentroTxnId": "T2", "accountStatus": "valid", "responseCode": "S00000",
+            "beneficiaryName": "TEST PERSON", "bankReferenceNumber": "B1", "validationType": "penniless"})
+        result = live.verify_bank("123456789011", "sbin0001077", "Test Person")
+        _, _, body = _sent(m)
+    assert json.loads(body) == {"reference_id": "ref-1", "purpose_message": "Account verification",
+                                "validation_type": "penniless",
+                                "beneficiary_details": {"account_number": "123456789011", "ifsc": "SBIN0001077",
+                                                        "name": "Test Person"}}
+    assert result["status"] == "SUCCESS" and result["data"]["name_match"] is True
+
+
+def test_a_payment_link_sends_all_four_headers_and_rupees(live):
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/v2/payments/upi/link", json={
+            "status": "SUCCESS", "responseCode": "S00000", "decentroTxnId": "T3",
+            "responseKey": "success_payment_link_created",
+            "data": {"transactionId": "T3", "transactionStatus": "PENDING", "generatedLink": "https://l.invalid"}})
+        result = live.initiate_payment({"amount": "10.50", "currency": "INR", "payment_method": "upi"})
+        _, headers, body = _sent(m)
+    assert body == (b'{"reference_id":"ref-1","payee_account":"TESTPAYEE01","amount":10.5,'
+                    b'"purpose_message":"Payment","generate_qr":1,"expiry_time":30,"generate_uri":1}')
+    assert (headers["module_secret"], headers["provider_secret"]) == ("test-pay-module", "test-pay-provider")
+    assert result["status"] == "PENDING" and result["data"]["transaction_id"] == "T3"
+
+
+def test_payment_status_is_a_get_on_the_transaction_path(live):
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/v2/payments/collection", json={
+            "status": "SUCCESS", "responseCode": "S00000", "decentroTxnId": "T4",
+            "data": {"transactionId": "TX4", "transactionStatus": "PENDING"}})
+        m.get(f"{BASE}/v2/payments/transaction/TX4/status", json={
+            "status": "SUCCESS", "responseCode": "S00000", "decentroTxnId": "T5",
+            "data": {"transactionStatus": "SUCCESS", "bankReferenceNumber": "BRN", "npciTxnId": "N1"}})
+        created = live.initiate_payment({"amount": 20, "customer_details": {"upi_id": "charles.babbage@okhdfc"}})
+        status = live.get_payment_status(created["data"]["reference_id"])
+        first_body = json.loads(m.request_history[0].body)
+        get = m.request_history[1]
+    assert first_body["payer_upi"] == "charles.babbage@okhdfc" and first_body["amount"] == 20.0
+    assert (get.method, get.body) == ("GET", None)
+    assert status["status"] == "SUCCESS" and status["data"]["npci_txn_id"] == "N1"
+    assert status["data"]["reference_id"] == created["data"]["reference_id"]
+
+
+def test_ckyc_and_aadhaar_otp_use_boolean_consent(live):
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/v2/kyc/ckyc/search", json={"status": "SUCCESS", "decentroTxnId": "T6", "data": {
+            "kycStatus": "SUCCESS", "kycResult": {"ckycId": "C1", "fullName": "Test Person"}}})
+        m.post(f"{BASE}/v2/kyc/aadhaar/otp", json={"status": "SUCCESS", "decentroTxnId": "T7",
+                                                   "responseKey": "success_otp_generated"})
+        live.fetch_ckyc("ABCDE1234A")
+        live.start_aadhaar_otp("999999990019")
+        ckyc, otp = (json.loads(r.body) for r in m.request_history)
+    assert ckyc == {"reference_id": "ref-1", "document_type": "PAN", "id_number": "ABCDE1234A", "consent": True,
+                    "consent_purpose": PURPOSE}
+    assert otp == {"reference_id": "ref-2", "consent": True, "purpose": PURPOSE, "aadhaar_number": "999999990019"}
+
+
+def _request() -> GatewayRequest:
+    return GatewayRequest("POST", "/kyc/public_registry/validate", "kyc", "ref-x", {"a": 1})
+
+
+@pytest.mark.parametrize(("raised", "expected"), [
+    (requests.ConnectTimeout, GatewayConnectionError),
+    (requests.ReadTimeout, GatewayTimeout),
+    (requests.ConnectionError(NewConnectionError(None, "refused")), GatewayConnectionError),
+    (requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError())), GatewayTimeout),
+])
+def test_transport_failures_become_typed_errors_saying_whether_the_request_was_sent(raised, expected):
+    gateway = RequestsGateway(LIVE)
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", exc=raised)
+        with pytest.raises(expected) as caught:
+            gateway.send(_request())
+    gateway.close()
+    assert caught.value.request_id == "ref-x"
+
+
+def test_a_non_json_success_is_a_protocol_error_but_a_proxy_502_page_is_just_a_status():
+    gateway = RequestsGateway(LIVE)
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", [
+            {"status_code": 200, "text": "<html>oops</html>"},
+            {"status_code": 502, "text": "<html>bad gateway</html>"}])
+        with pytest.raises(UpstreamProtocolError):
+            gateway.send(_request())
+        assert gateway.send(_request()).status_code == 502
+    gateway.close()
+
+
+def test_a_live_configuration_without_credentials_names_every_missing_variable():
+    from decentro_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(use_mocks=False).check()
+    for name in ("DECENTRO_CLIENT_ID", "DECENTRO_CLIENT_SECRET", "DECENTRO_API_KEY", "DECENTRO_ENCRYPTION_KEYS"):
+        assert name in str(caught.value)
