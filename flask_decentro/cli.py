@@ -1,0 +1,132 @@
+"""``flask decentro ...``: keys, audit chain, callbacks and retention.
+
+Registered through the ``flask.commands`` entry point, so any app that uses the extension has
+them. Output never includes personal data: callbacks are listed by key, state and reference.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import timedelta
+
+import click
+from flask.cli import AppGroup
+
+from .extension import get_state
+
+__all__ = ["decentro_cli", "parse_age"]
+
+decentro_cli = AppGroup("decentro", help="Flask-Decentro maintenance commands.")
+webhooks_cli = AppGroup("webhooks", help="Inspect and replay stored Decentro callbacks.")
+decentro_cli.add_command(webhooks_cli)
+
+_AGE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``30m`` as a ``timedelta``."""
+    match = _AGE.match(text)
+    if not match:
+        raise click.BadParameter("use a number and d, h or m, e.g. 90d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@decentro_cli.command("gen-key")
+def gen_key() -> None:
+    """Print a new key for DECENTRO_ENCRYPTION_KEYS (put it first to start a rotation)."""
+    from decentro_adapters.fernet_vault import FernetVault
+
+    click.echo(FernetVault.generate_key())
+
+
+@decentro_cli.command("rotate-keys")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-batches", default=None, type=click.IntRange(min=1), help="Stop early; run again to continue.")
+def rotate_keys(batch_size: int, max_batches: int | None) -> None:
+    """Re-seal every stored value under the first key of DECENTRO_ENCRYPTION_KEYS."""
+    from decentro_adapters.fernet_vault import FernetVault
+    from decentro_adapters.keys import rotate_sealed_values
+    from decentro_adapters.peewee_stores import open_stores
+
+    settings = get_state().settings
+    if not settings.encryption_keys:
+        raise click.ClickException("DECENTRO_ENCRYPTION_KEYS is empty: nothing to rotate to")
+    vault = FernetVault(settings.encryption_keys)
+    with open_stores(settings.database_url, vault=vault) as stores:
+        report = rotate_sealed_values(stores, vault, batch_size=batch_size, max_batches=max_batches)
+    click.echo(
+        f"rotated={report.rotated} current={report.current} unreadable={report.unreadable} "
+        f"batches={report.batches} complete={report.complete}"
+    )
+    if report.unreadable:
+        click.echo("Some values open with no configured key: do not drop any key yet.", err=True)
+        sys.exit(1)
+
+
+@decentro_cli.command("verify-audit")
+def verify_audit() -> None:
+    """Walk the audit log's hash chain; exit 1 at the first broken link."""
+    result = get_state().service.audit.verify()
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} events checked")
+        return
+    click.echo(f"audit chain BROKEN at event {result.first_broken}: {result.reason}", err=True)
+    sys.exit(1)
+
+
+@webhooks_cli.command("list")
+@click.option("--failed", is_flag=True, help="Only callbacks whose processing failed.")
+@click.option("--state", type=click.Choice(["received", "processed", "failed"]), default=None)
+def list_webhooks(failed: bool, state: str | None) -> None:
+    """List stored callbacks, oldest first (key, state, attempts, reference, error)."""
+    chosen = "failed" if failed else state
+    records = get_state().service.records
+    count = 0
+    for event in records.webhook_events(state=chosen):  # type: ignore[arg-type]
+        count += 1
+        click.echo(
+            f"{event.dedupe_key}\t{event.state}\tattempts={event.attempts}\t"
+            f"received={event.received_at.isoformat()}\tref={event.reference_id or '-'}\t"
+            f"error={event.last_error or '-'}"
+        )
+    click.echo(f"{count} callback(s)", err=True)
+
+
+@webhooks_cli.command("replay")
+@click.option("--all", "replay_all", is_flag=True, help="Every failed (or stuck) callback.")
+@click.argument("key", required=False)
+def replay_webhooks(replay_all: bool, key: str | None) -> None:
+    """Process stored callbacks again: one KEY, or --all failed and stuck ones."""
+    if replay_all == (key is not None):
+        raise click.UsageError("give either --all or one KEY")
+    processor = get_state().webhooks
+    if key is not None:
+        try:
+            outcome = processor.replay(key)
+        except KeyError:
+            raise click.ClickException(f"no stored callback with key {key}") from None
+        click.echo(f"{key}\t{outcome}")
+        if outcome == "failed":
+            sys.exit(1)
+        return
+    report = processor.replay_failed()
+    for done in report.processed:
+        click.echo(f"{done}\tprocessed")
+    for failed_key in report.failed:
+        click.echo(f"{failed_key}\tfailed")
+    click.echo(f"replayed {len(report.processed)}, still failing {len(report.failed)}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@decentro_cli.command("purge")
+@click.option("--older-than", "older_than", required=True, help="Age such as 90d, 12h or 30m.")
+def purge(older_than: str) -> None:
+    """Delete stored operations and callbacks older than the given age (retention)."""
+    age = parse_age(older_than)
+    service = get_state().service
+    cutoff = service.clock() - age
+    removed = service.records.purge_before(cutoff)
+    click.echo(f"purged {removed} record(s) older than {cutoff.isoformat()}")

@@ -1,0 +1,83 @@
+"""Every error the blueprint can meet, mapped to a JSON answer in this one place.
+
+Bodies are ``{"status": "FAILURE", "error": {"code", "message"[, "fields"]}}``. Messages come
+from the library's own error classes (which never carry personal data) or are fixed strings
+here; request bodies are never echoed and unexpected exceptions are logged by type only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from flask_limiter import RateLimitExceeded
+from marshmallow import ValidationError as SchemaError
+from werkzeug.exceptions import HTTPException
+
+from decentro_core.errors import DecentroError, UpstreamError, ValidationError
+
+__all__ = ["Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
+
+log = logging.getLogger("flask_decentro")
+
+
+class Unauthenticated(DecentroError):
+    """The ``identity`` callable found no signed-in user for this request."""
+
+    http_status = 401
+    code = "UNAUTHENTICATED"
+
+
+def failure(status: int, error: dict[str, Any]) -> tuple[Response, int]:
+    return jsonify({"status": "FAILURE", "error": error}), status
+
+
+def schema_fields(messages: Any) -> dict[str, list[str]]:
+    """marshmallow's nested messages flattened to ``name -> [messages]`` (dotted names)."""
+    if not isinstance(messages, dict):
+        return {"_schema": [str(m) for m in (messages if isinstance(messages, list) else [messages])]}
+    flat: dict[str, list[str]] = {}
+    for name, value in messages.items():
+        if isinstance(value, dict):
+            for sub, msgs in schema_fields(value).items():
+                flat[f"{name}.{sub}"] = msgs
+        else:
+            flat[str(name)] = [str(m) for m in (value if isinstance(value, list) else [value])]
+    return flat
+
+
+def _decentro_error(exc: DecentroError) -> tuple[Response, int]:
+    if isinstance(exc, UpstreamError):
+        log.warning("Decentro call failed: %s (request %s)", exc.code, exc.request_id)
+    return failure(exc.http_status, exc.to_dict())
+
+
+def _schema_error(exc: SchemaError) -> tuple[Response, int]:
+    error = ValidationError(schema_fields(exc.messages))
+    return failure(400, error.to_dict())
+
+
+def _rate_limited(exc: RateLimitExceeded) -> tuple[Response, int]:
+    message = f"Too many requests: at most {exc.description}. Retry later."
+    return failure(429, {"code": "RATE_LIMITED", "message": message})
+
+
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    code = (exc.name or "HTTP error").upper().replace(" ", "_")
+    return failure(exc.code or 500, {"code": code, "message": exc.name or "HTTP error"})
+
+
+def _unexpected(exc: Exception) -> tuple[Response, int]:
+    # The type only: a message or traceback could carry the request's personal data.
+    log.error("Unexpected %s in a Decentro route", type(exc).__name__)
+    return failure(500, {"code": "INTERNAL_ERROR", "message": "Internal error"})
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    """Install the handlers on ``blueprint`` only: the host app's other routes keep theirs."""
+    blueprint.register_error_handler(DecentroError, _decentro_error)
+    blueprint.register_error_handler(SchemaError, _schema_error)
+    blueprint.register_error_handler(RateLimitExceeded, _rate_limited)
+    blueprint.register_error_handler(HTTPException, _http_error)
+    blueprint.register_error_handler(Exception, _unexpected)

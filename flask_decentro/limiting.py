@@ -1,0 +1,54 @@
+"""Rate limiting of the KYC and payment routes with flask-limiter, per client IP.
+
+The key is ``request.remote_addr`` and nothing else: ``X-Forwarded-For`` is set by the client
+and would let anyone pick their own bucket. Behind a reverse proxy, wrap the app in
+``werkzeug.middleware.proxy_fix.ProxyFix`` with the exact number of proxies you run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from flask_limiter import Limiter
+
+from .config import FlaskOptions
+
+__all__ = ["build_limiter", "client_ip"]
+
+log = logging.getLogger("flask_decentro")
+
+
+def client_ip() -> str:
+    """The limiter key: the peer address as the WSGI server (or ProxyFix) saw it."""
+    return request.remote_addr or "unknown"
+
+
+def _never() -> bool:
+    return True
+
+
+def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
+    """A limiter of our own, so the host app's ``RATELIMIT_*`` defaults do not leak into it.
+
+    Storage errors fail open (logged by flask-limiter): a Redis outage must not turn every
+    KYC call into a 500.
+    """
+    if options.ratelimit_storage_uri.startswith("memory://"):
+        log.warning(
+            "Decentro rate limits use IN-MEMORY storage: each process counts on its own. "
+            "Set DECENTRO_RATELIMIT_STORAGE_URI=redis://... when several processes serve."
+        )
+    limiter = Limiter(
+        client_ip,
+        storage_uri=options.ratelimit_storage_uri,
+        key_prefix=options.ratelimit_key_prefix,
+        headers_enabled=True,
+        swallow_errors=True,
+        strategy="fixed-window",
+        # Our limiter applies only where we decorate: never the app's RATELIMIT_DEFAULT.
+        default_limits_exempt_when=_never,
+        application_limits_exempt_when=_never,
+    )
+    limiter.init_app(app)
+    return limiter

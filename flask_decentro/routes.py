@@ -1,0 +1,231 @@
+"""The blueprint: parse the request, call the service, answer its envelope.
+
+Every answer of a completed call is HTTP 200 with the service's envelope; ``status`` says the
+outcome (a PAN Decentro calls invalid is ``FAILURE``, not an HTTP error). Errors are mapped in
+:mod:`flask_decentro.errors`. Views log nothing about the people involved.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema
+from marshmallow import ValidationError as SchemaError
+
+from decentro_core.context import CallContext, Consent
+from decentro_core.errors import ConsentRequired, UnknownReference, ValidationError
+
+from .errors import Unauthenticated, register_error_handlers, schema_fields
+from .extension import DecentroState, get_state
+from .schemas import (
+    AadhaarOtpStartSchema,
+    AadhaarOtpVerifySchema,
+    AadhaarXmlSchema,
+    BankSchema,
+    CkycSchema,
+    ConsentSchema,
+    PanSchema,
+    PaymentSchema,
+)
+
+__all__ = ["create_blueprint"]
+
+
+# -- request helpers ------------------------------------------------------------------------
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": ["Send a JSON object with Content-Type: application/json"]})
+    return body
+
+
+def _user_agent() -> str | None:
+    return (request.user_agent.string or None) and request.user_agent.string[:512]
+
+
+def _consent(body: dict[str, Any]) -> Consent:
+    """Explicit consent or ``ConsentRequired``, checked before anything else happens."""
+    raw = body.get("consent")
+    if not isinstance(raw, dict) or raw.get("given") is not True:
+        raise ConsentRequired(
+            {"consent": ['Explicit consent is required: {"given": true, "text": ..., "purpose": ...}']},
+            message="Explicit consent is required",
+        )
+    try:
+        data = ConsentSchema().load(raw)
+    except SchemaError as exc:
+        fields = {f"consent.{name}": msgs for name, msgs in schema_fields(exc.messages).items()}
+        raise ConsentRequired(fields, message="Explicit consent is required") from None
+    return Consent.coerce({**data, "client_ip": request.remote_addr, "user_agent": _user_agent()})
+
+
+def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:
+    """The user id (from ``identity``, else the body in demo mode) and the call context."""
+    body_user = data.pop("user_id", None)
+    if state.identity is not None:
+        user_id = state.identity()
+        if not user_id:
+            raise Unauthenticated("Sign in to use this endpoint")
+    else:
+        user_id = body_user
+    actor = f"user:{user_id}" if user_id else "api"
+    return user_id, CallContext(actor=actor, client_ip=request.remote_addr, user_agent=_user_agent())
+
+
+def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = schema.load(body)
+    return data
+
+
+# -- KYC ------------------------------------------------------------------------------------
+
+KycCall = Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def _kyc_view(schema_class: type[Schema], call: KycCall, *, body: Callable[[], dict[str, Any]] = _json_body):
+    def view() -> Response:
+        state = get_state()
+        raw = body()
+        consent = _consent(raw)
+        data = _load(schema_class(), raw)
+        data.pop("consent", None)
+        user_id, context = _caller(state, data)
+        result = call(state.service, data, {"user_id": user_id, "consent": consent, "context": context})
+        return jsonify(result)
+
+    view.__name__ = f"kyc_{schema_class.__name__.removesuffix('Schema').lower()}"
+    return view
+
+
+def _pan(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.verify_pan(d["pan"], d.get("name"), **kw)  # type: ignore[no-any-return]
+
+
+def _bank(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    extra = {"validation_type": d["validation_type"]} if "validation_type" in d else {}
+    return svc.verify_bank(d["account_number"], d["ifsc"], d.get("name"), **extra, **kw)  # type: ignore[no-any-return]
+
+
+def _ckyc(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.fetch_ckyc(d["pan"], **kw)  # type: ignore[no-any-return]
+
+
+def _aadhaar_xml(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    content = _document(d)
+    return svc.verify_aadhaar_xml(  # type: ignore[no-any-return]
+        content, d["share_code"], mobile=d.get("mobile"), email=d.get("email"), **kw
+    )
+
+
+def _otp_start(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.start_aadhaar_otp(d["aadhaar_number"], **kw)  # type: ignore[no-any-return]
+
+
+def _otp_verify(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.verify_aadhaar_otp(  # type: ignore[no-any-return]
+        d["initiation_id"], d["otp"], share_code=d.get("share_code"), **kw
+    )
+
+
+def _document(data: dict[str, Any]) -> str | bytes:
+    """The offline e-KYC file from ``xml``, ``xml_base64``, ``zip_base64`` or an upload."""
+    if "file" in data:
+        return data["file"]  # type: ignore[no-any-return]
+    if "xml" in data:
+        return data["xml"]  # type: ignore[no-any-return]
+    name = "xml_base64" if "xml_base64" in data else "zip_base64"
+    try:
+        return base64.b64decode(data[name], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError({name: ["Not valid base64"]}) from None
+
+
+def _aadhaar_body() -> dict[str, Any]:
+    """JSON, or multipart with the file in ``file`` and ``consent`` as a JSON string."""
+    if request.mimetype != "multipart/form-data":
+        return _json_body()
+    limit = get_state().settings.aadhaar_max_bytes
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationError({"file": ["Upload the offline e-KYC XML or ZIP as 'file'"]})
+    content = upload.stream.read(limit + 1)
+    if len(content) > limit:
+        raise ValidationError({"file": [f"Larger than {limit} bytes"]})
+    body: dict[str, Any] = {k: v for k, v in request.form.items() if k != "consent"}
+    try:
+        body["consent"] = json.loads(request.form.get("consent", "null"))
+    except ValueError:
+        body["consent"] = None
+    body["file"] = content
+    return body
+
+
+# -- payments -------------------------------------------------------------------------------
+
+
+def create_payment() -> Response:
+    state = get_state()
+    data = _load(PaymentSchema(), _json_body())
+    user_id, context = _caller(state, data)
+    return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context))
+
+
+def payment_status(reference_id: str) -> Response:
+    state = get_state()
+    if state.identity is not None:
+        # A payment is visible to the user who opened it only.
+        record = state.service.records.get_operation(reference_id)
+        if record is None or record.user_id != state.identity():
+            raise UnknownReference("No payment with this reference id")
+    context = CallContext(actor="api", client_ip=request.remote_addr, user_agent=_user_agent())
+    return jsonify(state.service.get_payment_status(reference_id, context=context))
+
+
+# -- callbacks ------------------------------------------------------------------------------
+
+
+def receive_callback() -> Response:
+    """Decentro's callback: raw body first (the signature covers its exact bytes)."""
+    state = get_state()
+    options = state.options
+    raw = request.stream.read(options.webhook_max_bytes + 1)
+    ack = state.webhooks.receive(
+        raw,
+        signature=request.headers.get(options.webhook_signature_header),
+        credential=request.headers.get(options.webhook_credential_header),
+        remote_addr=request.remote_addr,
+    )
+    return Response(json.dumps(dict(ack.body)), status=ack.http_status, mimetype="application/json")
+
+
+# -- the blueprint --------------------------------------------------------------------------
+
+
+def create_blueprint(state: DecentroState) -> Blueprint:
+    """A fresh blueprint for one app, its KYC routes sharing one rate-limit count per IP."""
+    bp = Blueprint("decentro", __name__)
+    kyc_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-kyc")
+    payment_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-payments")
+    kyc_routes = {
+        "/kyc/pan": _kyc_view(PanSchema, _pan),
+        "/kyc/bank": _kyc_view(BankSchema, _bank),
+        "/kyc/ckyc": _kyc_view(CkycSchema, _ckyc),
+        "/kyc/aadhaar-xml": _kyc_view(AadhaarXmlSchema, _aadhaar_xml, body=_aadhaar_body),
+        "/kyc/aadhaar/otp": _kyc_view(AadhaarOtpStartSchema, _otp_start),
+        "/kyc/aadhaar/otp/verify": _kyc_view(AadhaarOtpVerifySchema, _otp_verify),
+    }
+    for rule, view in kyc_routes.items():
+        bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"])
+    bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
+    bp.add_url_rule("/payments/<reference_id>", view_func=payment_status, methods=["GET"])
+    # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
+    bp.add_url_rule("/webhooks/decentro", view_func=receive_callback, methods=["POST"])
+    register_error_handlers(bp)
+    return bp
