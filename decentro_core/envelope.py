@@ -73,8 +73,8 @@ class Outcome:
 
 
 def failure(code: str, *, operation_id: str | None = None, provider_code: str | None = None,
-            **fields: Any) -> Outcome:
-    return Outcome("FAILURE", operation_id, fields, error_code=code, provider_code=provider_code)
+            fields: Mapping[str, Any] | None = None) -> Outcome:
+    return Outcome("FAILURE", operation_id, dict(fields or {}), error_code=code, provider_code=provider_code)
 
 
 def to_envelope(outcome: Outcome, *, reference_id: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

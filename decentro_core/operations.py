@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, NoReturn
 
-from .envelope import Outcome, classify, data_of, failure, is_success, names_match, operation_id_of
+from .envelope import (
+    Outcome,
+    classify,
+    data_of,
+    failure,
+    is_success,
+    names_match,
+    operation_id_of,
+    provider_code_of,
+)
 from .errors import OtpError, UpstreamProtocolError
 from .ports import GatewayResponse, Module
 from .retry import RetryMode
@@ -150,7 +159,7 @@ class parsers:  # noqa: N801 - a namespace of answer readers
                 fields[target] = result[source]
         if status == "VALID":
             return Outcome("SUCCESS", txn, fields)
-        return failure("INVALID_DOCUMENT", operation_id=txn, **fields)
+        return failure("INVALID_DOCUMENT", operation_id=txn, fields=fields)
 
     @staticmethod
     def ckyc(response: GatewayResponse, *, request_id: str) -> Outcome:
@@ -185,7 +194,7 @@ class parsers:  # noqa: N801 - a namespace of answer readers
                   "validation_type": body.get("validationType"), "provider_message": body.get("providerMessage")}
         if is_success(body) and account_status == "valid":
             return Outcome("SUCCESS", txn, fields)
-        return failure("INVALID_DOCUMENT", operation_id=txn, **fields)
+        return failure("INVALID_DOCUMENT", operation_id=txn, fields=fields)
 
     @staticmethod
     def aadhaar_otp(response: GatewayResponse, *, request_id: str) -> Outcome:
@@ -217,7 +226,7 @@ class parsers:  # noqa: N801 - a namespace of answer readers
         body, data = response.body, data_of(response.body)
         txn = operation_id_of(body)
         if not is_success(body):
-            return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=str(body.get("responseKey") or ""))
+            return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
         raw_status = str(data.get("transactionStatus", "PENDING")).upper()
         fields = {"transaction_id": data.get("transactionId"), "transaction_status": raw_status,
                   "payment_link": data.get("generatedLink"), "upi_uri": data.get("upiUri"),
@@ -227,7 +236,7 @@ class parsers:  # noqa: N801 - a namespace of answer readers
         status = PAYMENT_STATUS.get(raw_status, "PENDING")
         if status == "FAILURE":
             code = "PAYMENT_EXPIRED" if raw_status == "EXPIRED" else "PAYMENT_FAILED"
-            return failure(code, operation_id=txn, **fields)
+            return failure(code, operation_id=txn, fields=fields)
         return Outcome(status, txn, fields)  # type: ignore[arg-type]
 
     @staticmethod
@@ -239,4 +248,4 @@ class parsers:  # noqa: N801 - a namespace of answer readers
         txn = operation_id_of(body)
         if is_success(body):
             return Outcome("SUCCESS", txn, {"message_id": data_of(body).get("messageId") or txn})
-        return failure("DELIVERY_FAILED", operation_id=txn, provider_code=str(body.get("responseKey") or "") or None)
+        return failure("DELIVERY_FAILED", operation_id=txn, provider_code=provider_code_of(body))

@@ -67,8 +67,8 @@ class RetryPolicy:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt_number - 1))
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         if retry_after is not None and retry_after > backoff:
-            backoff = min(self.backoff_max, retry_after)
-        return backoff + rng.uniform(0, self.jitter)
+            backoff = min(self.backoff_max, float(retry_after))
+        return float(backoff + rng.uniform(0, self.jitter))
 
 
 def raise_for_transient_status(response: GatewayResponse, *, request_id: str) -> GatewayResponse:

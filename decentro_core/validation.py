@@ -246,7 +246,7 @@ def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     try:
         result: dict[str, Any] = schema.load(dict(data))
     except MarshmallowError as exc:
-        raise ValidationError(_flatten(exc.normalized_messages())) from None
+        raise ValidationError(_flatten(exc.messages)) from None
     return result
 
 
