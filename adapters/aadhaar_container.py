@@ -27,12 +27,16 @@ from .aadhaar_errors import (
     reject,
 )
 
-__all__ = ["MAX_DEPTH", "lxml_parser", "open_container", "screen_xml"]
+__all__ = ["MAX_CENTRAL_DIRECTORY", "MAX_DEPTH", "MAX_ZIP_ENTRIES", "lxml_parser", "open_container", "screen_xml"]
 
 MAX_DEPTH = 16
 """UIDAI's deepest element (Signature/SignedInfo/Reference/Transforms/Transform) is at 6."""
 
+MAX_ZIP_ENTRIES = 4
+MAX_CENTRAL_DIRECTORY = 16 * 1024  # bounds what zipfile parses (~350 entries)
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_EOCD = b"PK\x05\x06"
+_EOCD_SIZE = 22
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, struct.error)
 
 
@@ -45,7 +49,24 @@ def open_container(content: bytes, share_code: str, *, max_bytes: int) -> bytes:
     return content
 
 
+def _check_directory(content: bytes) -> None:
+    """Cap entries and central-directory size from the end record, before zipfile builds an
+    object per entry (a 5 MB upload could otherwise declare ~100,000 of them)."""
+    # Find the end record exactly as zipfile does, so both read the same one.
+    if content[-_EOCD_SIZE:-_EOCD_SIZE + 4] == _EOCD and content[-2:] == b"\0\0":
+        position = len(content) - _EOCD_SIZE
+    else:
+        position = content.rfind(_EOCD, max(0, len(content) - _EOCD_SIZE - 0xFFFF))
+    if position < 0 or len(content) < position + _EOCD_SIZE:
+        raise reject(ZIP_INVALID, "The ZIP file is damaged or not a ZIP file.")
+    entries, directory_size = struct.unpack_from("<HI", content, position + 10)
+    zip64 = b"PK\x06\x07" in content[max(0, position - 20) : position]
+    if entries > MAX_ZIP_ENTRIES or directory_size > MAX_CENTRAL_DIRECTORY or zip64:
+        raise reject(FORMAT_UNSUPPORTED, "The ZIP must hold exactly one XML file, as UIDAI issues it.")
+
+
 def _unzip(content: bytes, share_code: str, *, max_bytes: int) -> bytes:
+    _check_directory(content)
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except _ZIP_ERRORS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tracemalloc
+import zipfile
 from datetime import datetime, timedelta
 
 import aadhaar_vectors as vectors
@@ -46,6 +47,16 @@ def test_accepts_a_four_digit_share_code():
 
 def test_rejects_a_zip_holding_more_than_one_entry():
     archive = vectors.zip_file(vectors.signed_xml(generated_at=GENERATED), vectors.SHARE_CODE, extra_entries=1)
+    assert code_of(archive) == "AADHAAR_FORMAT_UNSUPPORTED"
+
+
+def test_rejects_a_zip_with_many_entries_before_zipfile_reads_its_directory(monkeypatch):
+    archive = vectors.zip_file(b"<x/>", vectors.SHARE_CODE, extra_entries=500)
+
+    def must_not_open(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile parsed a 500-entry directory")
+
+    monkeypatch.setattr(zipfile, "ZipFile", must_not_open)
     assert code_of(archive) == "AADHAAR_FORMAT_UNSUPPORTED"
 
 
