@@ -42,7 +42,7 @@ class RotationReport:
     complete: bool = True
 
 
-def sealed_columns(models: Models) -> list[tuple[type[pw.Model], tuple[str, ...]]]:
+def sealed_columns(models: Models) -> list[tuple[Any, tuple[str, ...]]]:
     """Every column that holds vault tokens (consent IP and user agent: when sealed)."""
     return [
         (models.operation, ("sealed_request", "sealed_result")),
@@ -76,7 +76,7 @@ def rotate_sealed_values(
 
 def _rotate_batch(
     db: pw.Database,
-    model: type[pw.Model],
+    model: Any,
     columns: tuple[str, ...],
     vault: FernetVault,
     after_id: int,
@@ -93,7 +93,7 @@ def _rotate_batch(
 
 
 def _rotate_row(
-    model: type[pw.Model], row: Any, columns: tuple[str, ...], vault: FernetVault, counts: dict[str, int]
+    model: Any, row: Any, columns: tuple[str, ...], vault: FernetVault, counts: dict[str, int]
 ) -> None:
     changes: dict[str, tuple[str, str]] = {}
     for column in columns:

@@ -9,6 +9,7 @@ same events. Appends take a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL `
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import peewee as pw
 
@@ -69,7 +70,7 @@ class PeeweeAuditSink:
                     previous, last_id = r.row_hash, r.id
 
 
-def _check(previous: str, r: pw.Model) -> str | None:
+def _check(previous: str, r: Any) -> str | None:
     try:
         event = _event(r)
     except (TypeError, ValueError):  # a timestamp edited into something unreadable
@@ -77,7 +78,7 @@ def _check(previous: str, r: pw.Model) -> str | None:
     return None if chain_hash(previous, event) == r.row_hash else "hash mismatch"
 
 
-def _event(r: pw.Model) -> AuditEvent:
+def _event(r: Any) -> AuditEvent:
     return AuditEvent(
         actor=r.actor,
         action=r.action,

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -44,13 +45,13 @@ _SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_
 
 @dataclass(frozen=True)
 class Models:
-    schema: type[pw.Model]
-    consent: type[pw.Model]
-    audit: type[pw.Model]
-    operation: type[pw.Model]
-    webhook: type[pw.Model]
+    schema: Any
+    consent: Any
+    audit: Any
+    operation: Any
+    webhook: Any
 
-    def tables(self) -> list[type[pw.Model]]:
+    def tables(self) -> list[Any]:
         return [self.consent, self.audit, self.operation, self.webhook]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import peewee as pw
 
@@ -211,7 +212,7 @@ class PeeweeRecordStore:
         return int(ops) + int(hooks)
 
 
-def _operation(r: pw.Model) -> OperationRecord:
+def _operation(r: Any) -> OperationRecord:
     return OperationRecord(
         reference_id=r.reference_id,
         operation=r.operation,
@@ -225,7 +226,7 @@ def _operation(r: pw.Model) -> OperationRecord:
     )
 
 
-def _webhook(r: pw.Model) -> WebhookEvent:
+def _webhook(r: Any) -> WebhookEvent:
     return WebhookEvent(
         dedupe_key=r.dedupe_key,
         sealed_body=r.sealed_body,

@@ -53,7 +53,9 @@ class RedisCache:
     def get(self, key: str) -> bytes | None:
         with _store_errors():
             value = self._client.get(self.prefix + key)
-        return None if value is None else bytes(value)
+        if value is None or isinstance(value, bytes):
+            return value
+        return str(value).encode()  # only when the caller's client decodes responses
 
     def set(self, key: str, value: bytes, *, ttl: int) -> None:
         with _store_errors():
