@@ -99,6 +99,7 @@ class UidaiOfflineVerifier:
         """Check ``content`` (XML or share-code ZIP) and return what the signed file says."""
         if isinstance(content, str):
             content = content.encode("utf-8")
+        share_code = share_code if isinstance(share_code, str) else ""  # None opens nothing
         xml = open_container(content, share_code, max_bytes=self.max_bytes)
         _check_layout(screen_xml(xml))
         signed, key = verify_signature(xml, self.keys)
