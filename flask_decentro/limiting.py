@@ -39,9 +39,13 @@ def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
             "Decentro rate limits use IN-MEMORY storage: each process counts on its own. "
             "Set DECENTRO_RATELIMIT_STORAGE_URI=redis://... when several processes serve."
         )
+    uri = options.ratelimit_storage_uri
+    # Redis keys start with our prefix too (not limits' "LIMITS"), so one prefix names them all.
+    storage_options = {"key_prefix": options.ratelimit_key_prefix} if uri.startswith(("redis", "rediss")) else {}
     limiter = Limiter(
         client_ip,
-        storage_uri=options.ratelimit_storage_uri,
+        storage_uri=uri,
+        storage_options=storage_options,
         key_prefix=options.ratelimit_key_prefix,
         headers_enabled=True,
         swallow_errors=True,

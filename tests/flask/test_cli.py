@@ -1,0 +1,77 @@
+"""``flask decentro`` commands that are not about callbacks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from click import BadParameter
+from cryptography.fernet import Fernet
+
+from decentro_core.ports import AuditEvent
+from flask_decentro.cli import decentro_cli, parse_age
+
+
+def test_gen_key_prints_a_usable_fernet_key(app):
+    result = app.test_cli_runner().invoke(decentro_cli, ["gen-key"])
+    key = result.output.strip()
+    assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"x")) == b"x"
+
+
+def test_verify_audit_reports_an_intact_chain_and_fails_on_a_broken_one(app, client, service):
+    from flask_helpers import kyc
+
+    client.post("/api/kyc/pan", json=kyc())
+    runner = app.test_cli_runner()
+    ok = runner.invoke(decentro_cli, ["verify-audit"])
+    assert ok.exit_code == 0 and "intact" in ok.output
+    event, digest = service.audit.rows[0]
+    service.audit.rows[0] = (AuditEvent(**{**event.__dict__, "outcome": "EDITED"}), digest)
+    broken = runner.invoke(decentro_cli, ["verify-audit"])
+    assert broken.exit_code == 1 and "BROKEN at event 1" in broken.output
+
+
+def test_purge_removes_records_older_than_the_given_age(app, client, service):
+    from flask_helpers import payment
+
+    client.post("/api/payments", json=payment(10))
+    runner = app.test_cli_runner()
+    assert "purged 0" in runner.invoke(decentro_cli, ["purge", "--older-than", "90d"]).output
+    assert "purged 1" in runner.invoke(decentro_cli, ["purge", "--older-than", "0m"]).output
+    assert list(service.records.operations) == []
+
+
+def test_ages_read_as_days_hours_or_minutes():
+    assert [parse_age("90d"), parse_age("12h"), parse_age(" 5m ")] == [
+        timedelta(days=90), timedelta(hours=12), timedelta(minutes=5)]
+    with pytest.raises(BadParameter):
+        parse_age("ninety days")
+
+
+def test_replay_needs_either_all_or_one_key(app):
+    result = app.test_cli_runner().invoke(decentro_cli, ["webhooks", "replay"])
+    assert result.exit_code == 2
+
+
+def test_rotate_keys_reseals_stored_values_under_the_first_key(make_app, tmp_path):
+    from decentro_adapters.fernet_vault import FernetVault
+    from decentro_adapters.peewee_stores import open_stores
+
+    old, new = FernetVault.generate_key(), FernetVault.generate_key()
+    url = f"sqlite:///{tmp_path / 'rotate.sqlite3'}"
+    with open_stores(url, vault=FernetVault([old])) as stores:
+        from datetime import datetime, timezone
+
+        from decentro_core.ports import OperationRecord
+
+        now = datetime.now(timezone.utc)
+        stores.records.save_operation(OperationRecord(
+            reference_id="r1", operation="pan", status="SUCCESS", created_at=now, updated_at=now,
+            sealed_request=FernetVault([old]).seal(b"{}")))
+    app = make_app(DECENTRO_DATABASE_URL=url, DECENTRO_ENCRYPTION_KEYS=f"{new},{old}")
+    result = app.test_cli_runner().invoke(decentro_cli, ["rotate-keys", "--batch-size", "10"])
+    assert result.exit_code == 0, result.output
+    assert "rotated=1" in result.output and "complete=True" in result.output
+    with open_stores(url) as stores:
+        token = stores.records.get_operation("r1").sealed_request
+    assert FernetVault([new]).open(token) == b"{}"
