@@ -1,0 +1,195 @@
+"""UPI payments: link or collect, PENDING on creation, status by reference, and WRITE safety
+(an unknown outcome is PENDING, never a second request with money at stake)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes import Harness, ScriptedGateway, answer, build, payment_created
+
+from decentro_core import Settings
+from decentro_core.errors import ConfigurationError, GatewayConnectionError, GatewayTimeout, UnknownReference
+from decentro_core.errors import UpstreamUnavailable
+from decentro_core.memory import MemoryRecordStore
+
+LINK = "/v2/payments/upi/link"
+COLLECT = "/v2/payments/collection"
+STATUS = "/v2/payments/transaction/{transaction_id}/status"
+
+
+def _payload(amount: Any = 10.0, **customer: str) -> dict[str, Any]:
+    details = {"name": "Test Payer", "email": "payer@example.com", "phone": "9876543210", **customer}
+    return {"amount": amount, "currency": "INR", "payment_method": "upi", "customer_details": details}
+
+
+@pytest.fixture
+def h() -> Harness:
+    return build()
+
+
+def _status_requests(h: Harness) -> int:
+    return int(h.gateway.emulator.stats()["requests"].get(STATUS, 0))
+
+
+def test_a_payment_without_a_payer_vpa_opens_a_payment_link_and_is_pending(h: Harness) -> None:
+    result = h.service.initiate_payment(_payload(10.0))
+    assert result["status"] == "PENDING"
+    request = h.gateway.requests[0]
+    assert (request.method, request.path, request.module) == ("POST", LINK, "payments")
+    assert request.body["amount"] == 10.0 and "payer_upi" not in request.body
+    assert request.body["payee_account"] == "MOCKPAYEE0001"
+    data = result["data"]
+    assert data["reference_id"] == request.body["reference_id"]
+    assert data["transaction_id"] == data["operation_id"]
+    assert data["payment_link"].startswith("https://") and data["currency"] == "INR"
+
+
+def test_a_payment_with_a_payer_vpa_sends_a_collect_request(h: Harness) -> None:
+    result = h.service.initiate_payment({**_payload(10.0, upi_id="charles.babbage@okhdfc"),
+                                         "purpose": "Order 42", "expiry_minutes": 15})
+    assert result["status"] == "PENDING"
+    request = h.gateway.requests[0]
+    assert request.path == COLLECT
+    assert request.body["payer_upi"] == "charles.babbage@okhdfc"
+    assert (request.body["purpose_message"], request.body["expiry_time"]) == ("Order 42", 15)
+
+
+def test_the_configured_payee_account_is_used_when_set() -> None:
+    h = build(payee_account="MYPAYEE0042")
+    h.service.initiate_payment(_payload(10.0))
+    assert h.gateway.requests[0].body["payee_account"] == "MYPAYEE0042"
+
+
+@pytest.mark.parametrize(("amount", "status", "code"), [
+    (10, "SUCCESS", None),
+    (20, "FAILURE", "PAYMENT_FAILED"),
+    (30, "PENDING", None),
+])
+def test_the_status_of_a_sandbox_amount_is_what_decentro_settles_it_to(
+        h: Harness, amount: int, status: str, code: str | None) -> None:
+    created = h.service.initiate_payment(_payload(amount))
+    result = h.service.get_payment_status(created["data"]["reference_id"])
+    assert result["status"] == status
+    assert result["data"]["reference_id"] == created["data"]["reference_id"]
+    assert result["data"]["transaction_id"] == created["data"]["transaction_id"]
+    assert result.get("error", {}).get("code") == code
+
+
+def test_a_terminal_status_is_stored_and_not_asked_of_decentro_again(h: Harness) -> None:
+    reference = h.service.initiate_payment(_payload(10))["data"]["reference_id"]
+    first = h.service.get_payment_status(reference)
+    assert h.record(reference).status == "SUCCESS"
+    second = h.service.get_payment_status(reference)
+    assert _status_requests(h) == 1
+    assert second["status"] == first["status"] == "SUCCESS"
+    assert second["data"]["bank_reference_number"] == first["data"]["bank_reference_number"]
+
+
+def test_a_pending_payment_is_asked_again_until_it_settles(h: Harness) -> None:
+    created = h.service.initiate_payment(_payload(30))
+    reference = created["data"]["reference_id"]
+    assert h.service.get_payment_status(reference)["status"] == "PENDING"
+    h.gateway.emulator.settle_payment(created["data"]["transaction_id"], "SUCCESS")
+    assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
+    assert _status_requests(h) == 2
+
+
+def test_a_failed_payment_keeps_payment_failed_when_read_back_from_the_record(h: Harness) -> None:
+    reference = h.service.initiate_payment(_payload(20))["data"]["reference_id"]
+    h.service.get_payment_status(reference)
+    again = h.service.get_payment_status(reference)
+    assert (again["status"], again["error"]["code"]) == ("FAILURE", "PAYMENT_FAILED")
+
+
+def test_the_status_of_an_unknown_reference_raises_unknown_reference(h: Harness) -> None:
+    with pytest.raises(UnknownReference) as raised:
+        h.service.get_payment_status("no-such-reference")
+    assert raised.value.http_status == 404
+    assert h.gateway.requests == []
+
+
+def test_the_status_of_a_reference_that_is_not_a_payment_raises_unknown_reference(h: Harness) -> None:
+    reference = h.service.verify_pan("ABCDE1234F")["data"]["reference_id"]
+    with pytest.raises(UnknownReference):
+        h.service.get_payment_status(reference)
+
+
+def test_a_payment_that_times_out_is_pending_with_unknown_outcome_and_sent_exactly_once() -> None:
+    gateway = ScriptedGateway([GatewayTimeout("no answer"), payment_created()])
+    h = build(gateway)
+    result = h.service.initiate_payment(_payload(10))
+    assert result["status"] == "PENDING"
+    assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
+    assert result["data"]["reason"] == "UPSTREAM_TIMEOUT"
+    assert len(gateway.requests) == 1
+    assert h.sleep.delays == []
+    assert h.record(result["data"]["reference_id"]).status == "PENDING"
+
+
+def test_the_emulators_timeout_amount_is_sent_once_and_answers_pending(h: Harness) -> None:
+    result = h.service.initiate_payment(_payload("4.08"))
+    assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "OUTCOME_UNKNOWN")
+    assert h.gateway.emulator.stats()["requests"][LINK] == 1
+
+
+def test_a_pending_payment_with_unknown_outcome_reads_pending_without_asking_decentro() -> None:
+    gateway = ScriptedGateway([GatewayTimeout("no answer")])
+    h = build(gateway)
+    reference = h.service.initiate_payment(_payload(10))["data"]["reference_id"]
+    assert h.service.get_payment_status(reference)["status"] == "PENDING"
+    assert len(gateway.requests) == 1
+
+
+def test_a_503_then_success_is_retried_once_with_the_same_reference_id() -> None:
+    gateway = ScriptedGateway([answer(503, {"status": "FAILURE"}), payment_created("TXN-9")])
+    h = build(gateway)
+    result = h.service.initiate_payment(_payload(10))
+    assert result["status"] == "PENDING" and result["data"]["operation_id"] == "TXN-9"
+    sent = [(r.reference_id, r.body["reference_id"]) for r in gateway.requests]
+    assert sent == [(result["data"]["reference_id"],) * 2] * 2
+    assert len(h.sleep.delays) == 1
+    assert h.record(result["data"]["reference_id"]).operation_id == "TXN-9"
+
+
+def test_a_connection_error_before_sending_is_retried_with_the_same_reference_id() -> None:
+    gateway = ScriptedGateway([GatewayConnectionError("refused"), payment_created()])
+    h = build(gateway)
+    h.service.initiate_payment(_payload(10))
+    assert len({r.reference_id for r in gateway.requests}) == 1 and len(gateway.requests) == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_5xx_other_than_503_is_not_retried_and_answers_pending(status: int) -> None:
+    gateway = ScriptedGateway([answer(status, {"status": "FAILURE"}), payment_created()])
+    h = build(gateway)
+    result = h.service.initiate_payment(_payload(10))
+    assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "OUTCOME_UNKNOWN")
+    assert len(gateway.requests) == 1
+
+
+def test_a_payment_answered_503_every_time_raises_after_retrying_the_same_reference(h: Harness) -> None:
+    with pytest.raises(UpstreamUnavailable):
+        h.service.initiate_payment(_payload("5.03"))
+    assert h.gateway.emulator.stats()["requests"][LINK] == 4
+    assert len({r.reference_id for r in h.gateway.requests}) == 1
+    assert h.record(h.gateway.requests[0].reference_id).status == "FAILURE"
+
+
+def test_a_duplicate_reference_on_a_retry_means_an_earlier_attempt_was_accepted() -> None:
+    duplicate = answer(400, {"status": "FAILURE", "responseCode": "E00019", "responseKey": "error_duplicate_reference_id"})
+    gateway = ScriptedGateway([answer(503, {}), duplicate])
+    h = build(gateway)
+    result = h.service.initiate_payment(_payload(10))
+    assert (result["status"], result["data"]["reason"]) == ("PENDING", "DUPLICATE_REFERENCE")
+
+
+def test_live_mode_without_a_payee_account_raises_configuration_error_and_sends_nothing() -> None:
+    live = Settings(use_mocks=False, client_id="cid", client_secret="csecret", api_key="key",
+                    encryption_keys=("k",))
+    gateway = ScriptedGateway([payment_created()])
+    h = build(gateway, settings=live, records=MemoryRecordStore())
+    with pytest.raises(ConfigurationError) as raised:
+        h.service.initiate_payment(_payload(10))
+    assert "DECENTRO_PAYEE_ACCOUNT" in str(raised.value)
+    assert gateway.requests == [] and h.records.operations == {}
