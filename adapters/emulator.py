@@ -35,7 +35,7 @@ from typing import Any
 from . import emulator_aadhaar, emulator_kyc, emulator_notifications, emulator_payments
 from .emulator_wire import TIMEOUT, Fault, Refused, Reply, Runtime, failure
 
-__all__ = ["TIMEOUT", "Credentials", "DecentroEmulator", "Fault", "Reply", "SeededIds"]
+__all__ = ["TIMEOUT", "Credentials", "DecentroEmulator", "Fault", "Reply", "SeededIds", "path_template"]
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,12 @@ def _post_routes(sms_path: str, email_path: str) -> dict[str, _Route]:
         (_clean(email_path), "notifications", emulator_notifications.send_email),
     ]
     return {path: _Route(path, module, handler) for path, module, handler in table}
+
+
+def path_template(path: str) -> str:
+    """The path as the stats name it: the status path with ``{transaction_id}``."""
+    path = _clean(path)
+    return STATUS_TEMPLATE if _STATUS_PATH.fullmatch(path) else path
 
 
 def _clean(path: str) -> str:
