@@ -43,6 +43,8 @@ def build_ports(settings: Settings, **given: Any) -> tuple[dict[str, Any], list[
                 ports[name] = getattr(stores, name)
     if ports["cache"] is None:
         ports["cache"] = _cache(settings)
+        if hasattr(ports["cache"], "close"):
+            closers.append(ports["cache"].close)
     if ports["aadhaar_verifier"] is None:
         ports["aadhaar_verifier"] = _aadhaar_verifier(settings)
     return ports, closers

@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee as pw
 
-from decentro_core.memory import _chain_hash as chain_hash
+from decentro_core.memory import chain_hash
 from decentro_core.ports import AuditEvent, AuditVerification
 
 from .peewee_schema import Models, session, write_transaction

@@ -52,11 +52,16 @@ log = logging.getLogger("decentro")
 LOCAL = Endpoint("POST", "local:", "kyc", RetryMode.READ)
 AADHAAR_MESSAGES = {
     "AADHAAR_SIGNATURE_INVALID": "The file's UIDAI signature does not verify.",
+    "AADHAAR_SIGNATURE_MISSING": "The file carries no UIDAI signature.",
     "AADHAAR_FILE_TOO_OLD": "The file is older than the accepted age.",
+    "AADHAAR_FILE_FROM_FUTURE": "The file's generation time is in the future.",
     "AADHAAR_SHARE_CODE_WRONG": "The share code does not open the file.",
     "AADHAAR_FORMAT_UNSUPPORTED": "The file is not a supported offline e-KYC format.",
     "AADHAAR_FILE_TOO_LARGE": "The file is larger than the accepted size.",
     "AADHAAR_XML_UNSAFE": "The file contains XML constructs that are refused.",
+    "AADHAAR_XML_MALFORMED": "The file is not well-formed XML.",
+    "AADHAAR_ZIP_INVALID": "The ZIP is damaged or does not hold exactly one XML file.",
+    "AADHAAR_REFERENCE_INVALID": "The file's reference id is malformed.",
 }
 
 

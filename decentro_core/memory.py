@@ -34,6 +34,7 @@ __all__ = [
     "MemoryConsentStore",
     "MemoryRecordStore",
     "MemoryVault",
+    "chain_hash",
 ]
 
 
@@ -102,7 +103,8 @@ class MemoryVault:
         return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def _chain_hash(previous: str, event: AuditEvent) -> str:
+def chain_hash(previous: str, event: AuditEvent) -> str:
+    """The audit chain's link: sha256 over the previous hash and this event's fields."""
     parts = [
         previous,
         event.actor,
@@ -126,7 +128,7 @@ class MemoryAuditSink:
     def append(self, event: AuditEvent) -> None:
         with self._guard:
             previous = self.rows[-1][1] if self.rows else ""
-            self.rows.append((event, _chain_hash(previous, event)))
+            self.rows.append((event, chain_hash(previous, event)))
 
     @property
     def events(self) -> list[AuditEvent]:
@@ -135,7 +137,7 @@ class MemoryAuditSink:
     def verify(self) -> AuditVerification:
         previous = ""
         for index, (event, stored) in enumerate(self.rows, start=1):
-            if _chain_hash(previous, event) != stored:
+            if chain_hash(previous, event) != stored:
                 return AuditVerification(ok=False, checked=index, first_broken=index, reason="hash mismatch")
             previous = stored
         return AuditVerification(ok=True, checked=len(self.rows))
@@ -189,7 +191,9 @@ class MemoryRecordStore:
         self, dedupe_key: str, *, state: WebhookState, attempts: int, last_error: str | None
     ) -> None:
         with self._guard:
-            event = self.events[dedupe_key]
+            event = self.events.get(dedupe_key)
+            if event is None:
+                raise StoreError("No webhook event with that dedupe key")
             self.events[dedupe_key] = replace(event, state=state, attempts=attempts, last_error=last_error)
 
     def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:

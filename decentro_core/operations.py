@@ -129,6 +129,7 @@ OTP_MESSAGES = {
     "AADHAAR_NO_MOBILE_LINKED": "No mobile number is linked to this Aadhaar.",
     "AADHAAR_OTP_SESSION_EXPIRED": "The OTP session has expired; start again.",
 }
+INVALID_ID_CODES = frozenset({"E00016", "error_invalid_id_number"})
 PAYMENT_STATUS = {"SUCCESS": "SUCCESS", "FAILURE": "FAILURE", "FAILED": "FAILURE", "EXPIRED": "FAILURE",
                   "PENDING": "PENDING", "INITIATED": "PENDING"}
 
@@ -170,7 +171,8 @@ class parsers:  # noqa: N801 - a namespace of answer readers
         txn = operation_id_of(body)
         result = data.get("kycResult")
         if not is_success(body) or not isinstance(result, Mapping):
-            return failure("NO_RECORD", operation_id=txn)
+            code = "INVALID_DOCUMENT" if provider_code_of(body) in INVALID_ID_CODES else "NO_RECORD"
+            return failure(code, operation_id=txn, provider_code=provider_code_of(body))
         fields = {
             "kyc_status": data.get("kycStatus"), "ckyc_id": result.get("ckycId"),
             "full_name": result.get("fullName"), "age": result.get("age"), "kyc_date": result.get("kycDate"),

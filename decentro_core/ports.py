@@ -53,7 +53,7 @@ class GatewayRequest:
     path: str
     module: Module
     reference_id: str
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = field(default=None, repr=False)  # carries personal data
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class GatewayResponse:
     """Decentro's answer: HTTP status and the parsed JSON object."""
 
     status_code: int
-    body: Mapping[str, Any]
+    body: Mapping[str, Any] = field(repr=False)  # carries personal data
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -231,15 +231,18 @@ class RecordStore(Protocol):
 
 @dataclass(frozen=True)
 class AadhaarKyc:
-    """What a verified offline e-KYC file says. Never the full Aadhaar number."""
+    """What a verified offline e-KYC file says. Never the full Aadhaar number.
+
+    Personal fields are left out of ``repr`` so a stray log line cannot leak them.
+    """
 
     aadhaar_last4: str
     generated_at: datetime
-    name: str
-    date_of_birth: str
-    gender: str
-    address: Mapping[str, str]
-    photo_base64: str | None
+    name: str = field(repr=False)
+    date_of_birth: str = field(repr=False)
+    gender: str = field(repr=False)
+    address: Mapping[str, str] = field(repr=False)
+    photo_base64: str | None = field(repr=False)
     mobile_verified: bool | None = None
     email_verified: bool | None = None
     signer: str | None = None

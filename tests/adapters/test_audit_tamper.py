@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from decentro_adapters.peewee_stores import Stores, open_stores
-from decentro_core.memory import MemoryAuditSink, _chain_hash
+from decentro_core.memory import MemoryAuditSink, chain_hash
 from decentro_core.ports import AuditEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_chain_at_the_next_row(stores:
     row = stores.models.audit
     previous = row.get_by_id(2).row_hash
     forged = replace(audit_event(3), outcome="FAILURE")
-    row.update(outcome="FAILURE", row_hash=_chain_hash(previous, forged)).where(row.id == 3).execute()
+    row.update(outcome="FAILURE", row_hash=chain_hash(previous, forged)).where(row.id == 3).execute()
     assert stores.audit.verify().first_broken == 4
 
 

@@ -159,7 +159,6 @@ def test_fetch_ckyc_for_a_pan_with_digits_0404_is_no_record(h: Harness) -> None:
     assert (result["status"], result["error"]["code"]) == ("FAILURE", "NO_RECORD")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: parsers.ckyc maps every CKYC failure (E00016 invalid id) to NO_RECORD")
 def test_fetch_ckyc_for_an_invalid_pan_0000_is_invalid_document_not_no_record(h: Harness) -> None:
     result = h.service.fetch_ckyc("ABCDE0000F")
     assert (result["status"], result["error"]["code"]) == ("FAILURE", "INVALID_DOCUMENT")
