@@ -22,7 +22,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .envelope import Outcome, failure, to_envelope
-from .errors import AadhaarFileRejected, DecentroError, DuplicateReference, GatewayTimeout, UpstreamError, UpstreamUnavailable
+from .errors import (
+    AadhaarFileRejected,
+    DecentroError,
+    DuplicateReference,
+    GatewayTimeout,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamUnavailable,
+)
 from .operations import Endpoint
 from .masking import mask_aadhaar
 from .ports import (
@@ -196,7 +204,7 @@ class Engine:
         """For a WRITE whose request may have been acted on, the honest answer is PENDING."""
         if call.endpoint.mode is not RetryMode.WRITE or not isinstance(exc, UpstreamError):
             return None
-        maybe_accepted = isinstance(exc, GatewayTimeout) or (
+        maybe_accepted = isinstance(exc, (GatewayTimeout, UpstreamProtocolError)) or (
             isinstance(exc, UpstreamUnavailable) and exc.upstream_status != 503
         )
         # A duplicate on a retry means an earlier attempt with this same reference was accepted.

@@ -4,8 +4,8 @@ reference id.
 Two modes, chosen per operation:
 
 ``READ`` (KYC look-ups, payment status)
-    Repeating the request cannot move money, so connection failures, timeouts, 429 and every
-    5xx are retried. Decentro rejects a reused ``reference_id`` (and may count one as used
+    Repeating the request cannot move money, so connection failures, timeouts, 429, every
+    5xx and a garbled answer are retried. Decentro rejects a reused ``reference_id`` (and may count one as used
     even when it rejected the request), so each attempt gets a **fresh** reference id.
 
 ``WRITE`` (payments, SMS, e-mail)
@@ -13,8 +13,9 @@ Two modes, chosen per operation:
     prove the request was not processed are retried: a connection that never carried the
     request, 429 and 503. The retry keeps the **same** reference id, so if Decentro did act
     on the first attempt it refuses the second as a duplicate instead of acting twice.
-    A read timeout, 500, 502 or 504 is never retried: the outcome is unknown, and the caller
-    gets ``PENDING`` with the reference id, to reconcile by status or callback.
+    A read timeout, a connection lost after sending, 500, 502, 504 or a garbled answer is never
+    retried: the outcome is unknown, and the caller gets ``PENDING`` with the reference id, to
+    reconcile by status or callback.
 
 Backoff is exponential (``backoff_base`` doubling up to ``backoff_max``) plus jitter from an
 injectable random source; a 429's ``Retry-After`` is honoured up to ``backoff_max``.
@@ -35,6 +36,7 @@ from .errors import (
     GatewayConnectionError,
     GatewayTimeout,
     RateLimited,
+    UpstreamProtocolError,
     UpstreamUnavailable,
 )
 from .ports import GatewayResponse
@@ -61,7 +63,7 @@ class RetryPolicy:
             return True
         if isinstance(exc, UpstreamUnavailable):
             return mode is RetryMode.READ or exc.upstream_status == 503
-        return mode is RetryMode.READ and isinstance(exc, GatewayTimeout)
+        return mode is RetryMode.READ and isinstance(exc, (GatewayTimeout, UpstreamProtocolError))
 
     def delay(self, attempt_number: int, exc: BaseException | None, rng: random.Random) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt_number - 1))
