@@ -32,6 +32,8 @@ class Consent:
     @classmethod
     def coerce(cls, value: Consent | Mapping[str, Any]) -> Consent:
         """Validate a consent given as a mapping (raises ``ConsentRequired`` if not given)."""
+        if not isinstance(value, (Consent, Mapping)):
+            raise ConsentRequired({"consent": ["Consent must be an object with given, text and purpose."]})
         if isinstance(value, Consent):
             value = {"given": value.given, "text": value.text, "purpose": value.purpose,
                      "client_ip": value.client_ip, "user_agent": value.user_agent}

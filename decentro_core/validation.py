@@ -243,6 +243,8 @@ class EmailSchema(_Base):
 
 def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``schema`` over ``data``; raise :class:`ValidationError` naming the bad fields."""
+    if not isinstance(data, Mapping):
+        raise ValidationError({"_schema": ["Expected an object."]})
     try:
         result: dict[str, Any] = schema.load(dict(data))
     except MarshmallowError as exc:
