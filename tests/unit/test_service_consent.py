@@ -118,7 +118,6 @@ def test_a_purpose_of_21_characters_is_enough(h: Harness) -> None:
     assert h.consents.records[0].purpose == "p" * 21
 
 
-                                      "and raises ValueError/TypeError instead of ConsentRequired")
 def test_a_consent_that_is_not_a_mapping_raises_consent_required(h: Harness) -> None:
     with pytest.raises(ConsentRequired):
         h.service.verify_pan("ABCDE1234F", consent="yes")  # type: ignore[arg-type]
