@@ -104,4 +104,4 @@ def _json_object(response: requests.Response, reference_id: str) -> dict[str, An
     if response.status_code >= 500 or response.status_code == 429:
         return {}  # a proxy's HTML error page: the status alone drives the retry policy
     raise UpstreamProtocolError("Decentro's answer was not a JSON object", request_id=reference_id,
-                                upstream_status=response.status_code)
+                                upstream_status=response.status_code, retryable=True)

@@ -63,7 +63,10 @@ class RetryPolicy:
             return True
         if isinstance(exc, UpstreamUnavailable):
             return mode is RetryMode.READ or exc.upstream_status == 503
-        return mode is RetryMode.READ and isinstance(exc, (GatewayTimeout, UpstreamProtocolError))
+        # A garbled transport (retryable) is worth another read; a well-formed answer that lacks
+        # documented fields will look the same next time.
+        garbled = isinstance(exc, UpstreamProtocolError) and exc.retryable
+        return mode is RetryMode.READ and (isinstance(exc, GatewayTimeout) or garbled)
 
     def delay(self, attempt_number: int, exc: BaseException | None, rng: random.Random) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt_number - 1))
