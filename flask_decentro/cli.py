@@ -43,7 +43,9 @@ def gen_key() -> None:
 
 @decentro_cli.command("rotate-keys")
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-batches", default=None, type=click.IntRange(min=1), help="Stop early; run again to continue.")
+@click.option(
+    "--max-batches", default=None, type=click.IntRange(min=1), help="Stop early; run again to continue."
+)
 def rotate_keys(batch_size: int, max_batches: int | None) -> None:
     """Re-seal every stored value under the first key of DECENTRO_ENCRYPTION_KEYS."""
     from decentro_adapters.fernet_vault import FernetVault
@@ -84,7 +86,7 @@ def list_webhooks(failed: bool, state: str | None) -> None:
     chosen = "failed" if failed else state
     records = get_state().service.records
     count = 0
-    for event in records.webhook_events(state=chosen):  # type: ignore[arg-type]
+    for event in records.webhook_events(state=chosen):
         count += 1
         click.echo(
             f"{event.dedupe_key}\t{event.state}\tattempts={event.attempts}\t"

@@ -41,7 +41,9 @@ def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
         )
     uri = options.ratelimit_storage_uri
     # Redis keys start with our prefix too (not limits' "LIMITS"), so one prefix names them all.
-    storage_options = {"key_prefix": options.ratelimit_key_prefix} if uri.startswith(("redis", "rediss")) else {}
+    storage_options: dict[str, str | int] = {}
+    if uri.startswith("redis"):
+        storage_options["key_prefix"] = options.ratelimit_key_prefix
     limiter = Limiter(
         client_ip,
         storage_uri=uri,

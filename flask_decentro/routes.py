@@ -89,7 +89,9 @@ def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
 KycCall = Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
-def _kyc_view(schema_class: type[Schema], call: KycCall, *, body: Callable[[], dict[str, Any]] = _json_body):
+def _kyc_view(
+    schema_class: type[Schema], call: KycCall, *, body: Callable[[], dict[str, Any]] = _json_body
+) -> Callable[[], Response]:
     def view() -> Response:
         state = get_state()
         raw = body()
@@ -110,7 +112,9 @@ def _pan(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
 
 def _bank(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
     extra = {"validation_type": d["validation_type"]} if "validation_type" in d else {}
-    return svc.verify_bank(d["account_number"], d["ifsc"], d.get("name"), **extra, **kw)  # type: ignore[no-any-return]
+    return svc.verify_bank(  # type: ignore[no-any-return]
+        d["account_number"], d["ifsc"], d.get("name"), **extra, **kw
+    )
 
 
 def _ckyc(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def test_an_invalid_or_unknown_pan_is_a_business_failure_not_an_http_error(clien
 def test_upstream_faults_map_to_5xx_with_a_code(client, pan, status, code):
     response = client.post("/api/kyc/pan", json=kyc(pan))
     assert response.status_code == status
-    assert response.get_json() == {"status": "FAILURE", "error": {"code": code, "message": response.get_json()["error"]["message"]}}
+    body = response.get_json()
+    assert (body["status"], body["error"]["code"], set(body["error"])) == ("FAILURE", code, {"code", "message"})
 
 
 def test_bank_account_success_and_failure(client):
@@ -132,7 +133,8 @@ def test_the_consent_record_keeps_the_client_address_and_user_agent(client, serv
     client.post("/api/kyc/pan", json=kyc(), headers={"User-Agent": "test-browser/1.0"},
                 environ_base={"REMOTE_ADDR": "198.51.100.4"})
     (record,) = service.consents.records
-    assert (record.client_ip, record.user_agent, record.text) == ("198.51.100.4", "test-browser/1.0", CONSENT["text"])
+    assert (record.client_ip, record.user_agent) == ("198.51.100.4", "test-browser/1.0")
+    assert record.text == CONSENT["text"]
 
 
 def test_the_identity_callable_names_the_user_and_the_body_cannot_override_it(make_app):

@@ -20,7 +20,8 @@ def test_no_response_body_or_log_line_contains_the_documents_or_name_sent(client
     for number in ACCOUNTS:
         bodies.append(client.post("/api/kyc/bank", json={"account_number": number, "ifsc": IFSC, "name": NAME,
                                                          "consent": CONSENT}))
-    bodies.append(client.post("/api/kyc/bank", json={"account_number": ACCOUNTS[0], "ifsc": "BAD", "consent": CONSENT}))
+    bad_ifsc = {"account_number": ACCOUNTS[0], "ifsc": "BAD", "consent": CONSENT}
+    bodies.append(client.post("/api/kyc/bank", json=bad_ifsc))
     bodies.append(client.post("/api/payments", json=payment(10)))
     bodies.append(client.post("/api/payments", json=payment(5.03)))
     texts = [r.get_data(as_text=True) for r in bodies]

@@ -108,7 +108,8 @@ def test_a_callback_stuck_in_received_after_a_process_died_is_replayed_by_key(ap
     raw = json.dumps(callback(reference_id)).encode()
     stored_at = service.clock() - timedelta(hours=1)
     service.records.add_webhook_event(WebhookEvent(
-        dedupe_key="CB-stuck", sealed_body=service.vault.seal(raw), received_at=stored_at, reference_id=reference_id))
+        dedupe_key="CB-stuck", sealed_body=service.vault.seal(raw), received_at=stored_at,
+        reference_id=reference_id))
     result = app.test_cli_runner().invoke(decentro_cli, ["webhooks", "replay", "CB-stuck"])
     assert (result.exit_code, result.output.strip()) == (0, "CB-stuck\tSUCCESS")
     assert _status(service, reference_id) == "SUCCESS"
