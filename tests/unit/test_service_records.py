@@ -126,14 +126,23 @@ def test_a_read_that_fails_for_good_records_failure_with_the_error_code_and_audi
     assert [(e.outcome, e.reference_id) for e in h.audit.events] == [("UPSTREAM_UNAVAILABLE", "ref-0002")]
 
 
-def test_a_read_answer_without_the_documented_fields_is_retried_then_raises_a_protocol_error() -> None:
+def test_a_read_answer_without_the_documented_fields_raises_a_protocol_error_without_retrying() -> None:
     gateway = ScriptedGateway([answer(200, {"status": "SUCCESS", "decentroTxnId": "T"})])
     h = build(gateway, max_retries=2)
     with pytest.raises(UpstreamProtocolError) as raised:
         h.service.verify_pan(PAN)
     assert raised.value.http_status == 502
-    assert [r.reference_id for r in gateway.requests] == ["ref-0001", "ref-0002", "ref-0003"]
-    assert [h.record(ref).status for ref in h.ids.issued] == ["RETRIED", "RETRIED", "FAILURE"]
+    assert [r.reference_id for r in gateway.requests] == ["ref-0001"]
+    assert h.record("ref-0001").status == "FAILURE"
+
+
+def test_a_read_answered_with_a_garbled_body_is_retried_with_a_fresh_reference() -> None:
+    pan_ok = {"status": "SUCCESS", "kycStatus": "SUCCESS", "decentroTxnId": "T",
+              "kycResult": {"idNumber": PAN, "idStatus": "VALID", "name": "Test Person"}}
+    gateway = ScriptedGateway([UpstreamProtocolError("not JSON", retryable=True), answer(200, pan_ok)])
+    h = build(gateway)
+    assert h.service.verify_pan(PAN)["status"] == "SUCCESS"
+    assert [r.reference_id for r in gateway.requests] == ["ref-0001", "ref-0002"]
 
 
 def test_a_write_answered_with_a_garbled_body_is_pending_and_never_resent() -> None:
