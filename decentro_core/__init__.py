@@ -33,6 +33,7 @@ from .errors import (
 )
 from .service import BlockingDecentroService
 from .settings import Settings
+from .webhooks import ReplayReport, WebhookAck, WebhookProcessor, sign_body, validate_signature
 
 __all__ = [
     "AadhaarFileRejected",
@@ -48,6 +49,7 @@ __all__ = [
     "GatewayConnectionError",
     "GatewayTimeout",
     "OtpError",
+    "ReplayReport",
     "RateLimited",
     "Settings",
     "StoreError",
@@ -57,8 +59,12 @@ __all__ = [
     "UpstreamUnavailable",
     "ValidationError",
     "VerificationFailed",
+    "WebhookAck",
     "WebhookError",
     "WebhookPayloadError",
+    "WebhookProcessor",
     "WebhookSignatureError",
+    "sign_body",
+    "validate_signature",
 ]
 __version__ = "0.1.0"

@@ -51,6 +51,7 @@ __all__ = ["BlockingDecentroService", "DEFAULT_PURPOSE"]
 DEFAULT_PURPOSE = "Customer identity verification for onboarding (KYC)"
 PORTS = ("gateway", "cache", "vault", "audit", "consents", "records", "aadhaar_verifier")
 TERMINAL = frozenset({"SUCCESS", "FAILURE"})
+FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
 
 
 def _utcnow() -> datetime:
@@ -236,6 +237,8 @@ class BlockingDecentroService:
         transaction_id = fields.get("transaction_id")
         if record.status in TERMINAL or not transaction_id:
             status = record.status if record.status in TERMINAL else "PENDING"
+            if status in TERMINAL and fields.get("transaction_status") not in FINAL_TRANSACTION_STATES:
+                fields["transaction_status"] = status  # set by a callback after the stored answer
             error = stored.get("error", {}).get("code") if stored else None
             if status == "FAILURE" and not error:
                 error = "PAYMENT_FAILED"

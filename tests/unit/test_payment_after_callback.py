@@ -1,0 +1,30 @@
+"""A payment settled by Decentro's callback reads as settled everywhere in its envelope."""
+
+from __future__ import annotations
+
+import json
+
+from decentro_adapters.mock_gateway import MockGateway
+from decentro_core import BlockingDecentroService, Settings, WebhookProcessor, sign_body
+from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+
+SECRET = "test-webhook-secret"
+
+
+def test_a_callback_settles_a_pending_payment_and_its_transaction_status_agrees():
+    records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
+    service = BlockingDecentroService(
+        Settings(), gateway=MockGateway(), cache=MemoryCache(), vault=vault, audit=audit,
+        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
+    )
+    processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
+    created = service.initiate_payment({"amount": 30})  # Decentro's sandbox: 30 stays PENDING
+    reference = created["data"]["reference_id"]
+    body = json.dumps({"callbackTxnId": "CB-1", "transactionStatus": "SUCCESS", "referenceId": reference}).encode()
+
+    ack = processor.receive(body, signature=sign_body(body, SECRET))
+    status = service.get_payment_status(reference)
+
+    assert ack.http_status == 200
+    assert (status["status"], status["data"]["transaction_status"]) == ("SUCCESS", "SUCCESS")
+    assert status["data"]["reference_id"] == reference
