@@ -16,15 +16,16 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Settings", "parse_bool"]
+__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_csv", "read_fields", "setting"]
 
 STAGING_BASE = "https://in.staging.decentro.tech"
 
 
-def parse_bool(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = value.strip().lower()
+def parse_bool(value: str | bool | int) -> bool:
+    """``true/false/1/0/yes/no/on/off`` (any case), or a bool or int as Python reads it."""
+    if isinstance(value, (bool, int)):
+        return bool(value)
+    lowered = str(value).strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
     if lowered in {"0", "false", "no", "off", ""}:
@@ -32,68 +33,95 @@ def parse_bool(value: str | bool) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _csv(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+def parse_csv(value: Any) -> tuple[str, ...]:
+    """A comma-separated string, or a list/tuple of values (paths, numbers) as text."""
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError("bytes are ambiguous here; give text")
+    parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split(",")
+    return tuple(str(part).strip() for part in parts if str(part).strip())
 
 
-def _setting(env: str, default: Any, parse: Callable[[Any], Any] = str, doc: str = "") -> Any:
+def setting(env: str, default: Any, parse: Callable[[Any], Any] = str, doc: str = "") -> Any:
+    """A dataclass field read from the variable ``env`` by :func:`read_fields`."""
     return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
+
+
+def read_fields(cls: type, mapping: Mapping[str, Any], aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse every field of the dataclass ``cls`` present in ``mapping`` under its variable
+    name (or an alias); a bad value is a :class:`ConfigurationError` naming the variable only."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        env = f.metadata["env"]
+        raw = mapping.get(env)
+        for alias, target in (aliases or {}).items():
+            if raw is None and target == env:
+                raw = mapping.get(alias)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigurationError(f"{env} is not valid") from None
+    return values
+
+
+
+
+ALIASES = {"DECENTRO_USE_MOCKS": "USE_MOCKS", "DATABASE_URL": "DECENTRO_DATABASE_URL"}
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the library. Secrets never appear in ``repr``."""
 
-    use_mocks: bool = _setting("USE_MOCKS", True, parse_bool, "Answer from the in-process mock gateway")
-    api_base: str = _setting("DECENTRO_API_BASE", STAGING_BASE, str, "Decentro host (staging by default)")
-    client_id: str = _setting("DECENTRO_CLIENT_ID", "", str, "Decentro client_id header")
-    client_secret: str = _setting("DECENTRO_CLIENT_SECRET", "", str, "Decentro client_secret header")
-    api_key: str = _setting("DECENTRO_API_KEY", "", str, "Default module_secret for every module")
-    kyc_module_secret: str = _setting("DECENTRO_KYC_MODULE_SECRET", "", str, "module_secret for KYC calls")
-    banking_module_secret: str = _setting(
+    use_mocks: bool = setting("USE_MOCKS", True, parse_bool, "Answer from the in-process mock gateway")
+    api_base: str = setting("DECENTRO_API_BASE", STAGING_BASE, str, "Decentro host (staging by default)")
+    client_id: str = setting("DECENTRO_CLIENT_ID", "", str, "Decentro client_id header")
+    client_secret: str = setting("DECENTRO_CLIENT_SECRET", "", str, "Decentro client_secret header")
+    api_key: str = setting("DECENTRO_API_KEY", "", str, "Default module_secret for every module")
+    kyc_module_secret: str = setting("DECENTRO_KYC_MODULE_SECRET", "", str, "module_secret for KYC calls")
+    banking_module_secret: str = setting(
         "DECENTRO_BANKING_MODULE_SECRET", "", str, "module_secret for bank-account validation"
     )
-    payments_module_secret: str = _setting(
+    payments_module_secret: str = setting(
         "DECENTRO_PAYMENTS_MODULE_SECRET", "", str, "module_secret for UPI payments"
     )
-    payments_provider_secret: str = _setting(
+    payments_provider_secret: str = setting(
         "DECENTRO_PAYMENTS_PROVIDER_SECRET", "", str, "provider_secret for UPI payments"
     )
-    notifications_module_secret: str = _setting(
+    notifications_module_secret: str = setting(
         "DECENTRO_NOTIFICATIONS_MODULE_SECRET", "", str, "module_secret for SMS and e-mail"
     )
-    payee_account: str = _setting(
+    payee_account: str = setting(
         "DECENTRO_PAYEE_ACCOUNT", "", str, "Your Decentro virtual account that receives UPI payments"
     )
-    sms_path: str = _setting(
+    sms_path: str = setting(
         "DECENTRO_SMS_PATH", "/v2/notifications/sms", str, "SMS path (not public: confirm with Decentro)"
     )
-    email_path: str = _setting(
+    email_path: str = setting(
         "DECENTRO_EMAIL_PATH", "/v2/notifications/email", str, "E-mail path (not public: confirm with Decentro)"
     )
-    timeout: float = _setting("DECENTRO_TIMEOUT", 30.0, float, "Read timeout per attempt, seconds")
-    connect_timeout: float = _setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
-    max_retries: int = _setting("DECENTRO_MAX_RETRIES", 3, int, "Retries after the first attempt")
-    backoff_base: float = _setting("DECENTRO_BACKOFF_BASE", 0.5, float, "First backoff, seconds (doubles)")
-    backoff_max: float = _setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
-    webhook_secrets: tuple[str, ...] = _setting(
-        "DECENTRO_WEBHOOK_SECRET", (), _csv, "HMAC secret(s) for callbacks, comma-separated (rotation)"
+    timeout: float = setting("DECENTRO_TIMEOUT", 30.0, float, "Read timeout per attempt, seconds")
+    connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
+    max_retries: int = setting("DECENTRO_MAX_RETRIES", 3, int, "Retries after the first attempt")
+    backoff_base: float = setting("DECENTRO_BACKOFF_BASE", 0.5, float, "First backoff, seconds (doubles)")
+    backoff_max: float = setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
+    webhook_secrets: tuple[str, ...] = setting(
+        "DECENTRO_WEBHOOK_SECRET", (), parse_csv, "HMAC secret(s) for callbacks, comma-separated (rotation)"
     )
-    encryption_keys: tuple[str, ...] = _setting(
-        "DECENTRO_ENCRYPTION_KEYS", (), _csv, "Fernet keys, comma-separated; the first encrypts"
+    encryption_keys: tuple[str, ...] = setting(
+        "DECENTRO_ENCRYPTION_KEYS", (), parse_csv, "Fernet keys, comma-separated; the first encrypts"
     )
-    database_url: str = _setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
-    cache_url: str = _setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
-    cache_ttl: int = _setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
-    uidai_certs: tuple[str, ...] = _setting(
-        "DECENTRO_UIDAI_CERT", (), _csv, "Extra UIDAI certificate/key files (PEM or DER), comma-separated"
+    database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
+    cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
+    cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
+    uidai_certs: tuple[str, ...] = setting(
+        "DECENTRO_UIDAI_CERT", (), parse_csv, "Extra UIDAI certificate/key files (PEM or DER), comma-separated"
     )
-    aadhaar_max_age_hours: float = _setting(
+    aadhaar_max_age_hours: float = setting(
         "DECENTRO_AADHAAR_MAX_AGE_HOURS", 72.0, float, "Oldest offline e-KYC file accepted, hours"
     )
-    aadhaar_max_bytes: int = _setting(
+    aadhaar_max_bytes: int = setting(
         "DECENTRO_AADHAAR_MAX_BYTES", 5 * 1024 * 1024, int, "Largest offline e-KYC XML or ZIP accepted"
     )
 
@@ -105,22 +133,7 @@ class Settings:
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], **overrides: Any) -> Settings:
         """Read every setting by its variable name; ``overrides`` are field names."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            env = f.metadata["env"]
-            raw = mapping.get(env)
-            if raw is None and env == "USE_MOCKS":
-                raw = mapping.get("DECENTRO_USE_MOCKS")
-            if raw is None and env == "DECENTRO_DATABASE_URL":
-                raw = mapping.get("DATABASE_URL")
-            if raw is None:
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](raw)
-            except (TypeError, ValueError) as exc:
-                raise ConfigurationError(f"{env} is not valid: {exc}") from None
-        values.update(overrides)
-        return cls(**values)
+        return cls(**{**read_fields(cls, mapping, ALIASES), **overrides})
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

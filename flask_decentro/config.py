@@ -7,12 +7,12 @@ Precedence for every ``DECENTRO_*`` key (and the core's settings in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from decentro_core.errors import ConfigurationError
-from decentro_core.settings import SETTINGS, Settings, parse_bool
+from decentro_core.settings import ALIASES, SETTINGS, Settings, parse_bool, parse_csv, read_fields, setting
 
 __all__ = ["DEMO_WEBHOOK_SECRET", "FLASK_OPTIONS", "FlaskOptions", "merged_mapping"]
 
@@ -20,83 +20,65 @@ __all__ = ["DEMO_WEBHOOK_SECRET", "FLASK_OPTIONS", "FlaskOptions", "merged_mappi
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
 
 
-def _csv(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    parts = value.split(",") if isinstance(value, str) else value
-    return tuple(str(part).strip() for part in parts if str(part).strip())
-
-
-def _option(key: str, default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
-    return field(default=default, metadata={"key": key, "parse": parse, "doc": doc})
-
-
 @dataclass(frozen=True)
 class FlaskOptions:
     """Options of the Flask layer only; the core's settings live in :class:`Settings`."""
 
-    url_prefix: str = _option("DECENTRO_URL_PREFIX", "/api", str, "Where the blueprint is mounted")
-    ratelimit: str = _option(
+    url_prefix: str = setting("DECENTRO_URL_PREFIX", "/api", str, "Where the blueprint is mounted")
+    ratelimit: str = setting(
         "DECENTRO_RATELIMIT",
         "10 per minute", str, "Per client IP: KYC routes share one count, POST /payments another"
     )
-    ratelimit_storage_uri: str = _option(
+    ratelimit_storage_uri: str = setting(
         "DECENTRO_RATELIMIT_STORAGE_URI",
         "memory://", str, "Limiter storage; redis://... when several processes serve"
     )
-    ratelimit_key_prefix: str = _option(
+    ratelimit_key_prefix: str = setting(
         "DECENTRO_RATELIMIT_KEY_PREFIX",
         "flask-decentro", str, "Limiter key prefix; instances sharing a count share it"
     )
-    webhook_signature_header: str = _option(
+    webhook_signature_header: str = setting(
         "DECENTRO_WEBHOOK_SIGNATURE_HEADER",
         "X-Decentro-Signature", str, "Header with the HMAC-SHA256 hex of the raw body"
     )
-    webhook_credential_header: str = _option(
+    webhook_credential_header: str = setting(
         "DECENTRO_WEBHOOK_CREDENTIAL_HEADER",
         "X-Decentro-Credential", str, "Header carrying the shared credential"
     )
-    webhook_credential: str = _option(
+    webhook_credential: str = setting(
         "DECENTRO_WEBHOOK_CREDENTIAL",
         "", str, "Shared credential Decentro sends (checked when set)"
     )
-    webhook_allowed_ips: tuple[str, ...] = _option(
+    webhook_allowed_ips: tuple[str, ...] = setting(
         "DECENTRO_WEBHOOK_ALLOWED_IPS",
-        (), _csv, "Networks allowed to post callbacks, CIDRs, comma-separated"
+        (), parse_csv, "Networks allowed to post callbacks, CIDRs, comma-separated"
     )
-    webhook_max_bytes: int = _option(
+    webhook_max_bytes: int = setting(
         "DECENTRO_WEBHOOK_MAX_BYTES", 64 * 1024, int, "Largest callback body accepted, bytes"
     )
-    webhook_require_signature: bool = _option(
+    webhook_require_signature: bool = setting(
         "DECENTRO_WEBHOOK_REQUIRE_SIGNATURE",
         True, parse_bool, "Refuse callbacks without a valid signature"
     )
-    webhook_stale_after: int = _option(
+    webhook_stale_after: int = setting(
         "DECENTRO_WEBHOOK_STALE_AFTER",
         300, int, "Seconds before an unfinished callback is replayable"
     )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> FlaskOptions:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = mapping.get(f.metadata["key"])
-            if raw is None:
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](raw)
-            except (TypeError, ValueError) as exc:
-                raise ConfigurationError(f"{f.metadata['key']} is not valid: {exc}") from None
-        return cls(**values)
+        return cls(**read_fields(cls, mapping))
 
 
 FLASK_OPTIONS: tuple[tuple[str, Any, str], ...] = tuple(
-    (f.metadata["key"], f.default, f.metadata["doc"]) for f in fields(FlaskOptions)
+    (f.metadata["env"], f.default, f.metadata["doc"]) for f in fields(FlaskOptions)
 )
 """(key, default, description) of every Flask-level option: docs/flask.md's table."""
 
 _KNOWN_KEYS = frozenset(key for key, _, _ in SETTINGS + FLASK_OPTIONS)
-_ALIASES = {"DECENTRO_USE_MOCKS": "USE_MOCKS", "DATABASE_URL": "DECENTRO_DATABASE_URL"}
+_ALIASES = ALIASES
 _FIELD_TO_KEY = {f.name: f.metadata["env"] for f in fields(Settings)} | {
-    f.name: f.metadata["key"] for f in fields(FlaskOptions)
+    f.name: f.metadata["env"] for f in fields(FlaskOptions)
 }
 
 

@@ -71,8 +71,6 @@ def test_a_secret_that_does_not_parse_is_named_but_never_echoed() -> None:
     assert "DECENTRO_WEBHOOK_SECRET" in shown and "very-secret" not in shown
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: from_mapping catches only TypeError/ValueError; a non-text value "
-                                      "(int for USE_MOCKS, Path or int for a csv setting) escapes as AttributeError")
 @pytest.mark.parametrize(("name", "value", "field", "expected"), [
     ("USE_MOCKS", 0, "use_mocks", False),
     ("DECENTRO_UIDAI_CERT", pathlib.Path("/certs/uidai.pem"), "uidai_certs", ("/certs/uidai.pem",)),
