@@ -203,3 +203,17 @@ def test_the_payment_record_opens_to_the_envelope_the_caller_got_and_status_keep
     assert h.opened(h.record(reference).sealed_result) == created
     status = h.service.get_payment_status(reference)
     assert (status["data"]["amount"], status["data"]["currency"]) == ("30.50", "INR")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: get_payment_status stores any FAILURE of the status look-up (404 "
+                                      "E00026 'transaction not found', a 400) as the payment's terminal status")
+def test_a_status_look_up_decentro_cannot_answer_leaves_the_payment_pending_and_asks_again() -> None:
+    not_found = answer(404, {"decentroTxnId": "S1", "status": "FAILURE", "responseCode": "E00026",
+                             "responseKey": "error_transaction_not_found"})
+    settled = answer(200, {"decentroTxnId": "S2", "status": "SUCCESS", "data": {"transactionStatus": "SUCCESS"}})
+    gateway = ScriptedGateway([payment_created("TXN-7"), not_found, settled])
+    h = build(gateway)
+    reference = h.service.initiate_payment(_payload(10))["data"]["reference_id"]
+    assert h.service.get_payment_status(reference)["status"] == "PENDING"
+    assert h.record(reference).status == "PENDING"
+    assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
