@@ -1,0 +1,127 @@
+"""Per-call latency, side by side: raw requests, the gateway, the full service, a cache hit.
+
+All variants are timed call by call in one interleaved loop against the same sandbox, so the
+ratios compare like with like. Every KYC call through the service uses a fresh ``user_id``
+(a cache miss: consent, lock, sealing, record, audit); the cache-hit variant repeats one
+``user_id`` and PAN.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import requests
+
+from decentro_core.ports import GatewayRequest
+
+from .common import (
+    PAN_PATH,
+    interleaved,
+    live_settings,
+    median_ratio,
+    pan_body,
+    postgres_database,
+    raw_headers,
+    redis_prefix,
+    redis_url,
+    spread,
+)
+
+__all__ = ["run_latency"]
+
+PAN = "ABCDE1234F"
+
+
+def _raw(url: str, stack: ExitStack) -> Callable[[], Any]:
+    session = stack.enter_context(requests.Session())
+    headers = raw_headers()
+
+    def call() -> Any:
+        response = session.post(url + PAN_PATH, json=pan_body(PAN), headers=headers, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    return call
+
+
+def _gateway(url: str, database_url: str, stack: ExitStack) -> Callable[[], Any]:
+    from decentro_adapters.requests_gateway import RequestsGateway
+
+    gateway = RequestsGateway(live_settings(url, database_url=database_url))
+    stack.callback(gateway.close)
+
+    def call() -> Any:
+        body = pan_body(PAN)
+        response = gateway.send(GatewayRequest("POST", PAN_PATH, "kyc", body["reference_id"], body))
+        assert response.status_code == 200
+        return response
+
+    return call
+
+
+def _service(url: str, database_url: str, stack: ExitStack, **ports: Any) -> Any:
+    from decentro_adapters.bootstrap import build_service
+
+    service = build_service(live_settings(url, database_url=database_url), **ports)
+    stack.callback(service.close)
+    return service
+
+
+def _kyc_full(service: Any, label: str) -> Callable[[], Any]:
+    users = itertools.count()
+
+    def call() -> Any:
+        result = service.verify_pan(PAN, user_id=f"bench-{label}-{next(users)}")
+        assert result["status"] == "SUCCESS" and not result["data"].get("cached")
+        return result
+
+    return call
+
+
+def _cache_hit(service: Any) -> Callable[[], Any]:
+    service.verify_pan(PAN, user_id="bench-cache-hit")
+
+    def call() -> Any:
+        result = service.verify_pan(PAN, user_id="bench-cache-hit")
+        assert result["data"].get("cached") is True
+        return result
+
+    return call
+
+
+@contextmanager
+def _variants(url: str, *, with_postgres: bool) -> Iterator[dict[str, Callable[[], Any]]]:
+    from decentro_core.memory import MemoryCache
+
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="decentro-bench-") as folder:
+        sqlite_url = "sqlite:///" + os.path.join(folder, "bench.sqlite3")
+        sqlite_service = _service(url, sqlite_url, stack, cache=MemoryCache())
+        variants = {
+            "raw": _raw(url, stack),
+            "gateway": _gateway(url, sqlite_url, stack),
+            "kyc_full_sqlite": _kyc_full(sqlite_service, "sqlite"),
+            "cache_hit": _cache_hit(sqlite_service),
+        }
+        if with_postgres:
+            from decentro_adapters.redis_cache import RedisCache
+
+            pg_url = stack.enter_context(postgres_database())
+            prefix = stack.enter_context(redis_prefix())
+            cache = RedisCache(redis_url(), prefix=prefix)
+            stack.callback(cache.close)
+            variants["kyc_full_postgres_redis"] = _kyc_full(_service(url, pg_url, stack, cache=cache), "pg")
+        yield variants
+
+
+def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = True) -> dict[str, Any]:
+    """Median milliseconds per call of each variant, and the ratios to raw requests."""
+    with _variants(url, with_postgres=with_postgres) as variants:
+        medians = interleaved(variants, rounds=rounds, per_round=per_round, warmup=min(per_round, 20))
+    ms = {name: spread(values) for name, values in medians.items()}
+    ratios = {name: median_ratio(medians, name, "raw") for name in medians if name != "raw"}
+    return {"rounds": rounds, "per_round": per_round, "ms": ms, "ratios": ratios}

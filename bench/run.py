@@ -1,0 +1,109 @@
+"""``python -m bench``: run every benchmark on loopback, write results.json and docs/benchmarks.md.
+
+Options: ``--quick`` (small counts: a smoke run whose figures mean nothing), ``--only NAME``
+(repeatable: latency, upstream, webhooks, rss, faults), ``--results PATH``, ``--docs PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from . import report
+from .common import sandbox_process
+
+__all__ = ["main"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARTS = ("latency", "upstream", "webhooks", "rss", "faults")
+FULL = {"latency": {"rounds": 5, "per_round": 200}, "upstream": {"documents": 1000},
+        "webhooks": {"rounds": 5, "per_phase": 1000, "phase_seconds": 15.0},
+        "rss": {"operations": 100_000, "warmup": 5_000}, "faults": {"operations": 1000}}
+QUICK = {"latency": {"rounds": 2, "per_round": 10}, "upstream": {"documents": 20},
+         "webhooks": {"rounds": 2, "per_phase": 30, "phase_seconds": 5.0},
+         "rss": {"operations": 500, "warmup": 100}, "faults": {"operations": 40}}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small counts: proves the harness works, nothing more")
+    p.add_argument("--only", action="append", choices=PARTS, help="run only these parts (repeatable)")
+    p.add_argument("--results", default=os.path.join(ROOT, "bench", "results.json"))
+    p.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    return p
+
+
+def _run_parts(parts: Sequence[str], counts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if {"latency", "upstream"} & set(parts):
+        with sandbox_process() as url:
+            if "latency" in parts:
+                from .latency import run_latency
+
+                details["latency"] = run_latency(url, **counts["latency"])
+            if "upstream" in parts:
+                from .upstream import run_upstream_calls
+
+                details["upstream"] = run_upstream_calls(url, **counts["upstream"])
+    if "webhooks" in parts:
+        from .webhooks import run_webhooks
+
+        details["webhooks"] = run_webhooks(**counts["webhooks"])
+    if "rss" in parts:
+        from .memory import run_rss
+
+        details["rss"] = run_rss(**counts["rss"])
+    if "faults" in parts:
+        from .faultrun import run_fault_mix
+
+        details["faults"] = run_fault_mix(**counts["faults"]).summary()
+    return details
+
+
+def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    values: dict[str, float] = {}
+    if "latency" in details:
+        lat = details["latency"]
+        values["raw_requests_ms"] = lat["ms"]["raw"]["median"]
+        values["gateway_vs_raw"] = lat["ratios"]["gateway"]
+        values["kyc_full_vs_raw"] = lat["ratios"]["kyc_full_sqlite"]
+        if "kyc_full_postgres_redis" in lat["ratios"]:
+            values["kyc_full_pg_redis_vs_raw"] = lat["ratios"]["kyc_full_postgres_redis"]
+        values["cache_hit_vs_raw"] = lat["ratios"]["cache_hit"]
+    if "upstream" in details:
+        values["upstream_calls_per_unique_document"] = details["upstream"]["calls_per_unique_document"]
+    if "webhooks" in details:
+        values["webhook_vs_bare"] = details["webhooks"]["ratio"]
+    if "rss" in details:
+        values["rss_growth_pct"] = details["rss"]["growth_pct"]
+    return {name: report.verdict(name, value) for name, value in values.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the library's warnings about demo settings are expected here
+    parts = args.only or list(PARTS)
+    details = _run_parts(parts, QUICK if args.quick else FULL)
+    results = {
+        "command": " ".join([".venv/bin/python -m bench", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
+                    "platform": f"{platform.system()} {platform.machine()}"},
+        "quick": args.quick, "metrics": _metrics(details), "details": details,
+    }
+    with open(args.results, "w", encoding="utf-8") as out:
+        json.dump(results, out, indent=2)
+        out.write("\n")
+    with open(args.docs, "w", encoding="utf-8") as out:
+        out.write(report.markdown(results))
+    print(report.table(results["metrics"]))
+    print(f"\nwrote {args.results} and {args.docs}")
+    return 0

@@ -1,0 +1,91 @@
+"""Subprocess servers for the benchmarks and fault runs: gunicorn serving bench.webhook_app.
+
+Always on 127.0.0.1, in its own session (process group) so it can be stopped, or killed
+with ``SIGKILL`` mid-request, as a whole; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+
+__all__ = ["Gunicorn", "ROOT", "free_port", "gunicorn", "webhook_env"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEBHOOK_PATH = "/api/webhooks/decentro"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def webhook_env(*, database_url: str, secret: str, keys: str, **extra: str) -> dict[str, str]:
+    """The app's environment: mock mode, the given store and webhook secret, nothing inherited."""
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith("DECENTRO_") and k not in {"USE_MOCKS", "DATABASE_URL"}}
+    return {**keep, "PYTHONPATH": ROOT, "USE_MOCKS": "true", "DECENTRO_DATABASE_URL": database_url,
+            "DECENTRO_WEBHOOK_SECRET": secret, "DECENTRO_ENCRYPTION_KEYS": keys, **extra}
+
+
+@dataclass
+class Gunicorn:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once (a crash, not a shutdown)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1,
+             ready_timeout: float = 30.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
+    """gunicorn (sync workers) serving ``bench.webhook_app:create_app()`` on a free port."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "-w", str(workers), "--threads", str(threads),
+               "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "60",
+               "bench.webhook_app:create_app()"]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    server = Gunicorn(f"http://127.0.0.1:{port}", proc)
+    try:
+        _wait_ready(server, ready_timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def _wait_ready(server: Gunicorn, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {server.process.returncode}")
+            try:
+                if http.get(server.url + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not become ready in time")

@@ -1,0 +1,38 @@
+"""``python -m bench --quick`` runs end to end and writes its results and its page.
+
+A smoke run with tiny counts: it proves the harness works (sandbox, services, gunicorn,
+two processes), not how fast anything is, so nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+METRICS = {"raw_requests_ms", "gateway_vs_raw", "kyc_full_vs_raw", "kyc_full_pg_redis_vs_raw", "cache_hit_vs_raw",
+           "upstream_calls_per_unique_document", "webhook_vs_bare", "rss_growth_pct"}
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def test_the_quick_bench_writes_every_metric_with_its_verdict_and_the_page(tmp_path, postgres_url, redis_url):
+    results, docs = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results", str(results), "--docs", str(docs)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(results.read_text())
+    assert data["quick"] is True and set(data["metrics"]) == METRICS
+    for name, metric in data["metrics"].items():
+        assert isinstance(metric["value"], float) and metric["value"] >= 0, name
+        assert metric["met"] in (True, False, None)
+    assert data["details"]["upstream"]["errors"] == 0
+    assert data["details"]["webhooks"]["failed_requests"] == 0
+    assert data["details"]["faults"]["unexpected"] == []
+    page = docs.read_text()
+    assert "| `webhook_vs_bare` |" in page and "python -m bench --quick" in page
+    assert "rss_growth_pct" in done.stdout
