@@ -52,6 +52,7 @@ class RunningApp:
 
     base_url: str
     log_path: Path
+    webhook_secret: str | None  # None: unset, the demo's public fallback applies
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -122,7 +123,7 @@ def run_example_app(*, webhook_secret: str | None = E2E_WEBHOOK_SECRET) -> Itera
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
             try:
-                yield RunningApp(_wait_until_answering(process, log_path), log_path)
+                yield RunningApp(_wait_until_answering(process, log_path), log_path, webhook_secret)
             finally:
                 _stop(process)
 
@@ -131,6 +132,13 @@ def run_example_app(*, webhook_secret: str | None = E2E_WEBHOOK_SECRET) -> Itera
 def example_app_server() -> Iterator[RunningApp]:
     """The example app with a configured (non-demo) webhook secret, shared by a module."""
     with run_example_app() as app:
+        yield app
+
+
+@pytest.fixture
+def demo_server() -> Iterator[RunningApp]:
+    """The example app as the docs run it: no webhook secret set (public demo fallback)."""
+    with run_example_app(webhook_secret=None) as app:
         yield app
 
 
