@@ -208,6 +208,13 @@ def test_the_docs_walkthrough_replayed_with_requests_gives_the_same_answers(demo
     assert_the_demo_story(run_walkthrough(walkthrough_block(), demo_server.base_url, with_binaries=False))
 
 
+def test_the_readme_demo_line_starts_the_server_these_tests_start_and_points_at_the_docs_origin():
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    demo_line = re.search(r"^python3 -m venv .*example_app run$", readme, re.M)
+    assert demo_line and demo_line.group(0).endswith("&& .venv/bin/" + SERVER_COMMAND)
+    assert f"<{DOC_ORIGIN}/>" in readme
+
+
 def test_the_walkthrough_parser_reads_quotes_continuations_and_comments():
     block = "A=1   # one\ncurl -s 'x\n  # not a comment' \\\n  -d \"a\\\"b\"  # {\"k\": 1}\n# only prose\n"
     assert statements(block) == [Statement("A=1", "one"),
