@@ -59,10 +59,13 @@ class Gunicorn:
 
 
 @contextmanager
-def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1,
+def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1, port: int | None = None,
              ready_timeout: float = 30.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
-    """gunicorn (sync workers) serving ``bench.webhook_app:create_app()`` on a free port."""
-    port = free_port()
+    """gunicorn serving ``bench.webhook_app:create_app()`` on ``port`` (default: a free one).
+
+    One thread per worker is gunicorn's sync worker; more threads, its gthread worker.
+    """
+    port = port or free_port()
     command = [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "-w", str(workers), "--threads", str(threads),
                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "60",
                "bench.webhook_app:create_app()"]
