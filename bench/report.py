@@ -111,7 +111,8 @@ variants interleaved call by call, so drift in the machine cancels out.
 - Command: `{command}`
 - Date: {date}
 - Machine: {nproc} CPUs (nproc), Python {python}, {platform}
-- Raw results: `bench/results.json`
+- Raw results: `bench/results.json` (per-round medians, spreads, the RSS curve, the fault mix)
+- The full run takes about 2.5 minutes (100,000 operations for the RSS figure alone ~1.5 min).
 
 ## Results
 
@@ -164,6 +165,35 @@ Where a target is missed it says MISSED: the benchmark is not tuned to hide it (
   of reference ids is reset every 10,000 operations (that is the fake upstream's state).
   RSS went {rss_start} -> {rss_end} KiB; curve (KiB): {rss_curve}; {rss_rate} operations/s.
 
+## What the misses cost (cProfile, this machine)
+
+Profiles of 500 calls each (`cProfile`, sandbox in its own process, SQLite file store):
+
+- `kyc_full_vs_raw` (a cache miss): the HTTP call is about a third of the time; the rest is
+  the store. `Engine.write_record` (`decentro_core/engine.py`) runs twice per call and each
+  time does a `get_operation` SELECT before its upsert: 44% of the profiled time (SELECTs 18%,
+  upserts 24%), then the audit append 10% and the consent row 5%. Most of each statement's
+  cost is peewee building the SQL in Python (`_generate_insert`, `__sql__`), not SQLite
+  executing it (`sqlite3.Cursor.execute` is under 10%). Proposed: keep the `OperationRecord`
+  written for `PENDING` in memory and pass it to the final write instead of reading it back
+  (the first write of a fresh reference id needs no SELECT either); compile the few hot
+  statements once (raw parameterised SQL through `database.execute_sql`) in
+  `adapters/peewee_stores.py` and `adapters/peewee_audit.py`. On PostgreSQL every one of these
+  statements is a network round trip, hence the larger `kyc_full_pg_redis_vs_raw`.
+- `cache_hit_vs_raw`: a hit still writes two rows, the consent record (30% of the time) and
+  the audit event (54%); the cache read and Fernet open are 5%. The same compiled statements
+  would roughly halve it; reaching 0.1 (about 90 microseconds on this machine) needs the audit
+  and consent rows written off the request path (a batching writer) or no consent row on a
+  hit: a product decision, not a tuning one.
+- `webhook_vs_bare`: one callback costs 16 SQL statements on PostgreSQL (8,000 psycopg2
+  `execute` calls for 500 callbacks; 46% of the processing time is those round trips):
+  insert event, SELECT operation, audit append (BEGIN, LOCK TABLE, SELECT previous hash,
+  INSERT, COMMIT), upsert operation, update event, each in its own transaction. Proposed: in
+  `WebhookProcessor._process`/`apply` (`decentro_core/webhooks.py`) run the audit append,
+  the operation update and the event's `processed` mark in one transaction (a store method
+  such as `records.apply_callback(...)`), which also makes "applied" and "processed" atomic.
+  The audit `LOCK TABLE` also serialises the two workers.
+
 ## Fault run (also a CI test: `tests/e2e/test_fault_run.py`)
 
 Live mode over real HTTP against the sandbox with 20% of answers faulted at random (seeded):
@@ -173,11 +203,31 @@ process, a reset connection, malformed JSON. A payment is followed by a status c
 
 {faults}
 
+Note: the retry policy's jitter (`RetryPolicy.jitter`, 0.25 s) does not scale with
+`DECENTRO_BACKOFF_BASE`/`DECENTRO_BACKOFF_MAX`, so a retry can wait longer than
+`DECENTRO_BACKOFF_MAX`; the run caps its injected `sleep` at 0.02 s to stay short (the number
+of attempts is unchanged).
+
+## Webhook fault run (a CI test: `tests/e2e/test_webhook_fault_run.py`)
+
+The sandbox delivers signed callbacks over HTTP to `bench/webhook_app.py` under gunicorn
+(2 workers x 4 threads, PostgreSQL). 20 payments: 12 settle at once with every callback sent
+twice and in swapped pairs; the receiver is killed (SIGKILL) and 4 settle while nobody
+listens, so first attempts fail and the sandbox's retries reach a restarted receiver; then the
+receiver sleeps before applying (`BENCH_WEBHOOK_SLEEP`), 4 settle, it is killed with the 4
+events `received`, restarted, and `flask decentro webhooks replay --all` replays them
+("replayed 4, still failing 0"). Checked: 20 stored events for 20 distinct callbacks, all
+`processed`; exactly one callback audit event per payment (applied once); every payment
+record holds its terminal status; the sandbox counted duplicate sends and failed attempts.
+It runs in about 10 s.
+
 ## Run it
 
 ```
 .venv/bin/python -m bench            # everything, writes bench/results.json and this file
 .venv/bin/python -m bench --quick    # a smoke run with small counts (does not mean anything)
+.venv/bin/python -m bench --only latency --only webhooks   # some parts (latency, upstream, webhooks, rss, faults)
+.venv/bin/python -m bench --render   # rewrite this page from bench/results.json
 ```
 
 Needs PostgreSQL (`DECENTRO_TEST_DATABASE_URL`, default

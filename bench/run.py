@@ -1,7 +1,8 @@
 """``python -m bench``: run every benchmark on loopback, write results.json and docs/benchmarks.md.
 
 Options: ``--quick`` (small counts: a smoke run whose figures mean nothing), ``--only NAME``
-(repeatable: latency, upstream, webhooks, rss, faults), ``--results PATH``, ``--docs PATH``.
+(repeatable: latency, upstream, webhooks, rss, faults), ``--results PATH``, ``--docs PATH``,
+``--render`` (rewrite the page from saved results, measuring nothing).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", choices=PARTS, help="run only these parts (repeatable)")
     p.add_argument("--results", default=os.path.join(ROOT, "bench", "results.json"))
     p.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    p.add_argument("--render", action="store_true", help="only rewrite --docs from an existing --results file")
     return p
 
 
@@ -89,6 +91,10 @@ def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.render:
+        with open(args.results, encoding="utf-8") as saved, open(args.docs, "w", encoding="utf-8") as out:
+            out.write(report.markdown(json.load(saved)))
+        return 0
     logging.basicConfig(level=logging.ERROR)  # the library's warnings about demo settings are expected here
     parts = args.only or list(PARTS)
     details = _run_parts(parts, QUICK if args.quick else FULL)
