@@ -56,6 +56,7 @@ __all__ = ["Call", "Engine"]
 
 log = logging.getLogger("decentro")
 
+SETTLED = frozenset({"SUCCESS", "FAILURE"})
 # Local operations (offline Aadhaar) send nothing to Decentro; they still get records and audit.
 LOCAL = Endpoint("POST", "local:", "kyc", RetryMode.READ)
 AADHAAR_MESSAGES = {
@@ -100,6 +101,7 @@ class Call:
     path_params: Mapping[str, str] | None = None
     user_id: str | None = None
     actor: str = "system"
+    envelope_fields: Mapping[str, Any] | None = None  # added to every envelope, whatever the outcome
 
 
 @dataclass
@@ -132,18 +134,32 @@ class Engine:
 
     # -- records and audit ---------------------------------------------------------------
 
-    def write_record(self, reference_id: str, call: Call, status: str, *, operation_id: str | None = None,
-                     result: Any = None) -> None:
+    def open_record(self, reference_id: str, call: Call) -> OperationRecord:
+        """Write the PENDING record for a reference id before anything is sent."""
         now = self.clock()
-        existing = self.records.get_operation(reference_id)
-        base = existing or OperationRecord(
-            reference_id=reference_id, operation=call.operation, status=status, created_at=now, updated_at=now,
+        record = OperationRecord(
+            reference_id=reference_id, operation=call.operation, status="PENDING", created_at=now, updated_at=now,
             user_id=call.user_id, sealed_request=self.seal_json(call.sealed_input),
         )
-        self.records.save_operation(replace(
-            base, status=status, updated_at=now, operation_id=operation_id or base.operation_id,
-            sealed_result=self.seal_json(result) if result is not None else base.sealed_result,
-        ))
+        self.records.save_operation(record)
+        return record
+
+    def settle_record(self, record: OperationRecord, status: str, *, operation_id: str | None = None,
+                      result: Any = None, reread: bool = False) -> OperationRecord:
+        """Save the record's new status (the caller holds the record: no read before the write).
+
+        With ``reread``, a final status that a callback stored meanwhile is never downgraded.
+        """
+        if reread and status not in SETTLED:
+            stored = self.records.get_operation(record.reference_id)
+            if stored is not None and stored.status in SETTLED:
+                status = stored.status
+        updated = replace(
+            record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
+            sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
+        )
+        self.records.save_operation(updated)
+        return updated
 
     def updated(self, record: OperationRecord, *, status: str, result: Any) -> OperationRecord:
         return replace(record, status=status, updated_at=self.clock(), sealed_result=self.seal_json(result))
@@ -159,18 +175,15 @@ class Engine:
 
     def run(self, call: Call) -> dict[str, Any]:
         """Send ``call`` under the retry policy and return the envelope (or raise typed)."""
-        first = self.new_reference_id()
-        references = [first]
+        current = [self.open_record(self.new_reference_id(), call)]
         attempts = [0]
-        self.write_record(first, call, "PENDING")
 
         def attempt(number: int) -> tuple[Outcome, str]:
             attempts[0] = number
-            reference = first if number == 1 or call.endpoint.mode is RetryMode.WRITE else self.new_reference_id()
-            if reference != references[-1]:
-                self.write_record(references[-1], call, "RETRIED")
-                references.append(reference)
-                self.write_record(reference, call, "PENDING")
+            if number > 1 and call.endpoint.mode is RetryMode.READ:
+                self.settle_record(current[0], "RETRIED")
+                current[0] = self.open_record(self.new_reference_id(), call)
+            reference = current[0].reference_id
             response = self.gateway.send(self._request(call, reference))
             raise_for_transient_status(response, request_id=reference)
             return call.parse(response, reference), reference
@@ -180,15 +193,16 @@ class Engine:
                 attempt, mode=call.endpoint.mode, policy=self.policy, sleep=self.sleep, rng=self.rng
             )
         except DecentroError as exc:
-            reference = references[-1]
+            reference = current[0].reference_id
             unknown = self._outcome_unknown(call, exc, attempts=attempts[0])
             if unknown is None:
-                self.write_record(reference, call, "FAILURE", result={"error": exc.code})
+                self.settle_record(current[0], "FAILURE", result={"error": exc.code})
                 self.record_audit(call, exc.code, reference_id=reference, operation_id=None)
                 raise
             outcome = unknown
-        envelope = to_envelope(outcome, reference_id=reference)
-        self.write_record(reference, call, outcome.status, operation_id=outcome.operation_id, result=envelope)
+        envelope = to_envelope(outcome, reference_id=reference, extra=call.envelope_fields)
+        self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
+                           reread=call.endpoint.mode is RetryMode.WRITE)
         self.record_audit(call, outcome.error_code or outcome.status, reference_id=reference,
                           operation_id=outcome.operation_id)
         return envelope
@@ -224,7 +238,7 @@ class Engine:
         call = Call(operation="aadhaar_xml", endpoint=LOCAL, body=lambda ref: None, parse=_no_parse,
                     subject="aadhaar offline file", sealed_input={"file_base64": base64.b64encode(content).decode()},
                     user_id=user_id, actor=actor)
-        self.write_record(reference, call, "PENDING")
+        record = self.open_record(reference, call)
         try:
             kyc = self.aadhaar_verifier.verify(content, share_code, mobile=mobile, email=email)
         except AadhaarFileRejected as exc:
@@ -235,7 +249,7 @@ class Engine:
         envelope = to_envelope(outcome, reference_id=reference)
         if outcome.error_code:
             envelope["error"]["message"] = AADHAAR_MESSAGES.get(outcome.error_code, "The Aadhaar file was rejected.")
-        self.write_record(reference, call, outcome.status, operation_id=operation_id, result=envelope)
+        self.settle_record(record, outcome.status, operation_id=operation_id, result=envelope)
         self.record_audit(call, outcome.error_code or outcome.status, reference_id=reference, operation_id=operation_id)
         return envelope
 

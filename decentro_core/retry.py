@@ -17,8 +17,9 @@ Two modes, chosen per operation:
     retried: the outcome is unknown, and the caller gets ``PENDING`` with the reference id, to
     reconcile by status or callback.
 
-Backoff is exponential (``backoff_base`` doubling up to ``backoff_max``) plus jitter from an
-injectable random source; a 429's ``Retry-After`` is honoured up to ``backoff_max``.
+Backoff is exponential (``backoff_base`` doubling) plus up to 25% jitter from an injectable
+random source, never longer than ``backoff_max``; a 429's ``Retry-After`` is honoured up to
+``backoff_max``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class RetryPolicy:
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         if retry_after is not None and retry_after > backoff:
             backoff = min(self.backoff_max, float(retry_after))
-        return float(backoff + rng.uniform(0, self.jitter))
+        # Jitter scales with the wait (a fraction of it), and the total never passes the cap.
+        return float(min(self.backoff_max, backoff * (1 + rng.uniform(0, self.jitter))))
 
 
 def raise_for_transient_status(response: GatewayResponse, *, request_id: str) -> GatewayResponse:

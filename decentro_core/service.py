@@ -52,6 +52,7 @@ DEFAULT_PURPOSE = "Customer identity verification for onboarding (KYC)"
 PORTS = ("gateway", "cache", "vault", "audit", "consents", "records", "aadhaar_verifier")
 TERMINAL = frozenset({"SUCCESS", "FAILURE"})
 FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
+CONCLUSIVE_FAILURES = frozenset({"PAYMENT_FAILED", "PAYMENT_EXPIRED"})
 
 
 def _utcnow() -> datetime:
@@ -221,10 +222,9 @@ class BlockingDecentroService:
                 return bodies.upi_link(ref, **common)
         call = self._call("upi_payment", endpoint=endpoint, subject=subject, user_id=user_id, context=context,
                           sealed_input={**data, "amount": str(data["amount"])}, body=body,
-                          parse=lambda resp, ref: parsers.payment(resp, request_id=ref))
-        envelope = self._engine.run(call)
-        envelope["data"].update(amount=str(data["amount"]), currency="INR")
-        return envelope
+                          parse=lambda resp, ref: parsers.payment(resp, request_id=ref),
+                          envelope_fields={"amount": f"{data['amount']:.2f}", "currency": "INR"})
+        return self._engine.run(call)
 
     def get_payment_status(self, reference_id: str, *, context: CallContext | None = None) -> dict[str, Any]:
         """The payment's status by our reference id: terminal states from the record (a callback
@@ -248,9 +248,14 @@ class BlockingDecentroService:
                           context=context, body=lambda ref: None, path_params={"transaction_id": transaction_id},
                           parse=lambda resp, ref: parsers.payment(resp, request_id=ref))
         status_envelope = self._engine.run(call)
+        error_code = status_envelope.get("error", {}).get("code")
+        if status_envelope["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES:
+            # Decentro could not say (not found yet, refused the look-up): the payment stays
+            # PENDING and is asked about again next time; the customer may well have paid.
+            pending = Outcome("PENDING", record.operation_id, {**fields, "status_check_error": error_code})
+            return to_envelope(pending, reference_id=reference_id)
         merged = {**fields, **{k: v for k, v in status_envelope["data"].items() if k not in ("reference_id", "operation_id")}}
-        outcome = Outcome(status_envelope["status"], record.operation_id, merged,
-                          error_code=status_envelope.get("error", {}).get("code"))
+        outcome = Outcome(status_envelope["status"], record.operation_id, merged, error_code=error_code)
         envelope = to_envelope(outcome, reference_id=reference_id)
         self._engine.records.save_operation(self._engine.updated(record, status=outcome.status, result=envelope))
         return envelope
@@ -318,7 +323,7 @@ class BlockingDecentroService:
     def _call(self, operation: str, *, subject: str, sealed_input: Mapping[str, Any],
               body: Callable[[str], Mapping[str, Any] | None], parse: Callable[..., Outcome],
               endpoint: str | None = None, user_id: str | None = None, context: CallContext | None = None,
-              path_params: Mapping[str, str] | None = None) -> Call:
+              path_params: Mapping[str, str] | None = None, envelope_fields: Mapping[str, Any] | None = None) -> Call:
         return Call(operation=operation, endpoint=ENDPOINTS[endpoint or operation], body=body, parse=parse,
                     subject=subject, sealed_input=sealed_input, path_params=path_params, user_id=user_id,
-                    actor=self._actor(user_id, context))
+                    actor=self._actor(user_id, context), envelope_fields=envelope_fields)

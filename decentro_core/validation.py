@@ -33,13 +33,15 @@ __all__ = [
     "normalise_mobile",
 ]
 
-PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
-IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
-ACCOUNT_RE = re.compile(r"^[0-9]{9,18}$")
-MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?$")
-VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
-PURPOSE_RE = re.compile(r"^[A-Za-z0-9 ]+$")
+# Patterns end in \Z, not $: `$` also matches before a trailing newline, which would let
+# "123456789011\n" through to Decentro.
+PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]\Z")
+IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}\Z")
+ACCOUNT_RE = re.compile(r"^[0-9]{9,18}\Z")
+MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})\Z")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?\Z")
+VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}\Z")
+PURPOSE_RE = re.compile(r"^[A-Za-z0-9 ]+\Z")
 
 # Verhoeff tables: Aadhaar numbers carry a Verhoeff check digit.
 _VERHOEFF_D = [
@@ -154,7 +156,7 @@ class AadhaarXmlSchema(_Base):
         required=True,
         validate=[
             validate.Length(min=4, max=64, error="Share code must be 4 to 64 characters."),
-            validate.Regexp(r"^\S+$", error="Share code must not contain spaces."),
+            validate.Regexp(r"^\S+\Z", error="Share code must not contain spaces."),
         ],
     )
     mobile = MobileField(load_default=None)
@@ -192,8 +194,8 @@ class AadhaarNumberSchema(_Base):
 
 class AadhaarOtpVerifySchema(_Base):
     initiation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    otp = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$", error="OTP must be 6 digits."))
-    share_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}$", error="Share code must be 4 digits."))
+    otp = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z", error="OTP must be 6 digits."))
+    share_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}\Z", error="Share code must be 4 digits."))
 
 
 class CustomerSchema(Schema):

@@ -101,7 +101,7 @@ def test_backoff_between_read_attempts_doubles_from_the_configured_base() -> Non
         h.service.verify_pan("ABCDE0500F")
     floors = [1.0, 2.0, 4.0]
     assert len(h.sleep.delays) == len(floors)
-    assert all(f <= d <= f + 0.25 for d, f in zip(h.sleep.delays, floors))
+    assert all(f <= d <= f * 1.25 for d, f in zip(h.sleep.delays, floors))
 
 
 # -- bank account ---------------------------------------------------------------------------

@@ -195,8 +195,6 @@ def test_live_mode_without_a_payee_account_raises_configuration_error_and_sends_
     assert gateway.requests == [] and h.records.operations == {}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: initiate_payment adds amount/currency to the envelope after Engine.run "
-                                      "sealed it, so the record and later status answers lack them")
 def test_the_payment_record_opens_to_the_envelope_the_caller_got_and_status_keeps_the_amount(h: Harness) -> None:
     created = h.service.initiate_payment(_payload("30.50"))
     reference = created["data"]["reference_id"]
@@ -205,8 +203,6 @@ def test_the_payment_record_opens_to_the_envelope_the_caller_got_and_status_keep
     assert (status["data"]["amount"], status["data"]["currency"]) == ("30.50", "INR")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: get_payment_status stores any FAILURE of the status look-up (404 "
-                                      "E00026 'transaction not found', a 400) as the payment's terminal status")
 def test_a_status_look_up_decentro_cannot_answer_leaves_the_payment_pending_and_asks_again() -> None:
     not_found = answer(404, {"decentroTxnId": "S1", "status": "FAILURE", "responseCode": "E00026",
                              "responseKey": "error_transaction_not_found"})

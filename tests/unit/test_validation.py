@@ -163,8 +163,6 @@ TRAILING_NEWLINE: dict[str, Callable[[Harness], Any]] = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validation regexes end in '$', which also matches before a trailing "
-                                      "newline, so '123456789011\\n' passes and is sent to Decentro as is")
 @pytest.mark.parametrize("field", sorted(TRAILING_NEWLINE))
 def test_a_value_with_a_trailing_newline_is_refused_or_stripped_never_sent(field: str) -> None:
     h = build()
