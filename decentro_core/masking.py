@@ -63,5 +63,5 @@ def mask_upi(vpa: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """``Jane Doe`` → ``J*** D**``."""
-    return " ".join(f"{part[:1]}{'*' * (len(part) - 1)}" for part in name.split())
+    """``Jane Doe`` → ``J*** D**``; a one-letter part is hidden entirely."""
+    return " ".join(f"{part[:1]}{'*' * (len(part) - 1)}" if len(part) > 1 else "*" for part in name.split())

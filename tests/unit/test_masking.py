@@ -71,3 +71,10 @@ def test_mask_name_keeps_initials_only(name: str, masked: str) -> None:
 def test_no_mask_returns_its_input(mask: object, value: str) -> None:
     masked = mask(value)  # type: ignore[operator]
     assert masked != value and len(masked) >= 4
+
+
+def test_a_one_letter_name_part_is_hidden_entirely():
+    from decentro_core.masking import mask_name
+
+    assert mask_name("X") == "*"
+    assert mask_name("A Verma") == "* V****"
