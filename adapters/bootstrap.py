@@ -7,6 +7,7 @@ real code path everywhere but the wire.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,30 +24,26 @@ STORE_PORTS = ("consents", "audit", "records")
 
 def build_ports(settings: Settings, **given: Any) -> tuple[dict[str, Any], list[Callable[[], None]]]:
     """Every port, the given ones untouched; and the close functions of what was opened here."""
-    ports = {name: given.get(name) for name in PORTS}
+    ports: dict[str, Any] = {name: given.get(name) for name in PORTS}
     closers: list[Callable[[], None]] = []
-    if ports["gateway"] is None:
-        ports["gateway"] = _gateway(settings)
-        if hasattr(ports["gateway"], "close"):
-            closers.append(ports["gateway"].close)
-    if ports["vault"] is None:
-        from .fernet_vault import FernetVault
 
-        ports["vault"] = FernetVault.from_settings(settings)
+    def fill(name: str, build: Callable[[], Any]) -> None:
+        if ports[name] is None:
+            ports[name] = build()
+            if callable(getattr(ports[name], "close", None)):
+                closers.append(ports[name].close)
+
+    fill("gateway", lambda: _gateway(settings))
+    fill("vault", lambda: _vault(settings))
     if any(ports[name] is None for name in STORE_PORTS):
         from .peewee_stores import open_stores
 
         stores = open_stores(settings.database_url, vault=ports["vault"])
         closers.append(stores.close)
         for name in STORE_PORTS:
-            if ports[name] is None:
-                ports[name] = getattr(stores, name)
-    if ports["cache"] is None:
-        ports["cache"] = _cache(settings)
-        if hasattr(ports["cache"], "close"):
-            closers.append(ports["cache"].close)
-    if ports["aadhaar_verifier"] is None:
-        ports["aadhaar_verifier"] = _aadhaar_verifier(settings)
+            fill(name, functools.partial(getattr, stores, name))
+    fill("cache", lambda: _cache(settings))
+    fill("aadhaar_verifier", lambda: _aadhaar_verifier(settings))
     return ports, closers
 
 
@@ -55,6 +52,12 @@ def build_service(settings: Settings | None = None, **given: Any) -> Any:
     from decentro_core.service import BlockingDecentroService
 
     return BlockingDecentroService(settings, **given)
+
+
+def _vault(settings: Settings) -> Any:
+    from .fernet_vault import FernetVault
+
+    return FernetVault.from_settings(settings)
 
 
 def _gateway(settings: Settings) -> Any:
