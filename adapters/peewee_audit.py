@@ -3,7 +3,9 @@
 Each row stores sha256(previous row's hash + this row's fields), computed exactly as
 :class:`decentro_core.memory.MemoryAuditSink` does, so both sinks give the same chain for the
 same events. Appends take a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``LOCK TABLE
-... IN EXCLUSIVE MODE``) so that writers in several processes cannot fork the chain.
+... IN EXCLUSIVE MODE``) so that writers in several processes cannot fork the chain. An append
+made inside a transaction already open on the same database (``PeeweeRecordStore.
+apply_callback``) joins it, so the audit row commits or rolls back with the caller's writes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import peewee as pw
 from decentro_core.memory import chain_hash
 from decentro_core.ports import AuditEvent, AuditVerification
 
-from .peewee_schema import Models, session, write_transaction
+from .peewee_schema import Dialect, Models, execute, session
+
+_COLUMNS = ("actor", "action", "subject", "outcome", "occurred_at", "operation_id", "reference_id", "row_hash")
 
 __all__ = ["PeeweeAuditSink"]
 
@@ -29,22 +33,39 @@ class PeeweeAuditSink:
     def __init__(self, database: pw.Database, models: Models) -> None:
         self._db = database
         self._row = models.audit
+        self._dialect = dialect = Dialect.of(database)
+        table = models.audit._meta.table_name
+        last = f'SELECT "row_hash" FROM "{table}" ORDER BY "id" DESC LIMIT 1'
+        # PostgreSQL: the lock and the read go in one round trip (psycopg2 runs both and
+        # returns the SELECT's rows). SQLite's BEGIN IMMEDIATE already holds the write lock.
+        self._sql_last = last if dialect.sqlite else f'LOCK TABLE "{table}" IN EXCLUSIVE MODE; {last}'
+        names = ", ".join(f'"{c}"' for c in _COLUMNS)
+        marks = ", ".join("?" for _ in _COLUMNS)
+        self._sql_insert = dialect.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})')
 
     def append(self, event: AuditEvent) -> None:
-        row = self._row
-        with session(self._db), write_transaction(self._db, lock_table=row._meta.table_name):
-            last = row.select(row.row_hash).order_by(row.id.desc()).limit(1).first()
-            previous = last.row_hash if last is not None else ""
-            row.create(
-                actor=event.actor,
-                action=event.action,
-                subject=event.subject,
-                outcome=event.outcome,
-                occurred_at=event.occurred_at.isoformat(),
-                operation_id=event.operation_id,
-                reference_id=event.reference_id,
-                row_hash=chain_hash(previous, event),
-            )
+        db = self._db
+        with session(db):
+            if db.in_transaction():  # the caller's transaction: commit or roll back with it
+                self._append_locked(event)
+                return
+            with db.atomic("IMMEDIATE") if self._dialect.sqlite else db.atomic():
+                self._append_locked(event)
+
+    def _append_locked(self, event: AuditEvent) -> None:
+        """Read the last hash and insert the next row; the caller holds the transaction."""
+        found = execute(self._db, self._sql_last).fetchone()
+        previous = found[0] if found is not None else ""
+        execute(self._db, self._sql_insert, (
+            event.actor,
+            event.action,
+            event.subject,
+            event.outcome,
+            event.occurred_at.isoformat(),
+            event.operation_id,
+            event.reference_id,
+            chain_hash(previous, event),
+        ))
 
     @property
     def events(self) -> list[AuditEvent]:

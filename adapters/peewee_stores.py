@@ -12,7 +12,7 @@ composition root always does), stored as given only when no vault is passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -21,10 +21,18 @@ from typing import Any
 import peewee as pw
 
 from decentro_core.errors import StoreError
-from decentro_core.ports import ConsentRecord, OperationRecord, Vault, WebhookEvent, WebhookState
+from decentro_core.ports import (
+    AuditSink,
+    CallbackUpdate,
+    ConsentRecord,
+    OperationRecord,
+    Vault,
+    WebhookEvent,
+    WebhookState,
+)
 
 from .peewee_audit import PeeweeAuditSink
-from .peewee_schema import Models, build_models, connect, ensure_schema, from_utc, session, to_utc
+from .peewee_schema import Dialect, Models, build_models, close_pool, connect, ensure_schema, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
 
@@ -41,7 +49,7 @@ class Stores:
 
     def close(self) -> None:
         """Close every pooled connection (those of other threads too)."""
-        self.database.close_all()
+        close_pool(self.database)
 
     def __enter__(self) -> Stores:
         return self
@@ -63,7 +71,7 @@ def open_stores(url: str = "", *, vault: Vault | None = None) -> Stores:
     try:
         ensure_schema(database, models)
     except BaseException:
-        database.close_all()
+        close_pool(database)
         raise
     return Stores(
         database=database,
@@ -79,36 +87,42 @@ class PeeweeConsentStore:
 
     def __init__(self, database: pw.Database, models: Models, *, vault: Vault | None = None) -> None:
         self._db = database
-        self._row = models.consent
+        self._dialect = dialect = Dialect.of(database)
         self._vault = vault
+        table = models.consent._meta.table_name
+        names = ", ".join(f'"{c}"' for c in _CONSENT)
+        insert = f'INSERT INTO "{table}" ({names}) VALUES ({_marks(_CONSENT)})'
+        self._sql_insert = dialect.sql(insert if dialect.sqlite else insert + ' RETURNING "id"')
+        self._sql_for_user = dialect.sql(f'SELECT {names} FROM "{table}" WHERE "user_id" = ? ORDER BY "id"')
 
     def record(self, consent: ConsentRecord) -> str:
+        values = (
+            consent.user_id,
+            consent.operation,
+            consent.text,
+            consent.purpose,
+            self._dialect.stored_time(consent.given_at),
+            self._seal(consent.client_ip),
+            self._seal(consent.user_agent),
+        )
         with session(self._db):
-            row = self._row.create(
-                user_id=consent.user_id,
-                operation=consent.operation,
-                text=consent.text,
-                purpose=consent.purpose,
-                given_at=to_utc(consent.given_at),
-                client_ip=self._seal(consent.client_ip),
-                user_agent=self._seal(consent.user_agent),
-            )
-            return str(row.id)
+            cursor = execute(self._db, self._sql_insert, values)
+            return str(cursor.lastrowid if self._dialect.sqlite else cursor.fetchone()[0])
 
     def for_user(self, user_id: str) -> list[ConsentRecord]:
         with session(self._db):
-            rows = list(self._row.select().where(self._row.user_id == user_id).order_by(self._row.id))
+            rows = execute(self._db, self._sql_for_user, (user_id,)).fetchall()
         return [
             ConsentRecord(
-                user_id=r.user_id,
-                operation=r.operation,
-                text=r.text,
-                purpose=r.purpose,
-                given_at=from_utc(r.given_at),
-                client_ip=self._open(r.client_ip),
-                user_agent=self._open(r.user_agent),
+                user_id=user,
+                operation=operation,
+                text=text,
+                purpose=purpose,
+                given_at=from_utc(given_at),
+                client_ip=self._open(client_ip),
+                user_agent=self._open(user_agent),
             )
-            for r in rows
+            for user, operation, text, purpose, given_at, client_ip, user_agent in rows
         ]
 
     def _seal(self, value: str | None) -> str | None:
@@ -122,117 +136,157 @@ class PeeweeConsentStore:
         return self._vault.open(value).decode("utf-8")
 
 
+_CONSENT = ("user_id", "operation", "text", "purpose", "given_at", "client_ip", "user_agent")
+_OPERATION = (
+    "reference_id", "operation", "status", "created_at", "updated_at",
+    "operation_id", "user_id", "sealed_request", "sealed_result",
+)  # OperationRecord's field order, so a row unpacks straight into it
+_WEBHOOK = ("dedupe_key", "sealed_body", "received_at", "state", "attempts", "reference_id", "last_error")
+
+
+def _marks(columns: tuple[str, ...]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+class _RecordSql:
+    """The record store's statements, compiled once per store for its database's dialect."""
+
+    def __init__(self, dialect: Dialect, models: Models) -> None:
+        op, hook = models.operation._meta.table_name, models.webhook._meta.table_name
+        sql = dialect.sql
+        ops = ", ".join(f'"{c}"' for c in _OPERATION)
+        hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
+        replaced = ", ".join(f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id")
+        # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
+        lock = "" if dialect.sqlite else " FOR UPDATE"
+        self.upsert = sql(
+            f'INSERT INTO "{op}" ({ops}) VALUES ({_marks(_OPERATION)}) '
+            f'ON CONFLICT ("reference_id") DO UPDATE SET {replaced}'
+        )
+        self.by_reference = sql(f'SELECT {ops} FROM "{op}" WHERE "reference_id" = ?')
+        self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
+        self.by_reference_locked = self.by_reference + lock
+        self.by_operation_id_locked = self.by_operation_id + lock
+        self.add_hook = sql(
+            f'INSERT INTO "{hook}" ({hooks}) VALUES ({_marks(_WEBHOOK)}) ON CONFLICT ("dedupe_key") DO NOTHING'
+        )
+        self.get_hook = sql(f'SELECT {hooks} FROM "{hook}" WHERE "dedupe_key" = ?')
+        self.update_hook = sql(f'UPDATE "{hook}" SET "state" = ?, "attempts" = ?, "last_error" = ? WHERE "dedupe_key" = ?')
+        self.hook_processed = sql(
+            f'UPDATE "{hook}" SET "state" = \'processed\', "attempts" = "attempts" + 1, "last_error" = NULL '
+            'WHERE "dedupe_key" = ?'
+        )
+        self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
+        self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
+        self.hooks_order = ' ORDER BY "received_at", "id"'
+        self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
+        self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')
+
+
 class PeeweeRecordStore:
     """Operations (``decentro_operation``) and webhook events (``decentro_webhook_event``)."""
 
     def __init__(self, database: pw.Database, models: Models) -> None:
         self._db = database
-        self._op = models.operation
-        self._hook = models.webhook
+        self._dialect = Dialect.of(database)
+        self._sql = _RecordSql(self._dialect, models)
 
     def save_operation(self, record: OperationRecord) -> None:
-        op = self._op
-        values = {
-            op.reference_id: record.reference_id,
-            op.operation: record.operation,
-            op.status: record.status,
-            op.operation_id: record.operation_id,
-            op.user_id: record.user_id,
-            op.sealed_request: record.sealed_request,
-            op.sealed_result: record.sealed_result,
-            op.created_at: to_utc(record.created_at),
-            op.updated_at: to_utc(record.updated_at),
-        }
-        replaced = [field for field in values if field is not op.reference_id]
         with session(self._db):
             # One statement, so two writers of the same reference id cannot both insert.
-            op.insert(values).on_conflict(conflict_target=[op.reference_id], preserve=replaced).execute()
+            execute(self._db, self._sql.upsert, self._operation_values(record))
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:
-        return self._first_operation(self._op.reference_id == reference_id)
+        return self._first_operation(self._sql.by_reference, reference_id)
 
     def find_by_operation_id(self, operation_id: str) -> OperationRecord | None:
-        return self._first_operation(self._op.operation_id == operation_id)
+        return self._first_operation(self._sql.by_operation_id, operation_id)
 
-    def _first_operation(self, condition: pw.Expression) -> OperationRecord | None:
+    def _first_operation(self, sql: str, key: str) -> OperationRecord | None:
         with session(self._db):
-            row = self._op.select().where(condition).order_by(self._op.id).first()
+            row = execute(self._db, sql, (key,)).fetchone()
         return None if row is None else _operation(row)
 
+    def apply_callback(
+        self,
+        dedupe_key: str,
+        *,
+        reference_id: str | None,
+        operation_id: str | None,
+        decide: Callable[[OperationRecord], CallbackUpdate],
+        audit: AuditSink,
+    ) -> CallbackUpdate | None:
+        """One transaction: lock the operation, save ``decide``'s update, mark the event, audit.
+
+        ``audit`` joins the transaction when it is this database's :class:`PeeweeAuditSink`.
+        It is appended last: the audit table lock is the one every worker queues on, so it is
+        held for the fewest statements, and a failing foreign sink rolls the writes back.
+        """
+        db, sql = self._db, self._sql
+        with session(db), db.atomic("IMMEDIATE") if self._dialect.sqlite else db.atomic():
+            row = execute(db, sql.by_reference_locked, (reference_id,)).fetchone() if reference_id else None
+            if row is None and operation_id:
+                row = execute(db, sql.by_operation_id_locked, (operation_id,)).fetchone()
+            if row is None:
+                return None
+            update = decide(_operation(row))
+            if update.record is not None:
+                execute(db, sql.upsert, self._operation_values(update.record))
+            execute(db, sql.hook_processed, (dedupe_key,))
+            audit.append(update.audit)
+        return update
+
+    def _operation_values(self, record: OperationRecord) -> tuple[Any, ...]:
+        when = self._dialect.stored_time
+        return (
+            record.reference_id, record.operation, record.status, when(record.created_at), when(record.updated_at),
+            record.operation_id, record.user_id, record.sealed_request, record.sealed_result,
+        )
+
     def add_webhook_event(self, event: WebhookEvent) -> bool:
+        values = (
+            event.dedupe_key, event.sealed_body, self._dialect.stored_time(event.received_at),
+            event.state, event.attempts, event.reference_id, event.last_error,
+        )
         with session(self._db):
-            try:
-                with self._db.atomic():
-                    self._hook.create(
-                        dedupe_key=event.dedupe_key,
-                        sealed_body=event.sealed_body,
-                        received_at=to_utc(event.received_at),
-                        state=event.state,
-                        attempts=event.attempts,
-                        reference_id=event.reference_id,
-                        last_error=event.last_error,
-                    )
-            except pw.IntegrityError:
-                # The unique dedupe_key settles races between processes: the loser sees this.
-                return False
-        return True
+            # The unique dedupe_key settles races between processes: the loser inserts nothing.
+            return bool(execute(self._db, self._sql.add_hook, values).rowcount == 1)
 
     def get_webhook_event(self, dedupe_key: str) -> WebhookEvent | None:
         with session(self._db):
-            row = self._hook.get_or_none(self._hook.dedupe_key == dedupe_key)
+            row = execute(self._db, self._sql.get_hook, (dedupe_key,)).fetchone()
         return None if row is None else _webhook(row)
 
     def update_webhook_event(
         self, dedupe_key: str, *, state: WebhookState, attempts: int, last_error: str | None
     ) -> None:
-        hook = self._hook
         with session(self._db):
-            changed = (
-                hook.update(state=state, attempts=attempts, last_error=last_error)
-                .where(hook.dedupe_key == dedupe_key)
-                .execute()
-            )
+            changed = execute(self._db, self._sql.update_hook, (state, attempts, last_error, dedupe_key)).rowcount
         if changed == 0:
             raise StoreError("No webhook event with that dedupe key")
 
     def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:
-        hook = self._hook
-        query = hook.select().order_by(hook.received_at, hook.id)
-        if state is not None:
-            query = query.where(hook.state == state)
+        sql = self._sql
         with session(self._db):
-            rows = list(query)
+            if state is None:
+                rows = execute(self._db, sql.list_hooks + sql.hooks_order).fetchall()
+            else:
+                rows = execute(self._db, sql.list_hooks_in_state + sql.hooks_order, (state,)).fetchall()
         return iter([_webhook(r) for r in rows])
 
     def purge_before(self, cutoff: datetime) -> int:
-        limit = to_utc(cutoff)
+        limit = self._dialect.stored_time(cutoff)
         with session(self._db), self._db.atomic():
-            ops = self._op.delete().where(self._op.updated_at < limit).execute()
-            hooks = self._hook.delete().where(self._hook.received_at < limit).execute()
+            ops = execute(self._db, self._sql.purge_ops, (limit,)).rowcount
+            hooks = execute(self._db, self._sql.purge_hooks, (limit,)).rowcount
         return int(ops) + int(hooks)
 
 
-def _operation(r: Any) -> OperationRecord:
-    return OperationRecord(
-        reference_id=r.reference_id,
-        operation=r.operation,
-        status=r.status,
-        created_at=from_utc(r.created_at),
-        updated_at=from_utc(r.updated_at),
-        operation_id=r.operation_id,
-        user_id=r.user_id,
-        sealed_request=r.sealed_request,
-        sealed_result=r.sealed_result,
-    )
+def _operation(row: Any) -> OperationRecord:
+    reference_id, operation, status, created_at, updated_at, *rest = row
+    return OperationRecord(reference_id, operation, status, from_utc(created_at), from_utc(updated_at), *rest)
 
 
-def _webhook(r: Any) -> WebhookEvent:
-    return WebhookEvent(
-        dedupe_key=r.dedupe_key,
-        sealed_body=r.sealed_body,
-        received_at=from_utc(r.received_at),
-        state=r.state,
-        attempts=r.attempts,
-        reference_id=r.reference_id,
-        last_error=r.last_error,
-    )
+def _webhook(row: Any) -> WebhookEvent:
+    dedupe_key, sealed_body, received_at, state, attempts, reference_id, last_error = row
+    return WebhookEvent(dedupe_key, sealed_body, from_utc(received_at), state, attempts, reference_id, last_error)

@@ -21,7 +21,9 @@ from datetime import datetime
 from .errors import StoreError
 from .ports import (
     AuditEvent,
+    AuditSink,
     AuditVerification,
+    CallbackUpdate,
     ConsentRecord,
     OperationRecord,
     WebhookEvent,
@@ -200,6 +202,30 @@ class MemoryRecordStore:
         with self._guard:
             chosen = [e for e in self.events.values() if state is None or e.state == state]
         return iter(sorted(chosen, key=lambda e: e.received_at))
+
+    def apply_callback(
+        self,
+        dedupe_key: str,
+        *,
+        reference_id: str | None,
+        operation_id: str | None,
+        decide: Callable[[OperationRecord], CallbackUpdate],
+        audit: AuditSink,
+    ) -> CallbackUpdate | None:
+        with self._guard:
+            record = self.operations.get(reference_id) if reference_id else None
+            if record is None and operation_id:
+                record = next((r for r in self.operations.values() if r.operation_id == operation_id), None)
+            if record is None:
+                return None
+            update = decide(record)
+            audit.append(update.audit)  # first: if it raises, nothing below has changed
+            if update.record is not None:
+                self.operations[update.record.reference_id] = update.record
+            event = self.events.get(dedupe_key)
+            if event is not None:
+                self.events[dedupe_key] = replace(event, state="processed", attempts=event.attempts + 1, last_error=None)
+            return update
 
     def purge_before(self, cutoff: datetime) -> int:
         with self._guard:

@@ -21,6 +21,7 @@ __all__ = [
     "AuditSink",
     "AuditVerification",
     "Cache",
+    "CallbackUpdate",
     "Clock",
     "ConsentRecord",
     "ConsentStore",
@@ -198,6 +199,14 @@ class WebhookEvent:
     last_error: str | None = None
 
 
+@dataclass(frozen=True)
+class CallbackUpdate:
+    """What one callback does: the audit event to append and the record to save (``None``: keep)."""
+
+    audit: AuditEvent
+    record: OperationRecord | None = None
+
+
 class RecordStore(Protocol):
     """Operations and webhook events."""
 
@@ -220,6 +229,26 @@ class RecordStore(Protocol):
     ) -> None: ...
 
     def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]: ...
+
+    def apply_callback(
+        self,
+        dedupe_key: str,
+        *,
+        reference_id: str | None,
+        operation_id: str | None,
+        decide: Callable[[OperationRecord], CallbackUpdate],
+        audit: AuditSink,
+    ) -> CallbackUpdate | None:
+        """Apply one stored callback atomically; ``None`` (and no change) if no operation matches.
+
+        Finds the operation by ``reference_id``, else by ``operation_id``, asks ``decide`` what
+        to do, and in one transaction saves its ``record``, appends its ``audit`` event to
+        ``audit`` and marks the event ``dedupe_key`` processed (attempts + 1, error cleared; an
+        event not stored is not created). If any step fails, none of them happened (an audit
+        sink on another database cannot join the transaction: it is appended last, so its
+        failure still undoes the rest).
+        """
+        ...
 
     def purge_before(self, cutoff: datetime) -> int:
         """Delete operations and webhook events older than ``cutoff``; return how many."""

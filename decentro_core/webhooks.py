@@ -39,7 +39,16 @@ from .errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from .ports import AuditEvent, AuditSink, Clock, RecordStore, Vault, WebhookEvent
+from .ports import (
+    AuditEvent,
+    AuditSink,
+    CallbackUpdate,
+    Clock,
+    OperationRecord,
+    RecordStore,
+    Vault,
+    WebhookEvent,
+)
 
 __all__ = [
     "ACK_ACCEPTED",
@@ -281,54 +290,56 @@ class WebhookProcessor:
     # -- processing -----------------------------------------------------------------------
 
     def _process(self, event: WebhookEvent, callback: Callback) -> str:
-        attempts = event.attempts + 1
         try:
             outcome = self.apply(callback)
         except Exception as exc:  # noqa: BLE001 - any failure must leave the event replayable
             reason = _safe_reason(exc)
             self.records.update_webhook_event(
-                event.dedupe_key, state="failed", attempts=attempts, last_error=reason
+                event.dedupe_key, state="failed", attempts=event.attempts + 1, last_error=reason
             )
             log.warning("Decentro callback %s failed (%s); it can be replayed", event.dedupe_key, reason)
             return "failed"
-        self.records.update_webhook_event(
-            event.dedupe_key, state="processed", attempts=attempts, last_error=None
-        )
         log.info("Decentro callback %s processed: %s", event.dedupe_key, outcome)
         return outcome
 
     def apply(self, callback: Callback) -> str:
-        """Move the matching operation to the callback's status, unless that would regress it."""
-        record = None
-        if callback.reference_id:
-            record = self.records.get_operation(callback.reference_id)
-        if record is None and callback.operation_id:
-            record = self.records.find_by_operation_id(callback.operation_id)
-        if record is None:
+        """Move the matching operation to the callback's status, unless that would regress it.
+
+        One store transaction saves the status, appends the audit event and marks the stored
+        event ``processed`` (see :meth:`RecordStore.apply_callback`): a crash leaves either
+        all of it or none of it, so a replay never audits a callback twice.
+        """
+        update = self.records.apply_callback(
+            callback.dedupe_key,
+            reference_id=callback.reference_id,
+            operation_id=callback.operation_id,
+            decide=lambda record: self._decide(callback, record),
+            audit=self.audit,
+        )
+        if update is None:
             raise OperationNotFound("No operation matches this callback yet")
+        return update.audit.outcome
+
+    def _decide(self, callback: Callback, record: OperationRecord) -> CallbackUpdate:
         changed = record.status != callback.status and record.status not in TERMINAL_STATUSES
         if record.status == callback.status:
             outcome = "unchanged"
         else:
             outcome = callback.status if changed else f"ignored:{callback.status}"
         operation_id = record.operation_id or callback.operation_id
-        # Audit first: if saving then fails, the replay audits again (at least once) rather
-        # than leaving a status change nobody recorded.
-        self.audit.append(
-            AuditEvent(
-                actor="decentro-callback",
-                action=f"{record.operation}.callback",
-                subject=record.operation,
-                outcome=outcome,
-                occurred_at=self.clock(),
-                operation_id=operation_id,
-                reference_id=record.reference_id,
-            )
+        event = AuditEvent(
+            actor="decentro-callback",
+            action=f"{record.operation}.callback",
+            subject=record.operation,
+            outcome=outcome,
+            occurred_at=self.clock(),
+            operation_id=operation_id,
+            reference_id=record.reference_id,
         )
-        if changed:
-            updated = replace(record, status=callback.status, operation_id=operation_id)
-            self.records.save_operation(replace(updated, updated_at=self.clock()))
-        return outcome
+        if not changed:
+            return CallbackUpdate(audit=event)
+        updated = replace(record, status=callback.status, operation_id=operation_id, updated_at=self.clock())
+        return CallbackUpdate(audit=event, record=updated)
 
     # -- replay ---------------------------------------------------------------------------
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from decentro_adapters.peewee_stores import open_stores
 from decentro_core.errors import ConfigurationError, StoreError
-from decentro_core.memory import MemoryRecordStore
-from decentro_core.ports import OperationRecord, RecordStore, WebhookEvent
+from decentro_core.memory import MemoryAuditSink, MemoryRecordStore
+from decentro_core.ports import AuditEvent, CallbackUpdate, OperationRecord, RecordStore, WebhookEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -133,6 +135,77 @@ def test_purge_deletes_only_what_is_older_than_the_cutoff(store: RecordStore) ->
     assert store.purge_before(cutoff) == 0
 
 
+def callback_audit(record: OperationRecord, outcome: str = "SUCCESS") -> AuditEvent:
+    return AuditEvent(actor="decentro-callback", action="pan.callback", subject="pan", outcome=outcome,
+                      occurred_at=T0, operation_id=record.operation_id, reference_id=record.reference_id)
+
+
+def settle(record: OperationRecord) -> CallbackUpdate:
+    later = T0 + timedelta(minutes=1)
+    return CallbackUpdate(audit=callback_audit(record), record=replace(record, status="SUCCESS", updated_at=later))
+
+
+class FailingAudit(MemoryAuditSink):
+    def append(self, event: AuditEvent) -> None:
+        raise StoreError("audit unavailable")
+
+
+def test_applying_a_callback_saves_the_record_audits_and_marks_the_event_processed(store: RecordStore) -> None:
+    store.save_operation(operation(status="PENDING"))
+    store.add_webhook_event(event(attempts=1, state="failed", last_error="OperationNotFound"))
+    audit = MemoryAuditSink()
+    update = store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=settle, audit=audit)
+    assert update is not None and update.record is not None
+    assert store.get_operation("ref-1") == update.record
+    assert store.get_webhook_event("hook-1") == event(attempts=2, state="processed", last_error=None)
+    assert audit.events == [update.audit]
+
+
+def test_a_callback_that_changes_nothing_still_audits_and_marks_the_event(store: RecordStore) -> None:
+    store.save_operation(operation())
+    store.add_webhook_event(event())
+    audit = MemoryAuditSink()
+
+    def keep(record: OperationRecord) -> CallbackUpdate:
+        return CallbackUpdate(audit=callback_audit(record, "unchanged"))
+
+    store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=keep, audit=audit)
+    assert store.get_operation("ref-1") == operation()
+    assert store.get_webhook_event("hook-1") == event(attempts=1, state="processed")
+    assert [e.outcome for e in audit.events] == ["unchanged"]
+
+
+def test_a_callback_finds_its_operation_by_decentro_id_when_the_reference_is_unknown(store: RecordStore) -> None:
+    store.save_operation(operation("ref-1", status="PENDING"))
+    store.save_operation(operation("ref-2", status="PENDING"))
+    store.add_webhook_event(event())
+    update = store.apply_callback("hook-1", reference_id="ref-other", operation_id="TXN-ref-2",
+                                  decide=settle, audit=MemoryAuditSink())
+    assert update is not None and update.audit.reference_id == "ref-2"
+    found = store.get_operation("ref-2")
+    assert found is not None and found.status == "SUCCESS"
+    unchanged = store.get_operation("ref-1")
+    assert unchanged is not None and unchanged.status == "PENDING"
+
+
+def test_a_callback_for_no_known_operation_changes_nothing(store: RecordStore) -> None:
+    store.add_webhook_event(event())
+    audit = MemoryAuditSink()
+    assert store.apply_callback("hook-1", reference_id="ref-9", operation_id="TXN-9", decide=settle, audit=audit) is None
+    assert store.get_webhook_event("hook-1") == event()
+    assert audit.events == []
+
+
+def test_a_failing_audit_leaves_the_record_and_the_event_untouched(store: RecordStore) -> None:
+    store.save_operation(operation(status="PENDING"))
+    store.add_webhook_event(event())
+    with pytest.raises(StoreError):
+        store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=settle, audit=FailingAudit())
+    found = store.get_operation("ref-1")
+    assert found is not None and found.status == "PENDING"
+    assert store.get_webhook_event("hook-1") == event()
+
+
 # -- Peewee specifics ----------------------------------------------------------------------
 
 
@@ -180,3 +253,33 @@ def test_an_empty_url_uses_a_sqlite_file_under_instance(tmp_path: Path, monkeypa
     with open_stores("") as stores:
         stores.records.save_operation(operation())
     assert (tmp_path / "instance" / "decentro.sqlite3").is_file()
+
+
+class AppendsThenFails:
+    """Appends to the database's own audit sink, then fails: the append must roll back too."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def append(self, event: AuditEvent) -> None:
+        self.inner.append(event)
+        raise StoreError("failed after the audit row was written")
+
+    def verify(self) -> Any:
+        return self.inner.verify()
+
+
+def test_the_databases_own_audit_sink_joins_the_callback_transaction(url: str) -> None:
+    with open_stores(url) as stores:
+        stores.records.save_operation(operation(status="PENDING"))
+        stores.records.add_webhook_event(event())
+        with pytest.raises(StoreError):
+            stores.records.apply_callback("hook-1", reference_id="ref-1", operation_id=None,
+                                          decide=settle, audit=AppendsThenFails(stores.audit))
+        assert stores.audit.events == []
+        found = stores.records.get_operation("ref-1")
+        assert found is not None and found.status == "PENDING"
+        stores.records.apply_callback("hook-1", reference_id="ref-1", operation_id=None,
+                                      decide=settle, audit=stores.audit)
+        assert [e.outcome for e in stores.audit.events] == ["SUCCESS"]
+        assert stores.audit.verify().ok

@@ -298,3 +298,30 @@ def test_an_event_stuck_in_received_after_a_crash_is_replayed_once_stale(records
 def test_replaying_an_unknown_key_raises_key_error(records, clock):
     with pytest.raises(KeyError):
         make(records, clock).replay("nope")
+
+
+class CrashingStore(MemoryRecordStore):
+    """Fails inside the callback transaction ``crashes`` times (a worker dying mid-apply)."""
+
+    def __init__(self, crashes: int) -> None:
+        super().__init__()
+        self.crashes = crashes
+
+    def apply_callback(self, dedupe_key, **options):
+        if self.crashes:
+            self.crashes -= 1
+            raise StoreError("connection lost")
+        return super().apply_callback(dedupe_key, **options)
+
+
+def test_a_crash_while_applying_neither_audits_nor_marks_so_the_replay_audits_exactly_once(clock):
+    records = CrashingStore(crashes=1)
+    records.save_operation(OperationRecord(reference_id="ref-1", operation="upi_payment", status="PENDING",
+                                           created_at=START, updated_at=START, operation_id="DCTR-1"))
+    audit = MemoryAuditSink()
+    processor = make(records, clock, audit=audit)
+    assert deliver(processor, body()).outcome == "failed"
+    assert (audit.events, records.get_operation("ref-1").status) == ([], "PENDING")
+    assert processor.replay_failed().processed == ("CB-1",)
+    assert [e.outcome for e in audit.events] == ["SUCCESS"]
+    assert records.get_webhook_event("CB-1").state == "processed"
