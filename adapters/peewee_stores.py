@@ -176,6 +176,8 @@ class _RecordSql:
             f'UPDATE "{hook}" SET "state" = \'processed\', "attempts" = "attempts" + 1, "last_error" = NULL '
             'WHERE "dedupe_key" = ?'
         )
+        # PostgreSQL: both writes in one round trip (psycopg2 sends the two statements together).
+        self.save_and_mark = None if dialect.sqlite else f"{self.upsert}; {self.hook_processed}"
         self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
         self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
         self.hooks_order = ' ORDER BY "received_at", "id"'
@@ -230,9 +232,13 @@ class PeeweeRecordStore:
             if row is None:
                 return None
             update = decide(_operation(row))
-            if update.record is not None:
+            if update.record is None:
+                execute(db, sql.hook_processed, (dedupe_key,))
+            elif sql.save_and_mark is not None:
+                execute(db, sql.save_and_mark, (*self._operation_values(update.record), dedupe_key))
+            else:
                 execute(db, sql.upsert, self._operation_values(update.record))
-            execute(db, sql.hook_processed, (dedupe_key,))
+                execute(db, sql.hook_processed, (dedupe_key,))
             audit.append(update.audit)
         return update
 
