@@ -26,6 +26,9 @@ from decentro_core.settings import Settings
 __all__ = ["RequestsGateway"]
 
 log = logging.getLogger("decentro.gateway")
+# Failures that happen before a byte is sent (a bad URL or header in the configuration).
+NOT_SENT = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidHeader)
 USER_AGENT = "flask-decentro/0.1"
 
 
@@ -71,9 +74,14 @@ class RequestsGateway:
             raise GatewayTimeout("Decentro did not answer in time", request_id=request.reference_id) from exc
         except requests.ConnectionError as exc:
             raise _connection_error(exc, request.reference_id) from exc
-        except requests.RequestException as exc:
+        except NOT_SENT as exc:
             raise GatewayConnectionError("The request to Decentro could not be made",
                                          request_id=request.reference_id) from exc
+        except requests.RequestException as exc:
+            # Anything else (a body cut off mid-answer, a decoding failure) happened after the
+            # request left: Decentro may have acted on it.
+            raise GatewayTimeout("The answer from Decentro was lost after the request was sent",
+                                 code="UPSTREAM_CONNECTION_LOST", request_id=request.reference_id) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("decentro %s %s -> %s in %.0f ms (ref %s)", request.method, request.path,
                   response.status_code, elapsed_ms, request.reference_id)

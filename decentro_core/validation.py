@@ -27,6 +27,7 @@ __all__ = [
     "EmailSchema",
     "PanSchema",
     "PaymentSchema",
+    "RupeeAmount",
     "SmsSchema",
     "is_valid_aadhaar",
     "load",
@@ -74,13 +75,6 @@ def normalise_mobile(value: str) -> str:
     if not match:
         raise ValueError("not an Indian mobile number")
     return match.group(1)
-
-
-def _at_most_two_decimals(amount: Decimal) -> bool:
-    exponent = amount.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent < -2:
-        raise MarshmallowError("Amount may have at most two decimals.")
-    return True
 
 
 def _upper_strip(value: Any) -> Any:
@@ -198,6 +192,25 @@ class AadhaarOtpVerifySchema(_Base):
     share_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}\Z", error="Share code must be 4 digits."))
 
 
+class RupeeAmount(fields.Field[Decimal]):
+    """Rupees as a JSON number or a plain string: ASCII digits, at most two decimals.
+
+    ``Decimal()`` and ``float()`` also read Devanagari or fullwidth digits, exponents
+    (``1e3``) and padded text; an amount of money accepts none of those.
+    """
+
+    default_error_messages = {"invalid": "Amount must be rupees with at most two decimals (e.g. 10 or 10.50)."}
+    PATTERN = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise self.make_error("invalid")
+        text = repr(value) if isinstance(value, float) else str(value)
+        if not self.PATTERN.fullmatch(text):
+            raise self.make_error("invalid")
+        return Decimal(text)
+
+
 class CustomerSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -209,14 +222,9 @@ class CustomerSchema(Schema):
 
 
 class PaymentSchema(_Base):
-    amount = fields.Decimal(
+    amount = RupeeAmount(
         required=True,
-        places=None,
-        as_string=False,
-        validate=[
-            validate.Range(min=Decimal("0.01"), max=Decimal("500000"), error="Amount must be 0.01 to 500000 rupees."),
-            lambda amount: _at_most_two_decimals(amount),
-        ],
+        validate=validate.Range(min=Decimal("0.01"), max=Decimal("500000"), error="Amount must be 0.01 to 500000 rupees."),
     )
     currency = fields.String(load_default="INR", validate=validate.Equal("INR", error="Only INR is supported."))
     payment_method = fields.String(load_default="upi", validate=validate.Equal("upi", error="Only upi is supported."))

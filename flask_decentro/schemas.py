@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from decentro_core.validation import RupeeAmount
+
 __all__ = [
     "AadhaarOtpStartSchema",
     "AadhaarOtpVerifySchema",
@@ -96,7 +98,7 @@ class CustomerSchema(Schema):
 
 
 class PaymentSchema(Schema):
-    amount = fields.Float(required=True, allow_nan=False)
+    amount = RupeeAmount(required=True)
     currency = fields.String(load_default="INR", validate=validate.OneOf(["INR"]))
     payment_method = fields.String(load_default="upi", validate=validate.OneOf(["upi"]))
     customer_details = fields.Nested(CustomerSchema, required=True)

@@ -130,6 +130,9 @@ def _request() -> GatewayRequest:
     (requests.ReadTimeout, GatewayTimeout),
     (requests.ConnectionError(NewConnectionError(None, "refused")), GatewayConnectionError),
     (requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError())), GatewayTimeout),
+    (requests.exceptions.ChunkedEncodingError("cut off mid-body"), GatewayTimeout),
+    (requests.exceptions.ContentDecodingError("bad gzip"), GatewayTimeout),
+    (requests.exceptions.InvalidHeader("bad header"), GatewayConnectionError),
 ])
 def test_transport_failures_become_typed_errors_saying_whether_the_request_was_sent(raised, expected):
     gateway = RequestsGateway(LIVE)
@@ -160,3 +163,48 @@ def test_a_live_configuration_without_credentials_names_every_missing_variable()
         Settings(use_mocks=False).check()
     for name in ("DECENTRO_CLIENT_ID", "DECENTRO_CLIENT_SECRET", "DECENTRO_API_KEY", "DECENTRO_ENCRYPTION_KEYS"):
         assert name in str(caught.value)
+
+
+def test_a_payment_whose_answer_is_cut_off_mid_body_is_pending_and_never_resent():
+    """A real socket: the server reads the request, promises 500 bytes, sends 14 and hangs up."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                received.append(conn.recv(65536))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 500\r\n\r\n{\"status\": \"SU")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    settings = Settings(**{**LIVE.__dict__, "api_base": f"http://127.0.0.1:{listener.getsockname()[1]}",
+                           "timeout": 2.0})
+    service = BlockingDecentroService(
+        settings, gateway=RequestsGateway(settings), cache=MemoryCache(), vault=MemoryVault(),
+        audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=MemoryRecordStore(),
+        aadhaar_verifier=object(), sleep=lambda s: None,  # type: ignore[arg-type]
+    )
+    try:
+        result = service.initiate_payment({"amount": 10})
+    finally:
+        service.gateway.close()
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+    assert result["status"] == "PENDING"
+    assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
+    assert len(received) == 1
+    assert service.records.get_operation(result["data"]["reference_id"]).status == "PENDING"

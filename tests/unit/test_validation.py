@@ -11,7 +11,7 @@ import pytest
 from fakes import Harness, aadhaar_ending, build
 
 from decentro_core import ValidationError
-from decentro_core.validation import is_valid_aadhaar, normalise_mobile
+from decentro_core.validation import is_valid_aadhaar, load, normalise_mobile
 
 VALID_AADHAAR = aadhaar_ending("1234")
 # For a refused number that is not personal data and whose text is ambiguous (nan, 0).
@@ -173,3 +173,21 @@ def test_a_value_with_a_trailing_newline_is_refused_or_stripped_never_sent(field
         assert h.gateway.requests == []
     else:
         assert "\\n" not in json.dumps([r.body for r in h.gateway.requests])
+
+
+@pytest.mark.parametrize("amount", ["१०", "１０", "1e3", " 10 ", "10.505", True, "-0", "+10", "10.", ".5", [10], {"v": 10}])
+def test_an_amount_in_anything_but_plain_ascii_rupees_is_refused(amount):
+    from decentro_core.validation import PaymentSchema
+
+    with pytest.raises(ValidationError) as caught:
+        load(PaymentSchema(), {"amount": amount})
+    assert list(caught.value.fields) == ["amount"]
+
+
+@pytest.mark.parametrize(("amount", "rupees"), [(10, "10"), (10.5, "10.5"), ("10.50", "10.50"), ("0.01", "0.01")])
+def test_plain_rupee_amounts_are_read_exactly(amount, rupees):
+    from decimal import Decimal
+
+    from decentro_core.validation import PaymentSchema
+
+    assert load(PaymentSchema(), {"amount": amount})["amount"] == Decimal(rupees)
