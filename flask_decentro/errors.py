@@ -17,9 +17,16 @@ from werkzeug.exceptions import HTTPException
 
 from decentro_core.errors import DecentroError, UpstreamError, ValidationError
 
-__all__ = ["Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
+__all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
 
 log = logging.getLogger("flask_decentro")
+
+
+class PayloadTooLarge(ValidationError):
+    """The request body is larger than this route accepts."""
+
+    http_status = 413
+    code = "PAYLOAD_TOO_LARGE"
 
 
 class Unauthenticated(DecentroError):

@@ -20,7 +20,7 @@ from marshmallow import ValidationError as SchemaError
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, UnknownReference, ValidationError
 
-from .errors import Unauthenticated, register_error_handlers, schema_fields
+from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers, schema_fields
 from .extension import DecentroState, get_state
 from .schemas import (
     AadhaarOtpStartSchema,
@@ -39,10 +39,30 @@ __all__ = ["create_blueprint"]
 # -- request helpers ------------------------------------------------------------------------
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+JSON_LIMIT = 16 * 1024  # every JSON route but the Aadhaar file's
+
+
+def _bounded_body(limit: int) -> bytes:
+    """The raw body, refused before it is read past ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge({"_body": [f"Larger than {limit} bytes"]})
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge({"_body": [f"Larger than {limit} bytes"]})
+    return raw
+
+
+def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
+    expected = ValidationError({"_body": ["Send a JSON object with Content-Type: application/json"]})
+    if not request.is_json:
+        raise expected
+    raw = _bounded_body(limit)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise expected from None
     if not isinstance(body, dict):
-        raise ValidationError({"_body": ["Send a JSON object with Content-Type: application/json"]})
+        raise expected
     return body
 
 
@@ -153,15 +173,25 @@ def _document(data: dict[str, Any]) -> str | bytes:
 
 def _aadhaar_body() -> dict[str, Any]:
     """JSON, or multipart with the file in ``file`` and ``consent`` as a JSON string."""
-    if request.mimetype != "multipart/form-data":
-        return _json_body()
     limit = get_state().settings.aadhaar_max_bytes
-    upload = request.files.get("file")
-    if upload is None:
-        raise ValidationError({"file": ["Upload the offline e-KYC XML or ZIP as 'file'"]})
-    content = upload.stream.read(limit + 1)
+    # base64 grows the file by a third; the rest of the body is small.
+    request_limit = limit * 4 // 3 + JSON_LIMIT
+    if request.mimetype != "multipart/form-data":
+        return _json_body(request_limit)
+    if request.content_length is not None and request.content_length > request_limit:
+        raise PayloadTooLarge({"_body": [f"Larger than {request_limit} bytes"]})
+    request.max_content_length = request_limit  # werkzeug stops reading a longer stream (413)
+    uploads = request.files.getlist("file")
+    if len(uploads) != 1:
+        raise ValidationError({"file": ["Upload exactly one offline e-KYC XML or ZIP as 'file'"]})
+    content = uploads[0].stream.read(limit + 1)
     if len(content) > limit:
-        raise ValidationError({"file": [f"Larger than {limit} bytes"]})
+        raise PayloadTooLarge({"file": [f"Larger than {limit} bytes"]})
+    if not content:
+        raise ValidationError({"file": ["The uploaded file is empty"]})
+    repeated = sorted(k for k in request.form if len(request.form.getlist(k)) > 1)
+    if repeated:
+        raise ValidationError({k: ["Give this field once"] for k in repeated})
     body: dict[str, Any] = {k: v for k, v in request.form.items() if k != "consent"}
     try:
         body["consent"] = json.loads(request.form.get("consent", "null"))
@@ -184,9 +214,12 @@ def create_payment() -> Response:
 def payment_status(reference_id: str) -> Response:
     state = get_state()
     if state.identity is not None:
+        user_id = state.identity()
+        if not user_id:
+            raise Unauthenticated("Sign in to use this endpoint")
         # A payment is visible to the user who opened it only.
         record = state.service.records.get_operation(reference_id)
-        if record is None or record.user_id != state.identity():
+        if record is None or record.user_id != user_id:
             raise UnknownReference("No payment with this reference id")
     context = CallContext(actor="api", client_ip=request.remote_addr, user_agent=_user_agent())
     return jsonify(state.service.get_payment_status(reference_id, context=context))
