@@ -50,3 +50,24 @@ def test_the_walker_would_notice_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import requests\nfrom peewee import Model\n")
     assert _imported_roots(bad) & FORBIDDEN == {"requests", "peewee"}
+
+
+def test_a_service_given_every_port_runs_without_loading_any_adapter_or_driver():
+    # DecentroService() with no ports asks decentro_adapters.bootstrap for defaults at run
+    # time (the guide's no-argument usage); given its ports, the core needs nothing else.
+    code = (
+        "import sys\n"
+        "from decentro_core import BlockingDecentroService, Settings\n"
+        "from decentro_core.memory import *\n"
+        "from decentro_core.ports import GatewayResponse\n"
+        "class Gateway:\n"
+        "    def send(self, request):\n"
+        "        return GatewayResponse(200, {'status': 'SUCCESS', 'kycStatus': 'SUCCESS', 'decentroTxnId': 'T',"
+        " 'kycResult': {'idStatus': 'VALID', 'name': 'Test Person'}})\n"
+        "service = BlockingDecentroService(Settings(), gateway=Gateway(), cache=MemoryCache(), vault=MemoryVault(),"
+        " audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=MemoryRecordStore(), aadhaar_verifier=object())\n"
+        "assert service.verify_pan('ABCDE1234F')['status'] == 'SUCCESS'\n"
+        f"print(sorted(r for r in {sorted(FORBIDDEN)!r} if r in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
