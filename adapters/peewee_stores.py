@@ -156,7 +156,13 @@ class _RecordSql:
         sql = dialect.sql
         ops = ", ".join(f'"{c}"' for c in _OPERATION)
         hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
-        replaced = ", ".join(f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id")
+        # A settled status (SUCCESS/FAILURE) is final: the upsert keeps it, atomically, whatever
+        # a slower writer (a status check, the creating call's last write) brings.
+        settled = f'"{op}"."status" IN (\'SUCCESS\', \'FAILURE\')'
+        keep_settled = f'"status" = CASE WHEN {settled} THEN "{op}"."status" ELSE excluded."status" END'
+        replaced = ", ".join(
+            keep_settled if c == "status" else f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id"
+        )
         # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
         lock = "" if dialect.sqlite else " FOR UPDATE"
         self.upsert = sql(

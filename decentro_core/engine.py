@@ -56,7 +56,6 @@ __all__ = ["Call", "Engine"]
 
 log = logging.getLogger("decentro")
 
-SETTLED = frozenset({"SUCCESS", "FAILURE"})
 # Local operations (offline Aadhaar) send nothing to Decentro; they still get records and audit.
 LOCAL = Endpoint("POST", "local:", "kyc", RetryMode.READ)
 AADHAAR_MESSAGES = {
@@ -145,15 +144,11 @@ class Engine:
         return record
 
     def settle_record(self, record: OperationRecord, status: str, *, operation_id: str | None = None,
-                      result: Any = None, reread: bool = False) -> OperationRecord:
+                      result: Any = None) -> OperationRecord:
         """Save the record's new status (the caller holds the record: no read before the write).
 
-        With ``reread``, a final status that a callback stored meanwhile is never downgraded.
+        The store keeps a settled status a callback wrote meanwhile (``RecordStore.save_operation``).
         """
-        if reread and status not in SETTLED:
-            stored = self.records.get_operation(record.reference_id)
-            if stored is not None and stored.status in SETTLED:
-                status = stored.status
         updated = replace(
             record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
             sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
@@ -201,8 +196,7 @@ class Engine:
                 raise
             outcome = unknown
         envelope = to_envelope(outcome, reference_id=reference, extra=call.envelope_fields)
-        self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
-                           reread=call.endpoint.mode is RetryMode.WRITE)
+        self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
         self.record_audit(call, outcome.error_code or outcome.status, reference_id=reference,
                           operation_id=outcome.operation_id)
         return envelope

@@ -30,6 +30,8 @@ from .ports import (
     WebhookState,
 )
 
+SETTLED = frozenset({"SUCCESS", "FAILURE"})
+
 __all__ = [
     "MemoryAuditSink",
     "MemoryCache",
@@ -168,6 +170,9 @@ class MemoryRecordStore:
 
     def save_operation(self, record: OperationRecord) -> None:
         with self._guard:
+            stored = self.operations.get(record.reference_id)
+            if stored is not None and stored.status in SETTLED:
+                record = replace(record, status=stored.status)  # a settled status is final
             self.operations[record.reference_id] = record
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:

@@ -211,7 +211,8 @@ class RecordStore(Protocol):
     """Operations and webhook events."""
 
     def save_operation(self, record: OperationRecord) -> None:
-        """Insert or replace the record with this ``reference_id``."""
+        """Insert or replace the record with this ``reference_id``, atomically; a stored
+        settled status (``SUCCESS``/``FAILURE``) is kept whatever status the new record has."""
         ...
 
     def get_operation(self, reference_id: str) -> OperationRecord | None: ...

@@ -211,7 +211,10 @@ class WebhookProcessor:
                 "Webhook signatures are required but DECENTRO_WEBHOOK_SECRET is empty"
             )
         if not (self.secrets or self.credential or self._networks):
-            log.warning("Decentro webhooks are UNAUTHENTICATED: no secret, credential or IP list")
+            raise ConfigurationError(
+                "Decentro callbacks need a signature secret, a shared credential or an IP allow-list: "
+                "set DECENTRO_WEBHOOK_SECRET, DECENTRO_WEBHOOK_CREDENTIAL or DECENTRO_WEBHOOK_ALLOWED_IPS"
+            )
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -250,7 +253,9 @@ class WebhookProcessor:
         """Raise :class:`WebhookSignatureError` (or a payload error for size) unless accepted."""
         if len(raw_body) > self.max_bytes:
             raise WebhookPayloadError("Callback body is too large", http_status=413)
-        if self.secrets and (signature or self.require_signature):
+        # A configured secret is always checked: "not required" must not mean "skipped when
+        # the sender leaves the header out".
+        if self.secrets:
             if not validate_signature(raw_body, signature, self.secrets):
                 raise WebhookSignatureError("Callback signature does not match")
         if self.credential is not None:
@@ -264,6 +269,8 @@ class WebhookProcessor:
             address = ipaddress.ip_address(remote_addr or "")
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack socket reports 203.0.113.5 as ::ffff:203.0.113.5
         return any(address in network for network in self._networks)
 
     def _store_and_process(self, raw_body: bytes, callback: Callback) -> WebhookAck:

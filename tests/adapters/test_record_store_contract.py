@@ -70,6 +70,18 @@ def test_saving_the_same_reference_id_replaces_the_record(store: RecordStore) ->
     assert store.get_operation("ref-1") == later
 
 
+@pytest.mark.parametrize("settled", ["SUCCESS", "FAILURE"])
+@pytest.mark.parametrize("later", ["PENDING", "RETRIED", "SUCCESS", "FAILURE"])
+def test_a_settled_status_is_kept_while_the_rest_of_the_record_is_replaced(
+    store: RecordStore, settled: str, later: str
+) -> None:
+    store.save_operation(operation(status=settled))
+    store.save_operation(operation(status=later, sealed_result="gAAAA-later", updated_at=T0 + timedelta(minutes=1)))
+    stored = store.get_operation("ref-1")
+    assert stored is not None
+    assert (stored.status, stored.sealed_result) == (settled, "gAAAA-later")
+
+
 def test_an_operation_is_found_by_decentro_operation_id(store: RecordStore) -> None:
     store.save_operation(operation("ref-1"))
     store.save_operation(operation("ref-2"))

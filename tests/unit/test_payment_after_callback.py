@@ -28,3 +28,31 @@ def test_a_callback_settles_a_pending_payment_and_its_transaction_status_agrees(
     assert ack.http_status == 200
     assert (status["status"], status["data"]["transaction_status"]) == ("SUCCESS", "SUCCESS")
     assert status["data"]["reference_id"] == reference
+
+
+def test_a_status_check_in_flight_cannot_undo_a_callback_that_lands_meanwhile():
+    records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
+    processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
+    mock = MockGateway()
+    reference: list[str] = []
+
+    class CallbackDuringStatusCheck:
+        """Delivers Decentro's SUCCESS callback while our status request is in flight."""
+
+        def send(self, request):
+            if request.method == "GET":
+                body = json.dumps({"callbackTxnId": "CB-2", "transactionStatus": "SUCCESS",
+                                   "referenceId": reference[0]}).encode()
+                assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
+            return mock.send(request)
+
+    service = BlockingDecentroService(
+        Settings(), gateway=CallbackDuringStatusCheck(), cache=MemoryCache(), vault=vault, audit=audit,
+        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
+    )
+    reference.append(service.initiate_payment({"amount": 30})["data"]["reference_id"])  # stays PENDING upstream
+
+    service.get_payment_status(reference[0])  # Decentro still says PENDING; the callback said SUCCESS
+
+    assert records.get_operation(reference[0]).status == "SUCCESS"
+    assert service.get_payment_status(reference[0])["status"] == "SUCCESS"

@@ -325,3 +325,26 @@ def test_a_crash_while_applying_neither_audits_nor_marks_so_the_replay_audits_ex
     assert processor.replay_failed().processed == ("CB-1",)
     assert [e.outcome for e in audit.events] == ["SUCCESS"]
     assert records.get_webhook_event("CB-1").state == "processed"
+
+
+def test_a_configured_secret_is_checked_even_when_signatures_are_not_required(records, clock):
+    processor = make(records, clock, require_signature=False, credential="shared-credential")
+    forged = body(callbackTxnId="EVIL", transactionStatus="SUCCESS")
+    ack = processor.receive(forged, signature=None, credential="shared-credential")
+    assert ack.http_status == 401
+    assert records.get_operation("ref-1").status == "PENDING"
+
+
+def test_a_processor_with_no_way_to_authenticate_callbacks_refuses_to_start(records, clock):
+    from decentro_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        make(records, clock, secrets=[], require_signature=False)
+
+
+@pytest.mark.parametrize(("source", "status"), [("203.0.113.5", 200), ("::ffff:203.0.113.5", 200),
+                                                 ("::ffff:198.51.100.7", 401), ("2001:db8::1", 401)])
+def test_the_ip_allow_list_reads_ipv4_mapped_addresses_as_ipv4(records, clock, source, status):
+    processor = make(records, clock, allowed_ips=["203.0.113.0/24"])
+    raw = body()
+    assert processor.receive(raw, signature=sign_body(raw, SECRET), remote_addr=source).http_status == status
