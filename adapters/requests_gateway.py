@@ -3,7 +3,8 @@
 Credentials go in Decentro's static headers, whose names have underscores (``client_id``,
 ``client_secret``, ``module_secret``, and ``provider_secret`` for payments); a reverse proxy
 in front of your egress must not drop them (nginx: ``underscores_in_headers on``).
-Retries are the core's business: the session's own adapter never retries. requests' and
+Proxy and CA-bundle variables (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``) are read
+once, when the gateway is built. Retries are the core's business: the session's own adapter never retries. requests' and
 urllib3's exceptions are converted here, and the conversion says whether the request may
 have reached Decentro (a refused connection did not; a reset after sending may have).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -39,7 +41,17 @@ class RequestsGateway:
         self._base = settings.api_base.rstrip("/")
         self._timeout = (settings.connect_timeout, settings.timeout)
         self._settings = settings
-        self._session = session or requests.Session()
+        self._proxies: dict[str, str] = {}
+        self._verify: bool | str = True
+        if session is None:
+            # requests re-reads proxy and CA-bundle variables from os.environ on every request
+            # (trust_env), which costs more than our whole bookkeeping. Read them once, here:
+            # the same settings, honoured the same way (NO_PROXY included).
+            session = requests.Session()
+            session.trust_env = False
+            self._proxies = dict(requests.utils.get_environ_proxies(self._base))
+            self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._session = session
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -65,7 +77,8 @@ class RequestsGateway:
         try:
             response = self._session.request(
                 request.method, url, data=data, headers=self.headers_for(request.module),
-                timeout=self._timeout, allow_redirects=False,
+                timeout=self._timeout, allow_redirects=False, proxies=self._proxies or None,
+                verify=self._verify,
             )
         except requests.ConnectTimeout as exc:
             raise GatewayConnectionError("Could not connect to Decentro in time",

@@ -289,9 +289,9 @@ class Engine:
                 if hit is None:
                     envelope = self.run(call)
                     if envelope["status"] == "SUCCESS":
-                        self.cache_set(key, envelope, ttl=self.settings.cache_ttl)
-                        self.cache_set(self.cache_key(call.user_id, call.operation), envelope,
-                                       ttl=self.settings.cache_ttl)
+                        sealed = self.seal_json(envelope).encode()  # one seal serves both keys
+                        for cache_key in (key, self.cache_key(call.user_id, call.operation)):
+                            self.cache.set(cache_key, sealed, ttl=self.settings.cache_ttl)
                     return envelope
         self.record_audit(call, "CACHE_HIT", reference_id=hit["data"].get("reference_id"),
                           operation_id=hit["data"].get("operation_id"))

@@ -208,3 +208,30 @@ def test_a_payment_whose_answer_is_cut_off_mid_body_is_pending_and_never_resent(
     assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
     assert len(received) == 1
     assert service.records.get_operation(result["data"]["reference_id"]).status == "PENDING"
+
+
+def test_proxy_and_ca_bundle_variables_are_read_once_when_the_gateway_is_built(monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not really a bundle")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal.invalid:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    gateway = RequestsGateway(LIVE)
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", json={"status": "SUCCESS"})
+        gateway.send(_request())
+        sent = m.request_history[-1]
+    gateway.close()
+    assert sent.proxies.get("https") == "http://proxy.internal.invalid:3128"
+    assert sent.verify == str(bundle)
+
+
+def test_no_proxy_keeps_decentro_off_the_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "in.staging.decentro.tech")
+    gateway = RequestsGateway(LIVE)
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", json={"status": "SUCCESS"})
+        gateway.send(_request())
+        sent = m.request_history[-1]
+    gateway.close()
+    assert not sent.proxies
