@@ -112,7 +112,9 @@ variants interleaved call by call, so drift in the machine cancels out.
 - Date: {date}
 - Machine: {nproc} CPUs (nproc), Python {python}, {platform}
 - Raw results: `bench/results.json` (per-round medians, spreads, the RSS curve, the fault mix)
-- The full run takes about 2.5 minutes (100,000 operations for the RSS figure alone ~1.5 min).
+- The full run took 72 s on this machine (`time .venv/bin/python -m bench`); `--quick` is a smoke run.
+- `webhook_vs_bare` sits close to its target: full runs measured 0.605 and 0.626, so a single
+  run on a busy machine can fall below 0.6.
 
 ## Results
 
@@ -165,34 +167,26 @@ Where a target is missed it says MISSED: the benchmark is not tuned to hide it (
   of reference ids is reset every 10,000 operations (that is the fake upstream's state).
   RSS went {rss_start} -> {rss_end} KiB; curve (KiB): {rss_curve}; {rss_rate} operations/s.
 
-## What the misses cost (cProfile, this machine)
+## Where the time goes (cProfile, this machine) and what was done about it
 
-Profiles of 500 calls each (`cProfile`, sandbox in its own process, SQLite file store):
+A first run missed three targets; profiling (`cProfile`, 500-1,000 calls, sandbox in its own
+process, SQLite file store) found where, and the fixes were made in the code, not here:
 
-- `kyc_full_vs_raw` (a cache miss): the HTTP call is about a third of the time; the rest is
-  the store. `Engine.write_record` (`decentro_core/engine.py`) runs twice per call and each
-  time does a `get_operation` SELECT before its upsert: 44% of the profiled time (SELECTs 18%,
-  upserts 24%), then the audit append 10% and the consent row 5%. Most of each statement's
-  cost is peewee building the SQL in Python (`_generate_insert`, `__sql__`), not SQLite
-  executing it (`sqlite3.Cursor.execute` is under 10%). Proposed: keep the `OperationRecord`
-  written for `PENDING` in memory and pass it to the final write instead of reading it back
-  (the first write of a fresh reference id needs no SELECT either); compile the few hot
-  statements once (raw parameterised SQL through `database.execute_sql`) in
-  `adapters/peewee_stores.py` and `adapters/peewee_audit.py`. On PostgreSQL every one of these
-  statements is a network round trip, hence the larger `kyc_full_pg_redis_vs_raw`.
-- `cache_hit_vs_raw`: a hit still writes two rows, the consent record (30% of the time) and
-  the audit event (54%); the cache read and Fernet open are 5%. The same compiled statements
-  would roughly halve it; reaching 0.1 (about 90 microseconds on this machine) needs the audit
-  and consent rows written off the request path (a batching writer) or no consent row on a
-  hit: a product decision, not a tuning one.
-- `webhook_vs_bare`: one callback costs 16 SQL statements on PostgreSQL (8,000 psycopg2
-  `execute` calls for 500 callbacks; 46% of the processing time is those round trips):
-  insert event, SELECT operation, audit append (BEGIN, LOCK TABLE, SELECT previous hash,
-  INSERT, COMMIT), upsert operation, update event, each in its own transaction. Proposed: in
-  `WebhookProcessor._process`/`apply` (`decentro_core/webhooks.py`) run the audit append,
-  the operation update and the event's `processed` mark in one transaction (a store method
-  such as `records.apply_callback(...)`), which also makes "applied" and "processed" atomic.
-  The audit `LOCK TABLE` also serialises the two workers.
+- `kyc_full_vs_raw` was 2.83. The store wrote each operation twice with a SELECT before each
+  upsert, and peewee built every statement's SQL in Python. Now the engine writes from the
+  record it holds (no read before a write), the hot statements are compiled once per store
+  (`INSERT ... ON CONFLICT DO UPDATE`), and the audit append reads the last hash in one query.
+  The next profile showed `requests` re-reading proxy and CA variables from `os.environ` on
+  every request (`trust_env`): the live gateway now reads them once when it is built. A cache
+  miss also seals its result once for both cache entries.
+- `webhook_vs_bare` was 0.38: 16 SQL statements per callback, each in its own transaction. Now
+  one INSERT stores the event and one transaction (`RecordStore.apply_callback`) locks the
+  operation, saves its new status, appends the audit row and marks the event processed; on
+  PostgreSQL about 8 round trips.
+- `cache_hit_vs_raw` stays above 0.1 by choice: a hit still writes the consent record and the
+  audit event (the legal record of that request), and those two rows are most of its time.
+  Meeting 0.1 (about 80 microseconds here) would mean writing them off the request path or not
+  at all on a hit: a product decision, not a tuning one.
 
 ## Fault run (also a CI test: `tests/e2e/test_fault_run.py`)
 
