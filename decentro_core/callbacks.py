@@ -1,0 +1,125 @@
+"""Decentro's callback wire format: signatures, the fields processing reads, acknowledgements.
+
+Pure functions and values, shared by the processor (:mod:`decentro_core.webhooks`), the
+sandbox that sends callbacks, and tests that sign them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import WebhookError, WebhookPayloadError
+
+__all__ = [
+    "ACK_ACCEPTED",
+    "ACK_BAD_REQUEST",
+    "ACK_UNAUTHORIZED",
+    "ACK_UNAVAILABLE",
+    "Callback",
+    "TERMINAL_STATUSES",
+    "WebhookAck",
+    "parse_callback",
+    "sign_body",
+    "validate_signature",
+]
+
+ACK_ACCEPTED = "CB_S00000"
+ACK_UNAUTHORIZED = "CB_E00013"
+ACK_BAD_REQUEST = "CB_E00009"
+# Decentro documents no code for "try again later"; E00000 is its internal-error code.
+ACK_UNAVAILABLE = "CB_E00000"
+
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
+_STATUS_NAMES = {
+    "SUCCESS": "SUCCESS", "SUCCESSFUL": "SUCCESS",
+    "FAILURE": "FAILURE", "FAILED": "FAILURE",
+    "PENDING": "PENDING", "EXPIRED": "EXPIRED",
+}
+
+
+def sign_body(raw_body: bytes | str, secret: str) -> str:
+    """HMAC-SHA256 of the raw body, lowercase hex: what a sender puts in the header."""
+    body = raw_body.encode() if isinstance(raw_body, str) else raw_body
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def validate_signature(
+    raw_body: bytes | str, signature: str | None, secrets: str | Sequence[str]
+) -> bool:
+    """Whether ``signature`` is the HMAC-SHA256 hex of the raw body under any of ``secrets``.
+
+    Constant-time per secret. A ``sha256=`` prefix and upper-case hex are accepted.
+    """
+    if not signature:
+        return False
+    candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    given = signature.strip().lower().removeprefix("sha256=").encode()
+    matched = False
+    for secret in candidates:
+        if secret:
+            matched |= hmac.compare_digest(sign_body(raw_body, secret).encode(), given)
+    return matched
+
+
+@dataclass(frozen=True)
+class WebhookAck:
+    """What to answer Decentro: ``http_status`` and ``body``; ``outcome`` is for logs."""
+
+    http_status: int
+    body: Mapping[str, str]
+    outcome: str
+    dedupe_key: str | None = None
+
+    @classmethod
+    def accepted(cls, outcome: str, dedupe_key: str) -> WebhookAck:
+        return cls(200, {"response_code": ACK_ACCEPTED}, outcome, dedupe_key)
+
+    @classmethod
+    def rejected(cls, error: WebhookError) -> WebhookAck:
+        code = ACK_UNAUTHORIZED if error.http_status in (401, 403) else ACK_BAD_REQUEST
+        return cls(error.http_status, {"response_code": code}, "rejected:" + error.code)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """The fields of a callback that processing needs (no personal data)."""
+
+    dedupe_key: str
+    status: str
+    reference_id: str | None
+    operation_id: str | None
+
+
+def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
+    value = payload.get(camel, payload.get(snake))
+    return str(value) if value not in (None, "") else None
+
+
+def parse_callback(raw_body: bytes) -> Callback:
+    """Read the fields processing needs; camelCase or snake_case payloads."""
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        raise WebhookPayloadError("Callback body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("Callback body is not a JSON object")
+    raw_status = _pick(payload, "transactionStatus", "transaction_status")
+    status = _STATUS_NAMES.get((raw_status or "").strip().upper())
+    if status is None:
+        raise WebhookPayloadError("Callback has no known transactionStatus")
+    reference_id = _pick(payload, "referenceId", "reference_id")
+    operation_id = _pick(payload, "decentroTxnId", "decentro_txn_id")
+    if reference_id is None and operation_id is None:
+        raise WebhookPayloadError("Callback names neither referenceId nor decentroTxnId")
+    key = _pick(payload, "originalCallbackTxnId", "original_callback_txn_id") or _pick(
+        payload, "callbackTxnId", "callback_txn_id"
+    )
+    if key is None:
+        basis = f"{operation_id or reference_id}|{status}".encode()
+        key = "sha256:" + hashlib.sha256(basis).hexdigest()
+    return Callback(key, status, reference_id, operation_id)
