@@ -1,0 +1,50 @@
+"""The built wheel ships exactly our three packages, UIDAI's pinned keys and py.typed; no
+tests, no example app, and nothing named ``adapters`` to shadow another distribution."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "instance", "*.egg-info", "__pycache__",
+                                    ".pytest_cache", ".mypy_cache", "bench")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    source = tmp_path_factory.mktemp("source") / "flask-decentro"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCE)  # building writes build/ next to the sources
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (path,) = out.glob("flask_decentro-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_the_wheel_holds_only_our_three_packages(wheel):
+    roots = {name.split("/")[0] for name in wheel.namelist() if not name.split("/")[0].endswith(".dist-info")}
+    assert roots == {"decentro_core", "decentro_adapters", "flask_decentro"}
+
+
+def test_the_wheel_ships_uidai_keys_and_type_information(wheel):
+    names = set(wheel.namelist())
+    keys = {name.rsplit("/", 1)[-1] for name in names if name.startswith("decentro_adapters/uidai/")}
+    assert keys == {"uidai_offline_publickey_26022021.cer", "uidai_offline_2024-2026_ds05.pub.pem",
+                    "uidai_offline_2026-2029_ds06.pub.pem"}
+    assert {f"{pkg}/py.typed" for pkg in ("decentro_core", "decentro_adapters", "flask_decentro")} <= names
+
+
+def test_the_wheel_declares_the_flask_cli_and_the_sandbox_command(wheel):
+    (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(name).decode()
+    assert "decentro = flask_decentro.cli:decentro_cli" in text
+    assert "decentro-sandbox = decentro_adapters.sandbox.__main__:main" in text
