@@ -27,6 +27,7 @@ from .errors import (
     DecentroError,
     DuplicateReference,
     GatewayTimeout,
+    StoreError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamUnavailable,
@@ -196,9 +197,17 @@ class Engine:
                 raise
             outcome = unknown
         envelope = to_envelope(outcome, reference_id=reference, extra=call.envelope_fields)
-        self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
-        self.record_audit(call, outcome.error_code or outcome.status, reference_id=reference,
-                          operation_id=outcome.operation_id)
+        try:
+            self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
+            self.record_audit(call, outcome.error_code or outcome.status, reference_id=reference,
+                              operation_id=outcome.operation_id)
+        except StoreError:
+            if call.endpoint.mode is not RetryMode.WRITE:
+                raise
+            # Decentro acted on it: raising now would invite the caller to pay or send again.
+            # The PENDING record written before sending stays for reconciliation.
+            log.error("decentro %s: the outcome could not be recorded (ref %s); the PENDING record remains",
+                      call.operation, reference)
         return envelope
 
     def _request(self, call: Call, reference: str) -> GatewayRequest:

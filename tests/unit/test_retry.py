@@ -189,3 +189,45 @@ def test_transient_statuses_become_typed_errors_and_others_pass_through():
 
     assert {s: raised(s) for s in (200, 400, 429, 500, 503)} == {
         200: None, 400: None, 429: RateLimited, 500: UpstreamUnavailable, 503: UpstreamUnavailable}
+
+
+class FailingAfterFirstSave(MemoryRecordStore):
+    """The database goes away after the write-ahead record was saved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves = 0
+
+    def save_operation(self, record):  # type: ignore[no-untyped-def]
+        self.saves += 1
+        if self.saves > 1:
+            from decentro_core.errors import StoreError
+
+            raise StoreError("database unavailable")
+        super().save_operation(record)
+
+
+def test_a_payment_decentro_accepted_is_returned_even_if_its_outcome_cannot_be_recorded():
+    records = FailingAfterFirstSave()
+    gateway = ScriptedGateway(_answer(200, LINK_OK))
+    service = BlockingDecentroService(
+        Settings(), gateway=gateway, cache=MemoryCache(), vault=MemoryVault(), audit=MemoryAuditSink(),
+        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
+        new_reference_id=lambda: "ref-1", sleep=lambda s: None,
+    )
+    result = _pay(service)
+    assert result["status"] == "PENDING" and result["data"]["transaction_id"] == "TXN2"
+    assert records.get_operation("ref-1").status == "PENDING"  # the write-ahead record, for reconciliation
+    assert len(gateway.requests) == 1
+
+
+def test_a_kyc_read_whose_outcome_cannot_be_recorded_raises_the_store_error():
+    from decentro_core.errors import StoreError
+
+    service = BlockingDecentroService(
+        Settings(), gateway=ScriptedGateway(_answer(200, PAN_OK)), cache=MemoryCache(), vault=MemoryVault(),
+        audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=FailingAfterFirstSave(),
+        aadhaar_verifier=object(), sleep=lambda s: None,  # type: ignore[arg-type]
+    )
+    with pytest.raises(StoreError):
+        service.verify_pan("ABCDE1234F")
