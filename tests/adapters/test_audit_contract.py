@@ -6,7 +6,6 @@ import multiprocessing
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,21 +15,15 @@ from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/decentro.sqlite3"
-    return str(request.getfixturevalue("postgres_url"))
 
-
-@pytest.fixture(params=BACKENDS)
-def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
+@pytest.fixture
+def sink(store_url: str | None) -> Iterator[Any]:
+    if store_url is None:
         yield MemoryAuditSink()
         return
-    with open_stores(database_url(request, tmp_path)) as stores:
+    with open_stores(store_url) as stores:
         yield stores.audit
 
 
@@ -90,14 +83,9 @@ def test_concurrent_appends_from_threads_keep_one_chain(sink: Any) -> None:
 # -- The database sinks hash exactly like the memory sink -----------------------------------
 
 
-@pytest.fixture(params=BACKENDS[1:])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return database_url(request, tmp_path)
-
-
-def test_the_stored_hashes_equal_the_memory_sinks_hashes(url: str) -> None:
+def test_the_stored_hashes_equal_the_memory_sinks_hashes(database_url: str) -> None:
     memory = MemoryAuditSink()
-    with open_stores(url) as stores:
+    with open_stores(database_url) as stores:
         for n in range(4):
             memory.append(audit_event(n))
             stores.audit.append(audit_event(n))
@@ -106,24 +94,24 @@ def test_the_stored_hashes_equal_the_memory_sinks_hashes(url: str) -> None:
     assert stored == [h for _, h in memory.rows]
 
 
-def _append_from_another_process(url: str, worker: int, start: Any) -> None:
+def _append_from_another_process(database_url: str, worker: int, start: Any) -> None:
     start.wait(timeout=30)
-    with open_stores(url) as stores:
+    with open_stores(database_url) as stores:
         for i in range(10):
             stores.audit.append(audit_event(worker * 100 + i, actor=f"worker-{worker}"))
 
 
-def test_appends_from_several_processes_do_not_fork_the_chain(url: str) -> None:
-    open_stores(url).close()  # create the schema once, before the race
+def test_appends_from_several_processes_do_not_fork_the_chain(database_url: str) -> None:
+    open_stores(database_url).close()  # create the schema once, before the race
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    workers = [ctx.Process(target=_append_from_another_process, args=(url, n, start)) for n in range(3)]
+    workers = [ctx.Process(target=_append_from_another_process, args=(database_url, n, start)) for n in range(3)]
     for w in workers:
         w.start()
     start.set()
     for w in workers:
         w.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0, 0]
-    with open_stores(url) as stores:
+    with open_stores(database_url) as stores:
         result = stores.audit.verify()
     assert (result.ok, result.checked) == (True, 30)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -14,23 +13,17 @@ from decentro_core.memory import MemoryConsentStore
 from decentro_core.ports import ConsentRecord, ConsentStore
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 500, tzinfo=timezone.utc)
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 IP, AGENT = "203.0.113.7", "Mozilla/5.0 (X11; Linux x86_64) DecentroTest/1.0"
 
 
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/decentro.sqlite3"
-    return str(request.getfixturevalue("postgres_url"))
 
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsentStore]:
-    if request.param == "memory":
+@pytest.fixture
+def store(store_url: str | None) -> Iterator[ConsentStore]:
+    if store_url is None:
         yield MemoryConsentStore()
         return
     vault = FernetVault([FernetVault.generate_key()])
-    with open_stores(database_url(request, tmp_path), vault=vault) as stores:
+    with open_stores(store_url, vault=vault) as stores:
         yield stores.consents
 
 
@@ -75,21 +68,16 @@ def test_a_consent_without_ip_or_user_agent_is_kept_as_such(store: ConsentStore)
 # -- Peewee specifics ----------------------------------------------------------------------
 
 
-@pytest.fixture(params=BACKENDS[1:])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return database_url(request, tmp_path)
-
-
-def test_ip_and_user_agent_are_sealed_at_rest_when_the_store_has_a_vault(url: str) -> None:
-    with open_stores(url, vault=FernetVault([FernetVault.generate_key()])) as stores:
+def test_ip_and_user_agent_are_sealed_at_rest_when_the_store_has_a_vault(database_url: str) -> None:
+    with open_stores(database_url, vault=FernetVault([FernetVault.generate_key()])) as stores:
         stores.consents.record(consent())
         row = stores.models.consent.get()
     assert IP not in row.client_ip and "Mozilla" not in row.user_agent
     assert row.text == consent().text
 
 
-def test_without_a_vault_ip_and_user_agent_are_stored_as_given(url: str) -> None:
-    with open_stores(url) as stores:
+def test_without_a_vault_ip_and_user_agent_are_stored_as_given(database_url: str) -> None:
+    with open_stores(database_url) as stores:
         stores.consents.record(consent())
         row = stores.models.consent.get()
         assert (row.client_ip, row.user_agent) == (IP, AGENT)

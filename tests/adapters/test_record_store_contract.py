@@ -17,21 +17,15 @@ from decentro_core.memory import MemoryAuditSink, MemoryRecordStore
 from decentro_core.ports import AuditEvent, CallbackUpdate, OperationRecord, RecordStore, WebhookEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/decentro.sqlite3"
-    return str(request.getfixturevalue("postgres_url"))
 
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
-    if request.param == "memory":
+@pytest.fixture
+def store(store_url: str | None) -> Iterator[RecordStore]:
+    if store_url is None:
         yield MemoryRecordStore()
         return
-    with open_stores(database_url(request, tmp_path)) as stores:
+    with open_stores(store_url) as stores:
         yield stores.records
 
 
@@ -221,33 +215,28 @@ def test_a_failing_audit_leaves_the_record_and_the_event_untouched(store: Record
 # -- Peewee specifics ----------------------------------------------------------------------
 
 
-@pytest.fixture(params=BACKENDS[1:])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return database_url(request, tmp_path)
-
-
-def test_updating_an_unknown_webhook_event_raises_store_error(url: str) -> None:
-    with open_stores(url) as stores, pytest.raises(StoreError):
+def test_updating_an_unknown_webhook_event_raises_store_error(database_url: str) -> None:
+    with open_stores(database_url) as stores, pytest.raises(StoreError):
         stores.records.update_webhook_event("unknown", state="processed", attempts=1, last_error=None)
 
 
-def test_opening_twice_is_idempotent_and_keeps_the_data(url: str) -> None:
-    with open_stores(url) as stores:
+def test_opening_twice_is_idempotent_and_keeps_the_data(database_url: str) -> None:
+    with open_stores(database_url) as stores:
         stores.records.save_operation(operation())
-    with open_stores(url) as again:
+    with open_stores(database_url) as again:
         assert again.records.get_operation("ref-1") == operation()
 
 
-def test_a_schema_newer_than_the_library_is_refused(url: str) -> None:
-    with open_stores(url) as stores:
+def test_a_schema_newer_than_the_library_is_refused(database_url: str) -> None:
+    with open_stores(database_url) as stores:
         stores.models.schema.update(version=99).execute()
     with pytest.raises(ConfigurationError) as caught:
-        open_stores(url)
+        open_stores(database_url)
     assert "99" in str(caught.value)
 
 
-def test_a_database_error_becomes_a_store_error_without_the_data(url: str) -> None:
-    with open_stores(url) as stores:
+def test_a_database_error_becomes_a_store_error_without_the_data(database_url: str) -> None:
+    with open_stores(database_url) as stores:
         stores.database.execute_sql("DROP TABLE decentro_operation")
         with pytest.raises(StoreError) as caught:
             stores.records.save_operation(operation(sealed_request="SECRET-TOKEN"))
@@ -281,8 +270,8 @@ class AppendsThenFails:
         return self.inner.verify()
 
 
-def test_the_databases_own_audit_sink_joins_the_callback_transaction(url: str) -> None:
-    with open_stores(url) as stores:
+def test_the_databases_own_audit_sink_joins_the_callback_transaction(database_url: str) -> None:
+    with open_stores(database_url) as stores:
         stores.records.save_operation(operation(status="PENDING"))
         stores.records.add_webhook_event(event())
         with pytest.raises(StoreError):
