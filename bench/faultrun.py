@@ -147,8 +147,7 @@ def _service(url: str, folder: str) -> Iterator[Any]:
     settings = live_settings(url, database_url="sqlite:///" + os.path.join(folder, "faults.sqlite3"),
                              timeout=CLIENT_TIMEOUT, connect_timeout=1.0, max_retries=3,
                              backoff_base=0.005, backoff_max=0.02)
-    # The retry policy's jitter (up to 0.25 s) does not scale with DECENTRO_BACKOFF_*, so the
-    # sleeps are capped here to keep the run short; the number of attempts is unchanged.
+    # Sleeps are capped to keep the run short; the number of attempts is unchanged.
     with build_service(settings, cache=MemoryCache(), sleep=lambda s: time.sleep(min(s, MAX_SLEEP))) as service:
         yield service
 

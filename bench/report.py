@@ -197,10 +197,8 @@ process, a reset connection, malformed JSON. A payment is followed by a status c
 
 {faults}
 
-Note: the retry policy's jitter (`RetryPolicy.jitter`, 0.25 s) does not scale with
-`DECENTRO_BACKOFF_BASE`/`DECENTRO_BACKOFF_MAX`, so a retry can wait longer than
-`DECENTRO_BACKOFF_MAX`; the run caps its injected `sleep` at 0.02 s to stay short (the number
-of attempts is unchanged).
+Note: the run caps its injected `sleep` at 0.02 s to keep it short (the number of attempts is
+unchanged).
 
 ## Webhook fault run (a CI test: `tests/e2e/test_webhook_fault_run.py`)
 
