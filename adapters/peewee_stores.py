@@ -22,6 +22,7 @@ import peewee as pw
 
 from decentro_core.errors import StoreError
 from decentro_core.ports import (
+    SETTLED_STATUSES,
     AuditSink,
     CallbackUpdate,
     ConsentRecord,
@@ -156,9 +157,10 @@ class _RecordSql:
         sql = dialect.sql
         ops = ", ".join(f'"{c}"' for c in _OPERATION)
         hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
-        # A settled status (SUCCESS/FAILURE) is final: the upsert keeps it, atomically, whatever
+        # A settled status (SETTLED_STATUSES) is final: the upsert keeps it, atomically, whatever
         # a slower writer (a status check, the creating call's last write) brings.
-        settled = f'"{op}"."status" IN (\'SUCCESS\', \'FAILURE\')'
+        final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
+        settled = f'"{op}"."status" IN ({final})'
         keep_settled = f'"status" = CASE WHEN {settled} THEN "{op}"."status" ELSE excluded."status" END'
         replaced = ", ".join(
             keep_settled if c == "status" else f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import WebhookError, WebhookPayloadError
+from .ports import SETTLED_STATUSES
 
 __all__ = [
     "ACK_ACCEPTED",
@@ -34,7 +35,7 @@ ACK_BAD_REQUEST = "CB_E00009"
 # Decentro documents no code for "try again later"; E00000 is its internal-error code.
 ACK_UNAVAILABLE = "CB_E00000"
 
-TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
+TERMINAL_STATUSES = SETTLED_STATUSES  # the callback processor never moves a settled operation
 _STATUS_NAMES = {
     "SUCCESS": "SUCCESS", "SUCCESSFUL": "SUCCESS",
     "FAILURE": "FAILURE", "FAILED": "FAILURE",

@@ -157,9 +157,6 @@ class Engine:
         self.records.save_operation(updated)
         return updated
 
-    def updated(self, record: OperationRecord, *, status: str, result: Any) -> OperationRecord:
-        return replace(record, status=status, updated_at=self.clock(), sealed_result=self.seal_json(result))
-
     def record_audit(self, call: Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:
         self.audit.append(AuditEvent(
             actor=call.actor, action=call.operation, subject=call.subject, outcome=outcome,

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from .errors import StoreError
 from .ports import (
+    SETTLED_STATUSES,
     AuditEvent,
     AuditSink,
     AuditVerification,
@@ -29,8 +30,6 @@ from .ports import (
     WebhookEvent,
     WebhookState,
 )
-
-SETTLED = frozenset({"SUCCESS", "FAILURE"})
 
 __all__ = [
     "MemoryAuditSink",
@@ -171,7 +170,7 @@ class MemoryRecordStore:
     def save_operation(self, record: OperationRecord) -> None:
         with self._guard:
             stored = self.operations.get(record.reference_id)
-            if stored is not None and stored.status in SETTLED:
+            if stored is not None and stored.status in SETTLED_STATUSES:
                 record = replace(record, status=stored.status)  # a settled status is final
             self.operations[record.reference_id] = record
 

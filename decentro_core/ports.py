@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "SETTLED_STATUSES",
     "AadhaarKyc",
     "AadhaarVerifier",
     "AuditEvent",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 Module = Literal["kyc", "banking", "payments", "notifications"]
+
+SETTLED_STATUSES = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
+"""Final operation statuses: once stored, no later write replaces them (see ``save_operation``)."""
 WebhookState = Literal["received", "processed", "failed"]
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -212,7 +216,7 @@ class RecordStore(Protocol):
 
     def save_operation(self, record: OperationRecord) -> None:
         """Insert or replace the record with this ``reference_id``, atomically; a stored
-        settled status (``SUCCESS``/``FAILURE``) is kept whatever status the new record has."""
+        status in :data:`SETTLED_STATUSES` is kept whatever status the new record has."""
         ...
 
     def get_operation(self, reference_id: str) -> OperationRecord | None: ...

@@ -30,7 +30,7 @@ from .errors import ConfigurationError, UnknownReference
 from .masking import mask_account, mask_aadhaar, mask_email, mask_pan, mask_phone
 from .operations import ENDPOINTS, bodies, parsers
 from .ports import AadhaarVerifier, AuditSink, Cache, Clock, ConsentRecord, ConsentStore, HttpGateway
-from .ports import IdFactory, RecordStore, Vault
+from .ports import SETTLED_STATUSES, IdFactory, OperationRecord, RecordStore, Vault
 from .settings import Settings
 from .validation import (
     AadhaarNumberSchema,
@@ -50,7 +50,6 @@ __all__ = ["BlockingDecentroService", "DEFAULT_PURPOSE"]
 
 DEFAULT_PURPOSE = "Customer identity verification for onboarding (KYC)"
 PORTS = ("gateway", "cache", "vault", "audit", "consents", "records", "aadhaar_verifier")
-TERMINAL = frozenset({"SUCCESS", "FAILURE"})
 FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
 CONCLUSIVE_FAILURES = frozenset({"PAYMENT_FAILED", "PAYMENT_EXPIRED"})
 
@@ -61,6 +60,17 @@ def _utcnow() -> datetime:
 
 def _new_reference_id() -> str:
     return str(uuid.uuid4())
+
+
+def _settled_payment(record: OperationRecord, fields: dict[str, Any], stored: Any) -> Outcome:
+    """A payment whose record is settled (a callback may have settled it after the stored answer)."""
+    if fields.get("transaction_status") not in FINAL_TRANSACTION_STATES:
+        fields["transaction_status"] = record.status
+    if record.status == "SUCCESS":
+        return Outcome("SUCCESS", record.operation_id, fields)
+    error = "PAYMENT_EXPIRED" if record.status == "EXPIRED" else None
+    error = error or (stored.get("error", {}).get("code") if stored else None) or "PAYMENT_FAILED"
+    return Outcome("FAILURE", record.operation_id, fields, error_code=error)
 
 
 class BlockingDecentroService:
@@ -235,15 +245,10 @@ class BlockingDecentroService:
         stored = self._engine.open_json(record.sealed_result) if record.sealed_result else None
         fields = dict(stored["data"]) if stored else {"operation_id": record.operation_id, "reference_id": reference_id}
         transaction_id = fields.get("transaction_id")
-        if record.status in TERMINAL or not transaction_id:
-            status = record.status if record.status in TERMINAL else "PENDING"
-            if status in TERMINAL and fields.get("transaction_status") not in FINAL_TRANSACTION_STATES:
-                fields["transaction_status"] = status  # set by a callback after the stored answer
-            error = stored.get("error", {}).get("code") if stored else None
-            if status == "FAILURE" and not error:
-                error = "PAYMENT_FAILED"
-            outcome = Outcome(status, record.operation_id, fields, error_code=error)  # type: ignore[arg-type]
-            return to_envelope(outcome, reference_id=reference_id)
+        if record.status in SETTLED_STATUSES:
+            return to_envelope(_settled_payment(record, fields, stored), reference_id=reference_id)
+        if not transaction_id:  # the creation's outcome is unknown: wait for the callback
+            return to_envelope(Outcome("PENDING", record.operation_id, fields), reference_id=reference_id)
         call = self._call("payment_status", subject=f"payment {reference_id}", sealed_input={"reference_id": reference_id},
                           context=context, body=lambda ref: None, path_params={"transaction_id": transaction_id},
                           parse=lambda resp, ref: parsers.payment(resp, request_id=ref))
@@ -257,7 +262,7 @@ class BlockingDecentroService:
         merged = {**fields, **{k: v for k, v in status_envelope["data"].items() if k not in ("reference_id", "operation_id")}}
         outcome = Outcome(status_envelope["status"], record.operation_id, merged, error_code=error_code)
         envelope = to_envelope(outcome, reference_id=reference_id)
-        self._engine.records.save_operation(self._engine.updated(record, status=outcome.status, result=envelope))
+        self._engine.settle_record(record, outcome.status, result=envelope)
         return envelope
 
     # -- notifications ---------------------------------------------------------------------
@@ -299,8 +304,7 @@ class BlockingDecentroService:
         """
         if isinstance(payload, Mapping):
             payload = json.dumps(payload, separators=(",", ":"))
-        raw = payload.encode() if isinstance(payload, str) else payload
-        return validate_signature(raw, signature, [secret])
+        return validate_signature(payload, signature, secret)
 
     # -- shared steps ----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 from decentro_adapters.peewee_stores import open_stores
 from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.memory import MemoryAuditSink, MemoryRecordStore
-from decentro_core.ports import AuditEvent, CallbackUpdate, OperationRecord, RecordStore, WebhookEvent
+from decentro_core.ports import SETTLED_STATUSES, AuditEvent, CallbackUpdate, OperationRecord, RecordStore, WebhookEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
 
@@ -64,7 +64,7 @@ def test_saving_the_same_reference_id_replaces_the_record(store: RecordStore) ->
     assert store.get_operation("ref-1") == later
 
 
-@pytest.mark.parametrize("settled", ["SUCCESS", "FAILURE"])
+@pytest.mark.parametrize("settled", sorted(SETTLED_STATUSES))
 @pytest.mark.parametrize("later", ["PENDING", "RETRIED", "SUCCESS", "FAILURE"])
 def test_a_settled_status_is_kept_while_the_rest_of_the_record_is_replaced(
     store: RecordStore, settled: str, later: str

@@ -56,3 +56,32 @@ def test_a_status_check_in_flight_cannot_undo_a_callback_that_lands_meanwhile():
 
     assert records.get_operation(reference[0]).status == "SUCCESS"
     assert service.get_payment_status(reference[0])["status"] == "SUCCESS"
+
+
+def test_an_expired_callback_settles_the_payment_as_failed_and_decentro_is_not_asked_again():
+    records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
+    processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
+    mock = MockGateway()
+    sent = []
+
+    class Recording:
+        def send(self, request):
+            sent.append(request.method)
+            return mock.send(request)
+
+    service = BlockingDecentroService(
+        Settings(), gateway=Recording(), cache=MemoryCache(), vault=vault, audit=audit,
+        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
+    )
+    reference = service.initiate_payment({"amount": 30})["data"]["reference_id"]
+    body = json.dumps({"callbackTxnId": "CB-3", "transactionStatus": "EXPIRED", "referenceId": reference}).encode()
+    assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
+
+    status = service.get_payment_status(reference)
+    late_pending = json.dumps({"callbackTxnId": "CB-4", "transactionStatus": "PENDING", "referenceId": reference}).encode()
+    processor.receive(late_pending, signature=sign_body(late_pending, SECRET))
+
+    assert (status["status"], status["error"]["code"]) == ("FAILURE", "PAYMENT_EXPIRED")
+    assert status["data"]["transaction_status"] == "EXPIRED"
+    assert sent == ["POST"]  # the creation only: a settled payment is not asked about again
+    assert records.get_operation(reference).status == "EXPIRED"
