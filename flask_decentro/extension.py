@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -161,11 +160,6 @@ def _build_webhooks(service: Any, settings: Settings, options: FlaskOptions) -> 
 
 
 def _build_service(settings: Settings, *, cache: Any) -> Any:
-    """The composition root when it exists (``decentro_adapters.bootstrap``), else the core's."""
-    if importlib.util.find_spec("decentro_adapters.bootstrap") is not None:
-        from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build_service
 
-        return build_service(settings, cache=cache)
-    from decentro_core.service import BlockingDecentroService
-
-    return BlockingDecentroService(settings, cache=cache)
+    return build_service(settings, cache=cache)
