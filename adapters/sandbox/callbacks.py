@@ -10,8 +10,6 @@ Delivery runs in one background thread; :meth:`CallbackDeliverer.stop` ends it p
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import queue
 import threading
@@ -21,13 +19,11 @@ from typing import Any
 
 import requests
 
-__all__ = ["CallbackDeliverer", "sign"]
+from decentro_core.callbacks import sign_body
+
+__all__ = ["CallbackDeliverer"]
 
 _STOP = object()
-
-
-def sign(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class CallbackDeliverer:
@@ -126,7 +122,7 @@ class CallbackDeliverer:
         if not url:
             return False
         self._count("attempted")
-        headers = {"Content-Type": "application/json", "X-Decentro-Signature": sign(body, self.secret)}
+        headers = {"Content-Type": "application/json", "X-Decentro-Signature": sign_body(body, self.secret)}
         try:
             response = self._session.post(url, data=body, headers=headers, timeout=self.timeout)
             response.close()
