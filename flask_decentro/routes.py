@@ -15,12 +15,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema
-from marshmallow import ValidationError as SchemaError
 
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, UnknownReference, ValidationError
 
-from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers, schema_fields
+from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers
 from .extension import DecentroState, get_state
 from .schemas import (
     AadhaarOtpStartSchema,
@@ -28,7 +27,6 @@ from .schemas import (
     AadhaarXmlSchema,
     BankSchema,
     CkycSchema,
-    ConsentSchema,
     PanSchema,
     PaymentSchema,
 )
@@ -70,6 +68,9 @@ def _user_agent() -> str | None:
     return (request.user_agent.string or None) and request.user_agent.string[:512]
 
 
+CONSENT_FIELDS = frozenset({"given", "text", "purpose"})
+
+
 def _consent(body: dict[str, Any]) -> Consent:
     """Explicit consent or ``ConsentRequired``, checked before anything else happens."""
     raw = body.get("consent")
@@ -78,12 +79,16 @@ def _consent(body: dict[str, Any]) -> Consent:
             {"consent": ['Explicit consent is required: {"given": true, "text": ..., "purpose": ...}']},
             message="Explicit consent is required",
         )
-    try:
-        data = ConsentSchema().load(raw)
-    except SchemaError as exc:
-        fields = {f"consent.{name}": msgs for name, msgs in schema_fields(exc.messages).items()}
+    # The client gives what it showed and why; where it asked from is ours to record.
+    unknown = sorted(set(raw) - CONSENT_FIELDS)
+    if unknown:
+        raise ConsentRequired({f"consent.{name}": ["Unknown field."] for name in unknown},
+                              message="Explicit consent is required")
+    try:  # the core's rules (decentro_core.validation.ConsentSchema), field names under consent.
+        return Consent.coerce({**raw, "client_ip": request.remote_addr, "user_agent": _user_agent()})
+    except ConsentRequired as exc:
+        fields = {f"consent.{name}": msgs for name, msgs in exc.fields.items()}
         raise ConsentRequired(fields, message="Explicit consent is required") from None
-    return Consent.coerce({**data, "client_ip": request.remote_addr, "user_agent": _user_agent()})
 
 
 def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:

@@ -18,7 +18,6 @@ __all__ = [
     "AadhaarXmlSchema",
     "BankSchema",
     "CkycSchema",
-    "ConsentSchema",
     "PanSchema",
     "PaymentSchema",
 ]
@@ -27,12 +26,6 @@ __all__ = [
 
 def _text(max_length: int = 200, **kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
-
-
-class ConsentSchema(Schema):
-    given = fields.Boolean(required=True)
-    text = _text(4000, required=True)
-    purpose = _text(500, required=True)
 
 
 class _KycSchema(Schema):

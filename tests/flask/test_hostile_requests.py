@@ -82,3 +82,15 @@ def test_with_an_identity_callable_a_signed_out_caller_cannot_read_a_payment_sta
         answer = client.get(f"/api/payments/{created['data']['reference_id']}")
     app.extensions["decentro"].service.close()
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize(("consent", "field"), [
+    ({**CONSENT, "text": "ok"}, "consent.text"),                 # the core's rule: 10 to 2000 characters
+    ({**CONSENT, "purpose": "too short"}, "consent.purpose"),
+    ({**CONSENT, "client_ip": "10.9.8.7"}, "consent.client_ip"),  # where it came from is ours to record
+])
+def test_a_consent_the_core_refuses_is_named_under_consent(client, consent, field):
+    answer = client.post("/api/kyc/pan", json={"pan": "ABCDE1234F", "consent": consent})
+    error = answer.get_json()["error"]
+    assert (answer.status_code, error["code"]) == (400, "CONSENT_REQUIRED")
+    assert list(error["fields"]) == [field]
