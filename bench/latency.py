@@ -50,7 +50,7 @@ def _raw(url: str, stack: ExitStack) -> Callable[[], Any]:
 
 
 def _gateway(url: str, database_url: str, stack: ExitStack) -> Callable[[], Any]:
-    from decentro_adapters.requests_gateway import RequestsGateway
+    from decentro_adapters.gateway.live import RequestsGateway
 
     gateway = RequestsGateway(live_settings(url, database_url=database_url))
     stack.callback(gateway.close)
@@ -108,7 +108,7 @@ def _variants(url: str, *, with_postgres: bool) -> Iterator[dict[str, Callable[[
             "cache_hit": _cache_hit(sqlite_service),
         }
         if with_postgres:
-            from decentro_adapters.redis_cache import RedisCache
+            from decentro_adapters.cache.redis_cache import RedisCache
 
             pg_url = stack.enter_context(postgres_database())
             prefix = stack.enter_context(redis_prefix())

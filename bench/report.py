@@ -104,7 +104,7 @@ def _detail_fields(d: dict[str, Any]) -> dict[str, Any]:
 TEMPLATE = """\
 # Benchmarks{quick}
 
-Measured on loopback against the offline sandbox (`decentro_adapters.sandbox`, in its own
+Measured on loopback against the offline sandbox (`decentro_adapters.emulator.sandbox`, in its own
 process). Every figure is a median over rounds; ratios are taken round by round with the
 variants interleaved call by call, so drift in the machine cancels out.
 

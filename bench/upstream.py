@@ -36,7 +36,7 @@ def _plan(documents: int) -> list[list[int]]:
 def _worker(url: str, database_url: str, prefix: str, docs: list[int], start: Any, out: Any) -> None:
     """One process: its own service (PostgreSQL records, Redis cache), a thread pool."""
     from decentro_adapters.bootstrap import build_service
-    from decentro_adapters.redis_cache import RedisCache
+    from decentro_adapters.cache.redis_cache import RedisCache
 
     counts = {"SUCCESS": 0, "cached": 0, "errors": 0}
     with ExitStack() as stack:
@@ -67,7 +67,7 @@ def run_upstream_calls(url: str, *, documents: int) -> dict[str, Any]:
     before = sandbox_stats(url)["billable"].get(PAN_PATH, 0)
     with postgres_database() as database_url, redis_prefix() as prefix:
         # Create the schema once before the race, as a deploy step would.
-        from decentro_adapters.peewee_stores import open_stores
+        from decentro_adapters.sql.stores import open_stores
 
         open_stores(database_url).close()
         start, out = context.Event(), context.Queue()

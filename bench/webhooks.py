@@ -46,8 +46,8 @@ def callback_body(reference_id: str, *, status: str = "SUCCESS", txn: str | None
 
 def _seed_payments(database_url: str, count: int) -> list[str]:
     """``count`` PENDING payment records to receive callbacks for (setup, not timed)."""
-    from decentro_adapters.fernet_vault import FernetVault
-    from decentro_adapters.peewee_stores import open_stores
+    from decentro_adapters.vault.fernet import FernetVault
+    from decentro_adapters.sql.stores import open_stores
     from decentro_core.ports import OperationRecord
 
     now = datetime.now(timezone.utc)

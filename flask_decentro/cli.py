@@ -36,7 +36,7 @@ def parse_age(text: str) -> timedelta:
 @decentro_cli.command("gen-key")
 def gen_key() -> None:
     """Print a new key for DECENTRO_ENCRYPTION_KEYS (put it first to start a rotation)."""
-    from decentro_adapters.fernet_vault import FernetVault
+    from decentro_adapters.vault.fernet import FernetVault
 
     click.echo(FernetVault.generate_key())
 
@@ -48,9 +48,9 @@ def gen_key() -> None:
 )
 def rotate_keys(batch_size: int, max_batches: int | None) -> None:
     """Re-seal every stored value under the first key of DECENTRO_ENCRYPTION_KEYS."""
-    from decentro_adapters.fernet_vault import FernetVault
-    from decentro_adapters.keys import rotate_sealed_values
-    from decentro_adapters.peewee_stores import open_stores
+    from decentro_adapters.vault.fernet import FernetVault
+    from decentro_adapters.vault.rotation import rotate_sealed_values
+    from decentro_adapters.sql.stores import open_stores
 
     settings = get_state().settings
     if not settings.encryption_keys:

@@ -112,7 +112,7 @@ class Decentro:
             backend = next(iter(backends.values())) if len(backends) == 1 else None
         if backend is None:
             return None
-        from decentro_adapters.cachelib_cache import FlaskCachingCache
+        from decentro_adapters.cache.cachelib_cache import FlaskCachingCache
 
         log.info("Decentro caches KYC results in the app's flask-caching backend")
         # The backend itself, not the Cache proxy, so it works outside a request too.

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import aadhaar_vectors as vectors
 import pytest
 
-from decentro_adapters import aadhaar_offline
-from decentro_adapters.aadhaar_offline import IST, UidaiOfflineVerifier
+from decentro_adapters.aadhaar import offline as aadhaar_offline
+from decentro_adapters.aadhaar.offline import IST, UidaiOfflineVerifier
 from decentro_core.errors import AadhaarFileRejected
 
 GENERATED = datetime(2025, 3, 1, 15, 30, tzinfo=IST)

@@ -10,8 +10,8 @@ import aadhaar_vectors as vectors
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from decentro_adapters import aadhaar_keys
-from decentro_adapters.aadhaar_offline import IST, UidaiOfflineVerifier, contact_hash
+from decentro_adapters.aadhaar import keys as aadhaar_keys
+from decentro_adapters.aadhaar.offline import IST, UidaiOfflineVerifier, contact_hash
 from decentro_core.errors import AadhaarFileRejected, ConfigurationError
 from decentro_core.settings import Settings
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import aadhaar_vectors as vectors
 import pytest
 
-from decentro_adapters.aadhaar_mock import MockAadhaarVerifier
+from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
 from decentro_core.errors import AadhaarFileRejected
 
 NOW = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)

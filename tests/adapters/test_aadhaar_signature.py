@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import aadhaar_vectors as vectors
 import pytest
 
-from decentro_adapters.aadhaar_offline import IST, UidaiOfflineVerifier
+from decentro_adapters.aadhaar.offline import IST, UidaiOfflineVerifier
 from decentro_core.errors import AadhaarFileRejected
 
 GENERATED = datetime(2025, 3, 1, 15, 30, 0, 123000, tzinfo=IST)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from decentro_adapters.peewee_stores import open_stores
+from decentro_adapters.sql.stores import open_stores
 from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent
 

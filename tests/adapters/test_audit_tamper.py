@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from decentro_adapters.peewee_stores import Stores, open_stores
+from decentro_adapters.sql.stores import Stores, open_stores
 from decentro_core.memory import MemoryAuditSink, chain_hash
 from decentro_core.ports import AuditEvent
 

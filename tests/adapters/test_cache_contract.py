@@ -10,8 +10,8 @@ import cachelib
 import pytest
 import redis
 
-from decentro_adapters.cachelib_cache import CachelibCache
-from decentro_adapters.redis_cache import RedisCache
+from decentro_adapters.cache.cachelib_cache import CachelibCache
+from decentro_adapters.cache.redis_cache import RedisCache
 from decentro_core.errors import StoreError
 from decentro_core.memory import MemoryCache
 from decentro_core.ports import Cache

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from decentro_adapters.fernet_vault import FernetVault
-from decentro_adapters.peewee_stores import open_stores
+from decentro_adapters.vault.fernet import FernetVault
+from decentro_adapters.sql.stores import open_stores
 from decentro_core.memory import MemoryConsentStore
 from decentro_core.ports import ConsentRecord, ConsentStore
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from decentro_adapters.fernet_vault import FernetVault
-from decentro_adapters.keys import generate_key, rotate_sealed_values, sealed_columns
-from decentro_adapters.peewee_stores import Stores, open_stores
+from decentro_adapters.vault.fernet import FernetVault
+from decentro_adapters.vault.rotation import generate_key, rotate_sealed_values, sealed_columns
+from decentro_adapters.sql.stores import Stores, open_stores
 from decentro_core.errors import StoreError
 from decentro_core.ports import ConsentRecord, OperationRecord, WebhookEvent
 

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from decentro_adapters.requests_gateway import RequestsGateway
-from decentro_adapters.sandbox.server import SandboxServer, start_sandbox
+from decentro_adapters.gateway.live import RequestsGateway
+from decentro_adapters.emulator.sandbox.server import SandboxServer, start_sandbox
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import AuthenticationFailed, UpstreamUnavailable
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault

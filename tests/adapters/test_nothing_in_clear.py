@@ -9,9 +9,9 @@ import psycopg2
 import pytest
 import redis
 
-from decentro_adapters.fernet_vault import FernetVault
-from decentro_adapters.peewee_stores import open_stores
-from decentro_adapters.redis_cache import RedisCache
+from decentro_adapters.vault.fernet import FernetVault
+from decentro_adapters.sql.stores import open_stores
+from decentro_adapters.cache.redis_cache import RedisCache
 from decentro_core.context import CallContext, Consent
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings

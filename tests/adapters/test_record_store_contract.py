@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from decentro_adapters.peewee_stores import open_stores
+from decentro_adapters.sql.stores import open_stores
 from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.memory import MemoryAuditSink, MemoryRecordStore
 from decentro_core.ports import SETTLED_STATUSES, AuditEvent, CallbackUpdate, OperationRecord, RecordStore, WebhookEvent

@@ -10,7 +10,7 @@ import requests
 import requests_mock as rm
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from decentro_adapters.requests_gateway import RequestsGateway
+from decentro_adapters.gateway.live import RequestsGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import GatewayConnectionError, GatewayTimeout, UpstreamProtocolError
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault

@@ -11,7 +11,7 @@ import requests
 import test_emulator_support as req
 from test_sandbox_support import PAYMENT_HEADERS, callback_receiver, wait_until
 
-from decentro_adapters.sandbox import start_sandbox
+from decentro_adapters.emulator.sandbox import start_sandbox
 
 SECRET = "test-callback-secret"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from decentro_adapters.redis_cache import RedisCache
+from decentro_adapters.cache.redis_cache import RedisCache
 
 pytestmark = pytest.mark.redis
 KEY = "kyc:pan:fingerprint"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from decentro_adapters.fernet_vault import FernetVault
+from decentro_adapters.vault.fernet import FernetVault
 from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.memory import MemoryVault
 from decentro_core.ports import Vault

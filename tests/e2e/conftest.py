@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from decentro_adapters.fernet_vault import FernetVault
+from decentro_adapters.vault.fernet import FernetVault
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_WEBHOOK_SECRET = "e2e-webhook-secret-synthetic"

@@ -72,7 +72,7 @@ def _replay(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_every_callback_is_processed_exactly_once_after_duplicates_failures_a_kill_and_replay(postgres_url, tmp_path):
     from decentro_adapters.bootstrap import build_service
-    from decentro_adapters.sandbox import start_sandbox
+    from decentro_adapters.emulator.sandbox import start_sandbox
     from decentro_core.memory import MemoryCache
 
     port = free_port()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from decentro_adapters.aadhaar_mock import MockAadhaarVerifier
-from decentro_adapters.mock_gateway import MockGateway
+from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
+from decentro_adapters.gateway.mock import MockGateway
 from decentro_core.memory import (
     MemoryAuditSink,
     MemoryCache,

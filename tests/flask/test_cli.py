@@ -54,8 +54,8 @@ def test_replay_needs_either_all_or_one_key(app):
 
 
 def test_rotate_keys_reseals_stored_values_under_the_first_key(make_app, tmp_path):
-    from decentro_adapters.fernet_vault import FernetVault
-    from decentro_adapters.peewee_stores import open_stores
+    from decentro_adapters.vault.fernet import FernetVault
+    from decentro_adapters.sql.stores import open_stores
 
     old, new = FernetVault.generate_key(), FernetVault.generate_key()
     url = f"sqlite:///{tmp_path / 'rotate.sqlite3'}"

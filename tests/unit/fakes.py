@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from decentro_adapters.aadhaar_mock import MockAadhaarVerifier
-from decentro_adapters.emulator import DecentroEmulator, SeededIds
-from decentro_adapters.mock_gateway import MockGateway
+from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
+from decentro_adapters.emulator.core import DecentroEmulator, SeededIds
+from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 from decentro_core.ports import GatewayRequest, GatewayResponse, OperationRecord

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from decentro_adapters.mock_gateway import MockGateway
+from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings, WebhookProcessor, sign_body
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 

@@ -37,14 +37,22 @@ def test_the_wheel_holds_only_our_three_packages(wheel):
 
 def test_the_wheel_ships_uidai_keys_and_type_information(wheel):
     names = set(wheel.namelist())
-    keys = {name.rsplit("/", 1)[-1] for name in names if name.startswith("decentro_adapters/uidai/")}
+    keys = {name.rsplit("/", 1)[-1] for name in names if name.startswith("decentro_adapters/aadhaar/uidai/")}
     assert keys == {"uidai_offline_publickey_26022021.cer", "uidai_offline_2024-2026_ds05.pub.pem",
                     "uidai_offline_2026-2029_ds06.pub.pem"}
     assert {f"{pkg}/py.typed" for pkg in ("decentro_core", "decentro_adapters", "flask_decentro")} <= names
+
+
+def test_the_wheel_ships_every_source_module(wheel):
+    """``packages = find:`` only finds folders with an ``__init__.py``: a module outside one is lost."""
+    names = set(wheel.namelist())
+    sources = {str(path.relative_to(ROOT)) for top in ("decentro_core", "decentro_adapters", "flask_decentro")
+               for path in (ROOT / top).rglob("*.py") if "__pycache__" not in path.parts}
+    assert sources - names == set()
 
 
 def test_the_wheel_declares_the_flask_cli_and_the_sandbox_command(wheel):
     (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(name).decode()
     assert "decentro = flask_decentro.cli:decentro_cli" in text
-    assert "decentro-sandbox = decentro_adapters.sandbox.__main__:main" in text
+    assert "decentro-sandbox = decentro_adapters.emulator.sandbox.__main__:main" in text

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .emulator_scenarios import (
+from .scenarios import (
     DECENTRO_SANDBOX,
     MAGIC_AMOUNTS,
     UPI_AMOUNT_STATUS,
     synthetic_digits,
     synthetic_name,
 )
-from .emulator_wire import (
+from .wire import (
     Fault,
     Reply,
     Runtime,

@@ -4,7 +4,7 @@ Both expose ``get``, ``set(key, value, timeout=...)`` and ``delete``, so one ada
 both: ``CachelibCache(cachelib.FileSystemCache(...))`` or ``FlaskCachingCache(cache)`` with
 the application's ``flask_caching.Cache``. Their APIs have no owner-checked lock, so
 :meth:`CachelibCache.lock` is local to this process: single flight holds between the threads
-of one worker only. Use :class:`~decentro_adapters.redis_cache.RedisCache` when several
+of one worker only. Use :class:`~decentro_adapters.cache.redis_cache.RedisCache` when several
 processes must share it.
 """
 

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..emulator import Fault, path_template
-from ..emulator_wire import fault_reply
+from ..core import Fault, path_template
+from ..wire import fault_reply
 from .faults import FaultRule
 
 if TYPE_CHECKING:

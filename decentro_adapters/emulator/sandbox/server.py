@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from ..emulator import Credentials, DecentroEmulator, SeededIds
+from ..core import Credentials, DecentroEmulator, SeededIds
 from .callbacks import CallbackDeliverer
 from .faults import FaultPlan
 from .handler import SandboxRequestHandler

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .emulator_scenarios import AADHAAR_OTPS, synthetic_digits, synthetic_name
-from .emulator_wire import (
+from .scenarios import AADHAAR_OTPS, synthetic_digits, synthetic_name
+from .wire import (
     Fault,
     Refused,
     Reply,

@@ -18,7 +18,7 @@ import peewee as pw
 from decentro_core.memory import chain_hash
 from decentro_core.ports import AuditEvent, AuditVerification
 
-from .peewee_schema import Dialect, Models, execute, session
+from .schema import Dialect, Models, execute, session
 
 _COLUMNS = ("actor", "action", "subject", "outcome", "occurred_at", "operation_id", "reference_id", "row_hash")
 

@@ -36,7 +36,7 @@ def build_ports(settings: Settings, **given: Any) -> tuple[dict[str, Any], list[
     fill("gateway", lambda: _gateway(settings))
     fill("vault", lambda: _vault(settings))
     if any(ports[name] is None for name in STORE_PORTS):
-        from .peewee_stores import open_stores
+        from .sql.stores import open_stores
 
         stores = open_stores(settings.database_url, vault=ports["vault"])
         closers.append(stores.close)
@@ -55,24 +55,24 @@ def build_service(settings: Settings | None = None, **given: Any) -> Any:
 
 
 def _vault(settings: Settings) -> Any:
-    from .fernet_vault import FernetVault
+    from .vault.fernet import FernetVault
 
     return FernetVault.from_settings(settings)
 
 
 def _gateway(settings: Settings) -> Any:
     if settings.use_mocks:
-        from .mock_gateway import MockGateway
+        from .gateway.mock import MockGateway
 
         return MockGateway()
-    from .requests_gateway import RequestsGateway
+    from .gateway.live import RequestsGateway
 
     return RequestsGateway(settings)
 
 
 def _cache(settings: Settings) -> Any:
     if settings.cache_url:
-        from .redis_cache import RedisCache
+        from .cache.redis_cache import RedisCache
 
         return RedisCache(settings.cache_url)
     if not settings.use_mocks:
@@ -83,9 +83,9 @@ def _cache(settings: Settings) -> Any:
 
 def _aadhaar_verifier(settings: Settings) -> Any:
     if settings.use_mocks:
-        from .aadhaar_mock import MockAadhaarVerifier
+        from .aadhaar.mock import MockAadhaarVerifier
 
         return MockAadhaarVerifier()
-    from .aadhaar_offline import UidaiOfflineVerifier
+    from .aadhaar.offline import UidaiOfflineVerifier
 
     return UidaiOfflineVerifier.from_settings(settings)

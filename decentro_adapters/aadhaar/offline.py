@@ -4,7 +4,7 @@
 checks UIDAI's signature against pinned keys only, checks freshness from ``referenceId``
 and returns an :class:`~decentro_core.ports.AadhaarKyc` read from the signed content.
 Every refusal is an :class:`~decentro_core.errors.AadhaarFileRejected` with a stable code
-(see :mod:`decentro_adapters.aadhaar_errors`).
+(see :mod:`decentro_adapters.aadhaar.errors`).
 
 Example::
 
@@ -26,8 +26,8 @@ from lxml import etree
 
 from decentro_core.ports import AadhaarKyc
 
-from .aadhaar_container import open_container, screen_xml
-from .aadhaar_errors import (
+from .container import open_container, screen_xml
+from .errors import (
     FILE_FROM_FUTURE,
     FILE_TOO_OLD,
     FORMAT_UNSUPPORTED,
@@ -35,8 +35,8 @@ from .aadhaar_errors import (
     SIGNATURE_MISSING,
     reject,
 )
-from .aadhaar_keys import KeySource, PinnedKey, load_keys, load_shipped_keys
-from .aadhaar_signature import DS_NS, verify_signature
+from .keys import KeySource, PinnedKey, load_keys, load_shipped_keys
+from .signature import DS_NS, verify_signature
 
 __all__ = ["IST", "UidaiOfflineVerifier", "contact_hash", "contact_matches", "parse_reference_time"]
 

@@ -32,8 +32,8 @@ from decentro_core.ports import (
     WebhookState,
 )
 
-from .peewee_audit import PeeweeAuditSink
-from .peewee_schema import Dialect, Models, build_models, close_pool, connect, ensure_schema, execute, from_utc, session
+from .audit import PeeweeAuditSink
+from .schema import Dialect, Models, build_models, close_pool, connect, ensure_schema, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
 

@@ -17,7 +17,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from lxml import etree
 
-from .aadhaar_errors import (
+from .errors import (
     FILE_TOO_LARGE,
     FORMAT_UNSUPPORTED,
     SHARE_CODE_WRONG,

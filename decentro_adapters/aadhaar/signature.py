@@ -20,9 +20,9 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from .aadhaar_container import lxml_parser
-from .aadhaar_errors import SIGNATURE_INVALID, reject
-from .aadhaar_keys import CARRIER_CHECK_TIME, PinnedKey
+from .container import lxml_parser
+from .errors import SIGNATURE_INVALID, reject
+from .keys import CARRIER_CHECK_TIME, PinnedKey
 
 __all__ = ["UIDAI_SIGNATURE_CONFIG", "verify_signature"]
 

@@ -2,9 +2,9 @@
 
 :class:`DecentroEmulator` answers ``handle(method, path, headers, body)`` with Decentro's raw
 wire answer ``(status_code, json_dict)``, or :data:`TIMEOUT` when Decentro would not answer
-in time. The in-process :class:`~decentro_adapters.mock_gateway.MockGateway` and the sandbox
-HTTP server (:mod:`decentro_adapters.sandbox`) both sit on it. What each input makes it say
-is one table, :mod:`decentro_adapters.emulator_scenarios` (magic values listed there and in
+in time. The in-process :class:`~decentro_adapters.gateway.mock.MockGateway` and the sandbox
+HTTP server (:mod:`decentro_adapters.emulator.sandbox`) both sit on it. What each input makes it say
+is one table, :mod:`decentro_adapters.emulator.scenarios` (magic values listed there and in
 ``docs/sandbox.md``).
 
 Rules it enforces like Decentro: required fields (HTTP 400 ``E00009``), consent, a
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import emulator_aadhaar, emulator_kyc, emulator_notifications, emulator_payments
-from .emulator_wire import TIMEOUT, Fault, Refused, Reply, Runtime, failure
+from . import aadhaar as emulator_aadhaar, kyc as emulator_kyc, notifications as emulator_notifications, payments as emulator_payments
+from .wire import TIMEOUT, Fault, Refused, Reply, Runtime, failure
 
 __all__ = ["TIMEOUT", "Credentials", "DecentroEmulator", "Fault", "Reply", "SeededIds", "path_template"]
 

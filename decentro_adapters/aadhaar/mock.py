@@ -10,7 +10,7 @@ share code is ``0000``          ``AADHAAR_SHARE_CODE_WRONG``
 ==============================  =================================
 
 A real signed file (XML or ZIP) is NOT checked here either: it also yields the synthetic
-person. Only :class:`~decentro_adapters.aadhaar_offline.UidaiOfflineVerifier` verifies.
+person. Only :class:`~decentro_adapters.aadhaar.offline.UidaiOfflineVerifier` verifies.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from decentro_core.ports import AadhaarKyc
 
-from .aadhaar_errors import FILE_TOO_OLD, SHARE_CODE_WRONG, SIGNATURE_INVALID, reject
+from .errors import FILE_TOO_OLD, SHARE_CODE_WRONG, SIGNATURE_INVALID, reject
 
 __all__ = ["MOCK_SHARE_CODE_WRONG", "MockAadhaarVerifier"]
 

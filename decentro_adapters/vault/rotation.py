@@ -19,9 +19,9 @@ import peewee as pw
 
 from decentro_core.errors import StoreError
 
-from .fernet_vault import FernetVault
-from .peewee_schema import Models, session, write_transaction
-from .peewee_stores import Stores
+from .fernet import FernetVault
+from ..sql.schema import Models, session, write_transaction
+from ..sql.stores import Stores
 
 __all__ = ["RotationReport", "generate_key", "rotate_sealed_values", "sealed_columns"]
 

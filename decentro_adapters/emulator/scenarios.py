@@ -1,6 +1,6 @@
 """The scenario table: which inputs make the emulator answer what.
 
-One table, used by the in-process :class:`~decentro_adapters.mock_gateway.MockGateway` and by
+One table, used by the in-process :class:`~decentro_adapters.gateway.mock.MockGateway` and by
 the sandbox HTTP server alike, so both behave the same. Two kinds of entries:
 
 * Decentro's own sandbox values (:data:`DECENTRO_SANDBOX`), mirrored so that code tested

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .emulator_scenarios import MAGIC_DIGITS, MAGIC_EMAIL_LOCAL_PARTS
-from .emulator_wire import Fault, Reply, Runtime, digits_fault, failure, fault_reply, require_str, success
+from .scenarios import MAGIC_DIGITS, MAGIC_EMAIL_LOCAL_PARTS
+from .wire import Fault, Reply, Runtime, digits_fault, failure, fault_reply, require_str, success
 
 __all__ = ["send_email", "send_sms"]
 

@@ -1,8 +1,8 @@
 """Emulated KYC and bank-account endpoints: PAN, CKYC search, account validation.
 
 Each handler takes the runtime and the request body and returns Decentro's raw answer, or
-raises :class:`~decentro_adapters.emulator_wire.Refused`. Scenarios: see
-:mod:`decentro_adapters.emulator_scenarios`.
+raises :class:`~decentro_adapters.emulator.wire.Refused`. Scenarios: see
+:mod:`decentro_adapters.emulator.scenarios`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .emulator_scenarios import DECENTRO_SANDBOX, MAGIC_DIGITS, synthetic_digits, synthetic_name
-from .emulator_wire import (
+from .scenarios import DECENTRO_SANDBOX, MAGIC_DIGITS, synthetic_digits, synthetic_name
+from .wire import (
     Fault,
     Refused,
     Reply,

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from .emulator_scenarios import FAULT_DIGITS
+from .scenarios import FAULT_DIGITS
 
 __all__ = [
     "TIMEOUT",

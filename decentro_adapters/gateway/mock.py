@@ -20,7 +20,7 @@ from typing import Any
 from decentro_core.errors import GatewayTimeout
 from decentro_core.ports import GatewayRequest, GatewayResponse
 
-from .emulator import DecentroEmulator, Fault
+from ..emulator.core import DecentroEmulator, Fault
 
 __all__ = ["MockGateway"]
 

@@ -1,7 +1,7 @@
 """The production :class:`~decentro_core.ports.Vault`: Fernet encryption with key rotation.
 
 ``FernetVault(keys)`` seals with the first key and opens with any of them (``MultiFernet``),
-so a new key is put first, old data is re-sealed (see :mod:`decentro_adapters.keys`), and the
+so a new key is put first, old data is re-sealed (see :mod:`decentro_adapters.vault.rotation`), and the
 old key is then dropped. Fingerprints are HMAC-SHA256 with a key derived by HKDF from the
 *last* listed key (the oldest): prepending a new key leaves every fingerprint (and so every
 cache key) unchanged, and processes on ``[old]`` and on ``[new, old]`` agree during a rolling

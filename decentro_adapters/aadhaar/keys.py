@@ -123,7 +123,7 @@ def load_key(source: KeySource, *, label: str | None = None) -> PinnedKey:
 
 def load_shipped_keys() -> tuple[PinnedKey, ...]:
     """UIDAI's keys as shipped in the wheel, each checked against its fingerprint."""
-    folder = resources.files(__package__ or "decentro_adapters").joinpath("uidai")
+    folder = resources.files(__package__ or "decentro_adapters.aadhaar").joinpath("uidai")
     pinned = []
     for name, (kind, expected, label) in SHIPPED_KEYS.items():
         key, cert = _parse(folder.joinpath(name).read_bytes())

@@ -1,4 +1,4 @@
-"""``decentro-sandbox`` / ``python -m decentro_adapters.sandbox``: run the sandbox in the foreground.
+"""``decentro-sandbox`` / ``python -m decentro_adapters.emulator.sandbox``: run the sandbox in the foreground.
 
 Example::
 
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..emulator import Credentials
+from ..core import Credentials
 from .faults import FAULT_KINDS
 from .server import DEFAULT_CREDENTIALS, SandboxServer
 
