@@ -141,15 +141,15 @@ def _one(kind: str, call: Callable[[], Any], purpose: str | None) -> Call:
 
 @contextmanager
 def _service(url: str, folder: str) -> Iterator[Any]:
-    from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build
     from decentro_core.memory import MemoryCache
 
     settings = live_settings(url, database_url="sqlite:///" + os.path.join(folder, "faults.sqlite3"),
                              timeout=CLIENT_TIMEOUT, connect_timeout=1.0, max_retries=3,
                              backoff_base=0.005, backoff_max=0.02)
     # Sleeps are capped to keep the run short; the number of attempts is unchanged.
-    with build_service(settings, cache=MemoryCache(), sleep=lambda s: time.sleep(min(s, MAX_SLEEP))) as service:
-        yield service
+    with build(settings, cache=MemoryCache(), sleep=lambda s: time.sleep(min(s, MAX_SLEEP))) as system:
+        yield system.service
 
 
 def run_fault_mix(*, operations: int = 1000, seed: int = 20240601, rate: float = 0.2) -> FaultRun:
@@ -174,7 +174,7 @@ def run_fault_mix(*, operations: int = 1000, seed: int = 20240601, rate: float =
                     ref = result.reference_id
                     run.calls.append(_one("payment_status", lambda r=ref: service.get_payment_status(r), None))
         run.sandbox_stats = sandbox.stats()
-        run.records = {ref: service.records.get_operation(ref) for ref in _all_references(run)}
+        run.records = {ref: service.ports.records.get_operation(ref) for ref in _all_references(run)}
         run.seconds = time.perf_counter() - started
     return run
 

@@ -65,11 +65,11 @@ def _gateway(url: str, database_url: str, stack: ExitStack) -> Callable[[], Any]
 
 
 def _service(url: str, database_url: str, stack: ExitStack, **ports: Any) -> Any:
-    from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build
 
-    service = build_service(live_settings(url, database_url=database_url), **ports)
-    stack.callback(service.close)
-    return service
+    system = build(live_settings(url, database_url=database_url), **ports)
+    stack.callback(system.close)
+    return system.service
 
 
 def _kyc_full(service: Any, label: str) -> Callable[[], Any]:

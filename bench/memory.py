@@ -35,17 +35,18 @@ def _op(service: Any, i: int) -> None:
 
 def run_rss(*, operations: int, warmup: int, samples: int = 10) -> dict[str, Any]:
     """RSS (KiB) after warm-up, every ``operations / samples`` operations, and the growth."""
-    from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build
     from decentro_core.memory import MemoryCache
     from decentro_core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="decentro-bench-rss-") as folder:
         database_url = "sqlite:///" + os.path.join(folder, "rss.sqlite3")
         settings = Settings.from_mapping({"USE_MOCKS": "true", "DECENTRO_DATABASE_URL": database_url})
-        with build_service(settings, cache=MemoryCache()) as service:
+        with build(settings, cache=MemoryCache()) as system:
+            service = system.service
             for i in range(warmup):
                 _op(service, i)
-            service.gateway.emulator.reset()
+            service.ports.gateway.emulator.reset()
             start_kib = rss_kib()
             started = time.perf_counter()
             curve = [start_kib]
@@ -53,7 +54,7 @@ def run_rss(*, operations: int, warmup: int, samples: int = 10) -> dict[str, Any
             for i in range(1, operations + 1):
                 _op(service, i)
                 if i % RESET_EVERY == 0:
-                    service.gateway.emulator.reset()
+                    service.ports.gateway.emulator.reset()
                 if i % step == 0:
                     curve.append(rss_kib())
             elapsed = time.perf_counter() - started

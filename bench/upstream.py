@@ -35,15 +35,16 @@ def _plan(documents: int) -> list[list[int]]:
 
 def _worker(url: str, database_url: str, prefix: str, docs: list[int], start: Any, out: Any) -> None:
     """One process: its own service (PostgreSQL records, Redis cache), a thread pool."""
-    from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build
     from decentro_adapters.cache.redis_cache import RedisCache
 
     counts = {"SUCCESS": 0, "cached": 0, "errors": 0}
     with ExitStack() as stack:
         cache = RedisCache(redis_url(), prefix=prefix)
         stack.callback(cache.close)
-        service = build_service(live_settings(url, database_url=database_url), cache=cache)
-        stack.callback(service.close)
+        system = build(live_settings(url, database_url=database_url), cache=cache)
+        stack.callback(system.close)
+        service = system.service
         start.wait(30)
 
         def ask(doc: int) -> dict[str, Any]:

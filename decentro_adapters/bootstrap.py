@@ -1,57 +1,100 @@
-"""The composition root: builds every port the caller did not give, from settings.
+"""The composition root: the one place that builds ports from settings.
 
-Mock mode (``USE_MOCKS=true``, the default) answers from the in-process emulator; live mode
-talks to Decentro. Both use the same vault, stores and cache, so mock mode exercises the
-real code path everywhere but the wire.
+``build(settings)`` returns the service, its webhook processor and one ``close()``; the Flask
+extension, the CLI, ``bench/``, the examples and the tests use it. ``build_ports`` is what
+``decentro_core``'s zero-argument ``DecentroService()`` calls (through
+``decentro_core.defaults``). Mock mode (``USE_MOCKS=true``, the default) answers from the
+in-process emulator; live mode talks to Decentro. Both use the same vault, stores and cache,
+so mock mode exercises the real code path everywhere but the wire.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from decentro_core.memory import MemoryCache
+from decentro_core.ports import Ports
+from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
+from decentro_core.webhooks import WebhookProcessor
 
-__all__ = ["PORTS", "build_ports", "build_service"]
+__all__ = ["System", "build", "build_ports"]
 
 log = logging.getLogger("decentro")
-PORTS = ("gateway", "cache", "vault", "audit", "consents", "records", "aadhaar_verifier")
+PORT_NAMES = tuple(f.name for f in fields(Ports))
 STORE_PORTS = ("consents", "audit", "records")
+SERVICE_OPTIONS = ("clock", "new_reference_id", "sleep", "rng")
 
 
-def build_ports(settings: Settings, **given: Any) -> tuple[dict[str, Any], list[Callable[[], None]]]:
-    """Every port, the given ones untouched; and the close functions of what was opened here."""
-    ports: dict[str, Any] = {name: given.get(name) for name in PORTS}
+@dataclass
+class System:
+    """What :func:`build` hands back: the service, its webhook processor, and ``close()``."""
+
+    service: BlockingDecentroService
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def webhooks(self) -> WebhookProcessor:
+        """Built on first use, so a script that never receives callbacks needs no webhook secret."""
+        return self.service.webhooks
+
+    def close(self) -> None:
+        """Close everything :func:`build` opened, last opened first (once)."""
+        while self._closers:
+            self._closers.pop()()
+
+    def __enter__(self) -> System:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def build(settings: Settings | None = None, **given: Any) -> System:
+    """The service and its webhook processor. ``given`` may hold any port by name (kept as
+    given, never closed here) and the service's ``clock``, ``new_reference_id``, ``sleep``, ``rng``."""
+    settings = (settings or Settings.from_env()).check()
+    options = {name: given.pop(name) for name in SERVICE_OPTIONS if name in given}
+    unknown = set(given) - set(PORT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown ports: {sorted(unknown)}")
+    ports, close = build_ports(settings, **given)
+    service = BlockingDecentroService(settings, ports, **options)
+    return System(service=service, _closers=[close])
+
+
+def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], None]]:
+    """Every port, the given ones untouched, and one function closing what was opened here."""
+    built: dict[str, Any] = {name: given.get(name) for name in PORT_NAMES}
     closers: list[Callable[[], None]] = []
 
-    def fill(name: str, build: Callable[[], Any]) -> None:
-        if ports[name] is None:
-            ports[name] = build()
-            if callable(getattr(ports[name], "close", None)):
-                closers.append(ports[name].close)
+    def fill(name: str, build_one: Callable[[], Any]) -> None:
+        if built[name] is None:
+            built[name] = build_one()
+            if callable(getattr(built[name], "close", None)):
+                closers.append(built[name].close)
 
     fill("gateway", lambda: _gateway(settings))
     fill("vault", lambda: _vault(settings))
-    if any(ports[name] is None for name in STORE_PORTS):
+    if any(built[name] is None for name in STORE_PORTS):
         from .sql.stores import open_stores
 
-        stores = open_stores(settings.database_url, vault=ports["vault"])
+        stores = open_stores(settings.database_url, vault=built["vault"])
         closers.append(stores.close)
         for name in STORE_PORTS:
-            fill(name, functools.partial(getattr, stores, name))
+            if built[name] is None:
+                built[name] = getattr(stores, name)
     fill("cache", lambda: _cache(settings))
     fill("aadhaar_verifier", lambda: _aadhaar_verifier(settings))
-    return ports, closers
 
+    def close() -> None:
+        while closers:
+            closers.pop()()
 
-def build_service(settings: Settings | None = None, **given: Any) -> Any:
-    """A :class:`~decentro_core.service.BlockingDecentroService` with every port built."""
-    from decentro_core.service import BlockingDecentroService
-
-    return BlockingDecentroService(settings, **given)
+    return Ports(**built), close
 
 
 def _vault(settings: Settings) -> Any:

@@ -31,6 +31,7 @@ from .errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from .ports import Ports
 from .service import BlockingDecentroService
 from .settings import Settings
 from .webhooks import ReplayReport, WebhookAck, WebhookProcessor, sign_body, validate_signature
@@ -49,6 +50,7 @@ __all__ = [
     "GatewayConnectionError",
     "GatewayTimeout",
     "OtpError",
+    "Ports",
     "ReplayReport",
     "RateLimited",
     "Settings",

@@ -1,76 +1,86 @@
 """The guide's awaitable face: :class:`DecentroService`.
 
-Each method runs the blocking implementation in a worker thread (``asyncio.to_thread``), so
-an event loop is never blocked by network or database I/O and both faces behave identically.
+Each method runs the blocking implementation on the service's own thread pool, so an event
+loop is never blocked by network or database I/O and both faces behave identically. The pool
+is the service's own (``DECENTRO_ASYNC_WORKERS`` threads), not asyncio's default executor,
+whose few threads would cap how many calls can wait on Decentro at once.
+
+Every awaitable method is made from its blocking twin by :func:`_awaitable`, which keeps the
+blocking signature (``ParamSpec``): a type checker catches a wrong keyword on
+``await decentro.verify_pan(...)`` exactly as on the blocking call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .service import BlockingDecentroService
 from .settings import Settings
 
 __all__ = ["DecentroService"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _awaitable(
+    method: Callable[Concatenate[BlockingDecentroService, P], R],
+) -> Callable[Concatenate[DecentroService, P], Coroutine[Any, Any, R]]:
+    """The awaitable twin of a blocking method, with the same parameters and docstring."""
+
+    async def call(self: DecentroService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = functools.partial(method, self.blocking, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, bound)
+
+    call.__name__ = call.__qualname__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
 
 class DecentroService:
-    """``decentro = DecentroService()``; ``await decentro.verify_pan(pan, name)``.
+    """``decentro = DecentroService()``; ``result = await decentro.verify_pan(pan, name)``.
 
-    Takes the same arguments as :class:`BlockingDecentroService` (settings and ports), or an
-    existing one as ``blocking=``.
+    Takes the blocking service's arguments (settings, ports), or an existing one as
+    ``blocking=``. ``async with DecentroService() as decentro:`` closes it on the way out.
     """
 
     def __init__(self, settings: Settings | None = None, *, blocking: BlockingDecentroService | None = None,
-                 **ports: Any) -> None:
-        self.blocking = blocking or BlockingDecentroService(settings, **ports)
+                 **options: Any) -> None:
+        self.blocking = blocking or BlockingDecentroService(settings, **options)
         self.settings = self.blocking.settings
+        self._executor = ThreadPoolExecutor(max_workers=self.settings.async_workers,
+                                            thread_name_prefix="decentro")
 
-    async def _run(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(getattr(self.blocking, name), *args, **kwargs)
+    verify_pan = _awaitable(BlockingDecentroService.verify_pan)
+    verify_bank = _awaitable(BlockingDecentroService.verify_bank)
+    fetch_ckyc = _awaitable(BlockingDecentroService.fetch_ckyc)
+    verify_aadhaar_xml = _awaitable(BlockingDecentroService.verify_aadhaar_xml)
+    start_aadhaar_otp = _awaitable(BlockingDecentroService.start_aadhaar_otp)
+    verify_aadhaar_otp = _awaitable(BlockingDecentroService.verify_aadhaar_otp)
+    initiate_payment = _awaitable(BlockingDecentroService.initiate_payment)
+    get_payment_status = _awaitable(BlockingDecentroService.get_payment_status)
+    validate_upi_handle = _awaitable(BlockingDecentroService.validate_upi_handle)
+    send_sms = _awaitable(BlockingDecentroService.send_sms)
+    send_email = _awaitable(BlockingDecentroService.send_email)
+    cache_kyc_result = _awaitable(BlockingDecentroService.cache_kyc_result)
+    get_cached_kyc_result = _awaitable(BlockingDecentroService.get_cached_kyc_result)
+    receive_callback = _awaitable(BlockingDecentroService.receive_callback)
 
-    async def verify_aadhaar_xml(self, xml_content: str | bytes, share_code: str, **options: Any) -> dict[str, Any]:
-        return await self._run("verify_aadhaar_xml", xml_content, share_code, **options)  # type: ignore[no-any-return]
-
-    async def verify_pan(self, pan: str, name: str | None = None, **options: Any) -> dict[str, Any]:
-        return await self._run("verify_pan", pan, name, **options)  # type: ignore[no-any-return]
-
-    async def verify_bank(self, account_number: str, ifsc: str, name: str | None = None,
-                          **options: Any) -> dict[str, Any]:
-        return await self._run("verify_bank", account_number, ifsc, name, **options)  # type: ignore[no-any-return]
-
-    async def fetch_ckyc(self, pan: str, **options: Any) -> dict[str, Any]:
-        return await self._run("fetch_ckyc", pan, **options)  # type: ignore[no-any-return]
-
-    async def start_aadhaar_otp(self, aadhaar_number: str, **options: Any) -> dict[str, Any]:
-        return await self._run("start_aadhaar_otp", aadhaar_number, **options)  # type: ignore[no-any-return]
-
-    async def verify_aadhaar_otp(self, initiation_id: str, otp: str, **options: Any) -> dict[str, Any]:
-        return await self._run("verify_aadhaar_otp", initiation_id, otp, **options)  # type: ignore[no-any-return]
-
-    async def initiate_payment(self, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-        return await self._run("initiate_payment", payload, **options)  # type: ignore[no-any-return]
-
-    async def get_payment_status(self, reference_id: str, **options: Any) -> dict[str, Any]:
-        return await self._run("get_payment_status", reference_id, **options)  # type: ignore[no-any-return]
-
-    async def send_sms(self, phone: str, message: str, **options: Any) -> dict[str, Any]:
-        return await self._run("send_sms", phone, message, **options)  # type: ignore[no-any-return]
-
-    async def send_email(self, email: str, subject: str, body: str, **options: Any) -> dict[str, Any]:
-        return await self._run("send_email", email, subject, body, **options)  # type: ignore[no-any-return]
-
-    async def cache_kyc_result(self, user_id: str, kyc_type: str, result: Any, ttl: int = 86400) -> bool:
-        return await self._run("cache_kyc_result", user_id, kyc_type, result, ttl)  # type: ignore[no-any-return]
-
-    async def get_cached_kyc_result(self, user_id: str, kyc_type: str) -> Any:
-        return await self._run("get_cached_kyc_result", user_id, kyc_type)
-
-    def validate_webhook(self, payload: bytes | str | Mapping[str, Any], signature: str, secret: str) -> bool:
+    def validate_webhook(self, payload: Any, signature: str, secret: str) -> bool:
         """Pure computation, so not awaited: HMAC-SHA256 hex of the raw body, constant time."""
         return self.blocking.validate_webhook(payload, signature, secret)
 
     def close(self) -> None:
+        """Stop the thread pool (waiting for calls in flight) and close the blocking service."""
+        self._executor.shutdown(wait=True)
         self.blocking.close()
+
+    async def __aenter__(self) -> DecentroService:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)

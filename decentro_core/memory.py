@@ -18,9 +18,18 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from .errors import StoreError
+from .audit import chain_hash
+from .errors import ConfigurationError, StoreError
 from .ports import (
+    AadhaarKyc,
+    Cache,
+    ConsentStore,
+    HttpGateway,
+    Ports,
+    RecordStore,
+    Vault,
     SETTLED_STATUSES,
+    AadhaarVerifier,
     AuditEvent,
     AuditSink,
     AuditVerification,
@@ -37,7 +46,7 @@ __all__ = [
     "MemoryConsentStore",
     "MemoryRecordStore",
     "MemoryVault",
-    "chain_hash",
+    "memory_ports",
 ]
 
 
@@ -104,21 +113,6 @@ class MemoryVault:
 
     def fingerprint(self, value: str) -> str:
         return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
-
-
-def chain_hash(previous: str, event: AuditEvent) -> str:
-    """The audit chain's link: sha256 over the previous hash and this event's fields."""
-    parts = [
-        previous,
-        event.actor,
-        event.action,
-        event.subject,
-        event.outcome,
-        event.occurred_at.isoformat(),
-        event.operation_id or "",
-        event.reference_id or "",
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 class MemoryAuditSink:
@@ -240,3 +234,22 @@ class MemoryRecordStore:
             for key in old_events:
                 del self.events[key]
             return len(old_ops) + len(old_events)
+
+
+class _NoAadhaarVerifier:
+    """Stands in where no Aadhaar verifier was given: says so instead of verifying anything."""
+
+    def verify(self, content: bytes, share_code: str, *, mobile: str | None = None,
+               email: str | None = None) -> AadhaarKyc:
+        raise ConfigurationError("No Aadhaar verifier is configured for this service")
+
+
+def memory_ports(gateway: HttpGateway, *, cache: Cache | None = None, vault: Vault | None = None,
+                 audit: AuditSink | None = None, consents: ConsentStore | None = None,
+                 records: RecordStore | None = None, aadhaar_verifier: AadhaarVerifier | None = None) -> Ports:
+    """Every port in memory around ``gateway`` (scripts, tests); any of them may be given."""
+    return Ports(
+        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit or MemoryAuditSink(),
+        consents=consents or MemoryConsentStore(), records=records or MemoryRecordStore(),
+        aadhaar_verifier=aadhaar_verifier or _NoAadhaarVerifier(),
+    )

@@ -32,6 +32,7 @@ __all__ = [
     "IdFactory",
     "Module",
     "OperationRecord",
+    "Ports",
     "RecordStore",
     "Vault",
     "WebhookEvent",
@@ -297,3 +298,20 @@ class AadhaarVerifier(Protocol):
         mobile: str | None = None,
         email: str | None = None,
     ) -> AadhaarKyc: ...
+
+
+# -- all of them ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port one service runs on; built by the composition root
+    (``decentro_adapters.bootstrap``) or by hand from the in-memory versions."""
+
+    gateway: HttpGateway
+    cache: Cache
+    vault: Vault
+    audit: AuditSink
+    consents: ConsentStore
+    records: RecordStore
+    aadhaar_verifier: AadhaarVerifier

@@ -1,57 +1,41 @@
-"""The integration guide's operations, in two faces over one implementation.
+"""The integration guide's operations: :class:`BlockingDecentroService`.
 
-:class:`BlockingDecentroService` does the work (for WSGI apps, scripts and workers);
-:class:`DecentroService` is the guide's awaitable face, running each blocking call in a worker
-thread so an asyncio event loop is never blocked::
+Each public method validates its input with its operation's schema, records consent, and
+hands the declaration (:mod:`decentro_core.operations`) to the
+:class:`~decentro_core.runner.OperationRunner`. :class:`~decentro_core.async_service.DecentroService`
+is the guide's awaitable face over the same methods::
 
     decentro = DecentroService()                  # reads the environment
     result = await decentro.verify_pan("ABCDE1234F", "Asha Verma")
     result["status"], result["data"]["reference_id"]
-
-Ports left ``None`` are built from settings by ``decentro_adapters.bootstrap`` (the
-composition root), imported only when needed so the core stays framework-free.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from .context import CallContext, Consent
-from .engine import Call, Engine
-from .envelope import Outcome, to_envelope
-from .errors import ConfigurationError, UnknownReference
-from .masking import mask_account, mask_aadhaar, mask_email, mask_pan, mask_phone
-from .operations import ENDPOINTS, bodies, parsers
-from .ports import AadhaarVerifier, AuditSink, Cache, Clock, ConsentRecord, ConsentStore, HttpGateway
-from .ports import SETTLED_STATUSES, IdFactory, OperationRecord, RecordStore, Vault
+from .defaults import default_ports
+from .errors import ConfigurationError
+from .operations import aadhaar, kyc, notifications, payments
+from .operations.base import Operation
+from .ports import Clock, ConsentRecord, IdFactory, Ports
+from .runner import OperationRunner
 from .settings import Settings
-from .validation import (
-    AadhaarNumberSchema,
-    AadhaarOtpVerifySchema,
-    AadhaarXmlSchema,
-    BankSchema,
-    CkycSchema,
-    EmailSchema,
-    PanSchema,
-    PaymentSchema,
-    SmsSchema,
-    load,
-)
-from .webhooks import validate_signature
+from .webhooks import WebhookAck, WebhookProcessor, validate_signature
+from .webhooks.processor import Headers
 
 __all__ = ["BlockingDecentroService", "DEFAULT_PURPOSE"]
 
-DEFAULT_PURPOSE = "Customer identity verification for onboarding (KYC)"
-PORTS = ("gateway", "cache", "vault", "audit", "consents", "records", "aadhaar_verifier")
-FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
-CONCLUSIVE_FAILURES = frozenset({"PAYMENT_FAILED", "PAYMENT_EXPIRED"})
+DEFAULT_PURPOSE = "Customer identity verification for onboarding"
+ConsentArg = Consent | Mapping[str, Any] | None
 
 
 def _utcnow() -> datetime:
@@ -62,53 +46,47 @@ def _new_reference_id() -> str:
     return str(uuid.uuid4())
 
 
-def _settled_payment(record: OperationRecord, fields: dict[str, Any], stored: Any) -> Outcome:
-    """A payment whose record is settled (a callback may have settled it after the stored answer)."""
-    if fields.get("transaction_status") not in FINAL_TRANSACTION_STATES:
-        fields["transaction_status"] = record.status
-    if record.status == "SUCCESS":
-        return Outcome("SUCCESS", record.operation_id, fields)
-    error = "PAYMENT_EXPIRED" if record.status == "EXPIRED" else None
-    error = error or (stored.get("error", {}).get("code") if stored else None) or "PAYMENT_FAILED"
-    return Outcome("FAILURE", record.operation_id, fields, error_code=error)
-
-
 class BlockingDecentroService:
-    """Every operation of the guide, blocking. See the module docstring for the async face."""
+    """Every operation of the guide, blocking: for WSGI apps, scripts and workers.
+
+    ``ports`` left ``None`` are built from ``settings`` by the composition root
+    (:func:`decentro_core.defaults.default_ports`), and closed by :meth:`close`.
+    """
 
     def __init__(
         self,
         settings: Settings | None = None,
+        ports: Ports | None = None,
         *,
-        gateway: HttpGateway | None = None,
-        cache: Cache | None = None,
-        vault: Vault | None = None,
-        audit: AuditSink | None = None,
-        consents: ConsentStore | None = None,
-        records: RecordStore | None = None,
-        aadhaar_verifier: AadhaarVerifier | None = None,
         clock: Clock | None = None,
         new_reference_id: IdFactory | None = None,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = (settings or Settings.from_env()).check()
-        given = {"gateway": gateway, "cache": cache, "vault": vault, "audit": audit, "consents": consents,
-                 "records": records, "aadhaar_verifier": aadhaar_verifier}
-        self._closers: list[Callable[[], None]] = []
-        if any(port is None for port in given.values()):
-            bootstrap = importlib.import_module("decentro_adapters.bootstrap")
-            given, self._closers = bootstrap.build_ports(self.settings, **given)
-        self._engine = Engine(
-            settings=self.settings, clock=clock or _utcnow, new_reference_id=new_reference_id or _new_reference_id,
-            sleep=sleep or time.sleep, rng=rng or random.Random(), **given,  # type: ignore[arg-type]
+        self._close: Callable[[], None] | None = None
+        if ports is None:
+            ports, self._close = default_ports(self.settings)
+        self.ports = ports
+        self.clock: Clock = clock or _utcnow
+        self._runner = OperationRunner(
+            settings=self.settings, ports=ports, clock=self.clock,
+            new_reference_id=new_reference_id or _new_reference_id, sleep=sleep or time.sleep,
+            rng=rng or random.Random(),
         )
+
+    @cached_property
+    def webhooks(self) -> WebhookProcessor:
+        """The callback processor over this service's stores, configured from its settings."""
+        p = self.ports
+        return WebhookProcessor.from_settings(self.settings, records=p.records, vault=p.vault, audit=p.audit,
+                                              clock=self.clock)
 
     def close(self) -> None:
         """Close what this service opened itself (HTTP pool, database connections)."""
-        for close in reversed(self._closers):
-            close()
-        self._closers = []
+        if self._close is not None:
+            self._close()
+            self._close = None
 
     def __enter__(self) -> BlockingDecentroService:
         return self
@@ -116,95 +94,50 @@ class BlockingDecentroService:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # The ports are public: service.gateway, service.records, ... (held by the engine).
-        if name in PORTS or name == "clock":
-            return getattr(self.__dict__["_engine"], name)
-        raise AttributeError(name)
-
     # -- KYC -------------------------------------------------------------------------------
 
     def verify_pan(self, pan: str, name: str | None = None, *, user_id: str | None = None,
-                   consent: Consent | Mapping[str, Any] | None = None,
-                   context: CallContext | None = None) -> dict[str, Any]:
+                   consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
         """Check a PAN with the Income Tax registry; ``name`` is compared when given."""
-        data = load(PanSchema(), {"pan": pan, "name": name})
-        purpose = self._consent("pan", user_id, consent, context)
-        call = self._call("pan", subject=mask_pan(data["pan"]), sealed_input=data, user_id=user_id,
-                          context=context, body=lambda ref: bodies.pan(ref, pan=data["pan"], purpose=purpose),
-                          parse=lambda resp, ref: parsers.pan(resp, request_id=ref, name=data["name"]))
-        return self._engine.cached_or_run(call, document=data["pan"] + "|" + (data["name"] or ""))
+        return self._run(kyc.PAN, {"pan": pan, "name": name}, user_id=user_id, consent=consent, context=context)
 
     def verify_bank(self, account_number: str, ifsc: str, name: str | None = None, *,
                     validation_type: str = "penniless", user_id: str | None = None,
-                    consent: Consent | Mapping[str, Any] | None = None,
-                    context: CallContext | None = None) -> dict[str, Any]:
+                    consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
         """Check that a bank account exists (penniless by default) and whose it is."""
-        data = load(BankSchema(), {"account_number": account_number, "ifsc": ifsc, "name": name,
-                                   "validation_type": validation_type})
-        self._consent("bank_account", user_id, consent, context)
-        call = self._call(
-            "bank_account", subject=mask_account(data["account_number"]), sealed_input=data, user_id=user_id,
-            context=context,
-            body=lambda ref: bodies.bank_account(ref, account_number=data["account_number"], ifsc=data["ifsc"],
-                                                 name=data["name"], validation_type=data["validation_type"]),
-            parse=lambda resp, ref: parsers.bank_account(resp, request_id=ref, name=data["name"]))
-        document = "|".join((data["account_number"], data["ifsc"], data["name"] or "", data["validation_type"]))
-        return self._engine.cached_or_run(call, document=document)
+        given = {"account_number": account_number, "ifsc": ifsc, "name": name, "validation_type": validation_type}
+        return self._run(kyc.BANK_ACCOUNT, given, user_id=user_id, consent=consent, context=context)
 
-    def fetch_ckyc(self, pan: str, *, user_id: str | None = None,
-                   consent: Consent | Mapping[str, Any] | None = None,
+    def fetch_ckyc(self, pan: str, *, user_id: str | None = None, consent: ConsentArg = None,
                    context: CallContext | None = None) -> dict[str, Any]:
         """Search the Central KYC registry by PAN."""
-        data = load(CkycSchema(), {"pan": pan})
-        purpose = self._consent("ckyc", user_id, consent, context)
-        call = self._call("ckyc", subject=mask_pan(data["pan"]), sealed_input=data, user_id=user_id, context=context,
-                          body=lambda ref: bodies.ckyc(ref, pan=data["pan"], purpose=purpose),
-                          parse=lambda resp, ref: parsers.ckyc(resp, request_id=ref))
-        return self._engine.cached_or_run(call, document=data["pan"])
+        return self._run(kyc.CKYC, {"pan": pan}, user_id=user_id, consent=consent, context=context)
 
     def verify_aadhaar_xml(self, xml_content: str | bytes, share_code: str, *, mobile: str | None = None,
-                           email: str | None = None, user_id: str | None = None,
-                           consent: Consent | Mapping[str, Any] | None = None,
+                           email: str | None = None, user_id: str | None = None, consent: ConsentArg = None,
                            context: CallContext | None = None) -> dict[str, Any]:
         """Verify UIDAI's offline e-KYC XML (or its share-code ZIP) locally, signature first.
 
-        Decentro has no endpoint for uploaded files; the check runs here against UIDAI's pinned
-        keys. The file is sealed before storage; the share code is never stored.
+        The check runs here against UIDAI's pinned keys (no Decentro call, nothing billed). An
+        accepted file is sealed as proof; a refused one is never stored; the share code never is.
         """
-        data = load(AadhaarXmlSchema(), {"content": xml_content, "share_code": share_code, "mobile": mobile,
-                                         "email": email, "max_bytes": self.settings.aadhaar_max_bytes})
-        self._consent("aadhaar_xml", user_id, consent, context)
-        return self._engine.verify_aadhaar_file(
-            data["content"], data["share_code"], mobile=data["mobile"], email=data["email"],
-            user_id=user_id, actor=self._actor(user_id, context))
+        request = aadhaar.OFFLINE_FILE.load({"content": xml_content, "share_code": share_code, "mobile": mobile,
+                                             "email": email, "max_bytes": self.settings.aadhaar_max_bytes})
+        self._consent(aadhaar.OFFLINE_FILE.name, user_id, consent, context)
+        return aadhaar.verify_offline_file(self._runner, request, user_id=user_id, actor=_actor(user_id, context))
 
-    def start_aadhaar_otp(self, aadhaar_number: str, *, user_id: str | None = None,
-                          consent: Consent | Mapping[str, Any] | None = None,
+    def start_aadhaar_otp(self, aadhaar_number: str, *, user_id: str | None = None, consent: ConsentArg = None,
                           context: CallContext | None = None) -> dict[str, Any]:
         """Ask UIDAI (through Decentro) to send an OTP; ``data.initiation_id`` continues the flow."""
-        data = load(AadhaarNumberSchema(), {"aadhaar_number": aadhaar_number})
-        purpose = self._consent("aadhaar_otp_start", user_id, consent, context)
-        number = data["aadhaar_number"]
-        call = self._call("aadhaar_otp_start", subject=mask_aadhaar(number), sealed_input={"last4": number[-4:]},
-                          user_id=user_id, context=context,
-                          body=lambda ref: bodies.aadhaar_otp_start(ref, aadhaar_number=number, purpose=purpose),
-                          parse=lambda resp, ref: parsers.aadhaar_otp(resp, request_id=ref))
-        return self._engine.run(call)
+        return self._run(aadhaar.OTP_START, {"aadhaar_number": aadhaar_number}, user_id=user_id, consent=consent,
+                         context=context)
 
     def verify_aadhaar_otp(self, initiation_id: str, otp: str, *, share_code: str | None = None,
-                           user_id: str | None = None, consent: Consent | Mapping[str, Any] | None = None,
+                           user_id: str | None = None, consent: ConsentArg = None,
                            context: CallContext | None = None) -> dict[str, Any]:
         """Submit the OTP within 10 minutes; returns the Aadhaar holder's e-KYC data."""
-        data = load(AadhaarOtpVerifySchema(), {"initiation_id": initiation_id, "otp": otp, "share_code": share_code})
-        purpose = self._consent("aadhaar_otp_verify", user_id, consent, context)
-        call = self._call(
-            "aadhaar_otp_verify", subject=f"initiation {data['initiation_id']}",
-            sealed_input={"initiation_id": data["initiation_id"]}, user_id=user_id, context=context,
-            body=lambda ref: bodies.aadhaar_otp_verify(ref, initiation_id=data["initiation_id"], otp=data["otp"],
-                                                       share_code=data["share_code"], purpose=purpose),
-            parse=lambda resp, ref: parsers.aadhaar_otp(resp, request_id=ref))
-        return self._engine.run(call)
+        given = {"initiation_id": initiation_id, "otp": otp, "share_code": share_code}
+        return self._run(aadhaar.OTP_VERIFY, given, user_id=user_id, consent=consent, context=context)
 
     # -- payments --------------------------------------------------------------------------
 
@@ -213,87 +146,51 @@ class BlockingDecentroService:
         """Open a UPI payment: a collect request when ``customer_details.upi_id`` is given, else a
         payment link. Answers ``PENDING`` with the reference id; the outcome arrives by callback
         or :meth:`get_payment_status`."""
-        data = load(PaymentSchema(), payload)
+        data = payments.UPI_LINK.load(payload)
         payee = self.settings.payee_account or ("MOCKPAYEE0001" if self.settings.use_mocks else "")
         if not payee:
             raise ConfigurationError("DECENTRO_PAYEE_ACCOUNT is needed to take payments")
-        customer = data["customer_details"]
-        common = {"payee_account": payee, "amount": data["amount"], "purpose": data["purpose"],
-                  "expiry_minutes": data["expiry_minutes"]}
-        if customer.get("upi_id"):
-            endpoint, subject = "upi_collect", f"UPI {customer['upi_id'].split('@')[-1]} INR {data['amount']}"
+        return self._runner.run(payments.for_payment(data), {**data, "payee_account": payee}, user_id=user_id,
+                                actor=_actor(user_id, context))
 
-            def body(ref: str) -> dict[str, Any]:
-                return bodies.upi_collect(ref, payer_upi=customer["upi_id"], **common)
-        else:
-            endpoint, subject = "upi_link", f"UPI link INR {data['amount']}"
+    def get_payment_status(self, reference_id: str, *, user_id: str | None = None,
+                           context: CallContext | None = None) -> dict[str, Any]:
+        """The payment's status by our reference id: settled states from the record (a callback
+        may have set them), otherwise asked of Decentro. With ``user_id``, only that user's own
+        payment is found (anyone else gets :class:`~decentro_core.errors.UnknownReference`)."""
+        return payments.payment_status(self._runner, reference_id, user_id=user_id, actor=_actor(None, context))
 
-            def body(ref: str) -> dict[str, Any]:
-                return bodies.upi_link(ref, **common)
-        call = self._call("upi_payment", endpoint=endpoint, subject=subject, user_id=user_id, context=context,
-                          sealed_input={**data, "amount": str(data["amount"])}, body=body,
-                          parse=lambda resp, ref: parsers.payment(resp, request_id=ref),
-                          envelope_fields={"amount": f"{data['amount']:.2f}", "currency": "INR"})
-        return self._engine.run(call)
-
-    def get_payment_status(self, reference_id: str, *, context: CallContext | None = None) -> dict[str, Any]:
-        """The payment's status by our reference id: terminal states from the record (a callback
-        may have set them), otherwise asked of Decentro."""
-        record = self.records.get_operation(reference_id) if reference_id else None
-        if record is None or record.operation != "upi_payment":
-            raise UnknownReference("No payment with this reference id")
-        stored = self._engine.open_json(record.sealed_result) if record.sealed_result else None
-        fields = dict(stored["data"]) if stored else {"operation_id": record.operation_id, "reference_id": reference_id}
-        transaction_id = fields.get("transaction_id")
-        if record.status in SETTLED_STATUSES:
-            return to_envelope(_settled_payment(record, fields, stored), reference_id=reference_id)
-        if not transaction_id:  # the creation's outcome is unknown: wait for the callback
-            return to_envelope(Outcome("PENDING", record.operation_id, fields), reference_id=reference_id)
-        call = self._call("payment_status", subject=f"payment {reference_id}", sealed_input={"reference_id": reference_id},
-                          context=context, body=lambda ref: None, path_params={"transaction_id": transaction_id},
-                          parse=lambda resp, ref: parsers.payment(resp, request_id=ref))
-        status_envelope = self._engine.run(call)
-        error_code = status_envelope.get("error", {}).get("code")
-        if status_envelope["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES:
-            # Decentro could not say (not found yet, refused the look-up): the payment stays
-            # PENDING and is asked about again next time; the customer may well have paid.
-            pending = Outcome("PENDING", record.operation_id, {**fields, "status_check_error": error_code})
-            return to_envelope(pending, reference_id=reference_id)
-        merged = {**fields, **{k: v for k, v in status_envelope["data"].items() if k not in ("reference_id", "operation_id")}}
-        outcome = Outcome(status_envelope["status"], record.operation_id, merged, error_code=error_code)
-        envelope = to_envelope(outcome, reference_id=reference_id)
-        self._engine.settle_record(record, outcome.status, result=envelope)
-        return envelope
+    def validate_upi_handle(self, upi_id: str, *, user_id: str | None = None, consent: ConsentArg = None,
+                            context: CallContext | None = None) -> dict[str, Any]:
+        """Check that a UPI id (VPA) exists and whose it is, before asking it to pay."""
+        return self._run(payments.VPA_VALIDATE, {"upi_id": upi_id}, user_id=user_id, consent=consent,
+                         context=context)
 
     # -- notifications ---------------------------------------------------------------------
 
     def send_sms(self, phone: str, message: str, *, context: CallContext | None = None) -> dict[str, Any]:
         """Send an SMS (path from ``DECENTRO_SMS_PATH``: confirm it with Decentro)."""
-        data = load(SmsSchema(), {"phone": phone, "message": message})
-        call = self._call("sms", subject=mask_phone(data["phone"]), sealed_input=data, context=context,
-                          body=lambda ref: bodies.sms(ref, phone=data["phone"], message=data["message"]),
-                          parse=lambda resp, ref: parsers.notification(resp, request_id=ref))
-        return self._engine.run(call)
+        return self._run(notifications.SMS, {"phone": phone, "message": message}, context=context)
 
     def send_email(self, email: str, subject: str, body: str, *, context: CallContext | None = None) -> dict[str, Any]:
         """Send an e-mail (path from ``DECENTRO_EMAIL_PATH``: confirm it with Decentro)."""
-        data = load(EmailSchema(), {"email": email, "subject": subject, "body": body})
-        call = self._call("email", subject=mask_email(data["email"]), sealed_input=data, context=context,
-                          body=lambda ref: bodies.email(ref, email=data["email"], subject=data["subject"],
-                                                        body=data["body"]),
-                          parse=lambda resp, ref: parsers.notification(resp, request_id=ref))
-        return self._engine.run(call)
+        return self._run(notifications.EMAIL, {"email": email, "subject": subject, "body": body}, context=context)
 
     # -- KYC result cache and webhooks -----------------------------------------------------
 
     def cache_kyc_result(self, user_id: str, kyc_type: str, result: Any, ttl: int = 86400) -> bool:
         """Keep ``result`` (sealed) for ``ttl`` seconds under the user and KYC type."""
-        self._engine.cache_set(self._engine.cache_key(user_id, kyc_type), result, ttl=ttl)
+        self._runner.cache_set(self._runner.cache_key(user_id, kyc_type), result, ttl=ttl)
         return True
 
     def get_cached_kyc_result(self, user_id: str, kyc_type: str) -> Any:
         """The cached result for the user and KYC type, or ``None``."""
-        return self._engine.cache_get(self._engine.cache_key(user_id, kyc_type))
+        return self._runner.cache_get(self._runner.cache_key(user_id, kyc_type))
+
+    def receive_callback(self, raw_body: bytes, headers: Headers, *,
+                         remote_addr: str | None = None) -> WebhookAck:
+        """One callback delivery from any web framework (see :class:`WebhookProcessor`)."""
+        return self.webhooks.receive_request(raw_body, headers, remote_addr=remote_addr)
 
     @staticmethod
     def validate_webhook(payload: bytes | str | Mapping[str, Any], signature: str, secret: str) -> bool:
@@ -308,26 +205,28 @@ class BlockingDecentroService:
 
     # -- shared steps ----------------------------------------------------------------------
 
-    def _consent(self, operation: str, user_id: str | None, consent: Consent | Mapping[str, Any] | None,
-                 context: CallContext | None) -> str:
+    def _run(self, operation: Operation, given: Mapping[str, Any], *, user_id: str | None = None,
+             consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
+        """Validate, record consent, then run (through the KYC cache when the operation is cached)."""
+        request = operation.load(given)
+        if operation.consent:
+            request["consent_purpose"] = self._consent(operation.name, user_id, consent, context)
+        actor = _actor(user_id, context)
+        if operation.cache_fields and user_id is not None:
+            return self._runner.run_cached(operation, request, user_id=user_id, actor=actor)
+        return self._runner.run(operation, request, user_id=user_id, actor=actor)
+
+    def _consent(self, operation: str, user_id: str | None, consent: ConsentArg, context: CallContext | None) -> str:
         """Validate and record consent; returns the purpose to send to Decentro."""
         given = Consent.coerce(consent) if consent is not None else Consent.asserted_by_caller(DEFAULT_PURPOSE, context)
-        self._engine.consents.record(ConsentRecord(
+        self.ports.consents.record(ConsentRecord(
             user_id=user_id or "anonymous", operation=operation, text=given.text, purpose=given.purpose,
-            given_at=self._engine.clock(), client_ip=given.client_ip or (context.client_ip if context else None),
+            given_at=self.clock(), client_ip=given.client_ip or (context.client_ip if context else None),
             user_agent=given.user_agent or (context.user_agent if context else None)))
         return given.purpose
 
-    @staticmethod
-    def _actor(user_id: str | None, context: CallContext | None) -> str:
-        if context and context.actor != "system":
-            return context.actor
-        return f"user:{user_id}" if user_id else "system"
 
-    def _call(self, operation: str, *, subject: str, sealed_input: Mapping[str, Any],
-              body: Callable[[str], Mapping[str, Any] | None], parse: Callable[..., Outcome],
-              endpoint: str | None = None, user_id: str | None = None, context: CallContext | None = None,
-              path_params: Mapping[str, str] | None = None, envelope_fields: Mapping[str, Any] | None = None) -> Call:
-        return Call(operation=operation, endpoint=ENDPOINTS[endpoint or operation], body=body, parse=parse,
-                    subject=subject, sealed_input=sealed_input, path_params=path_params, user_id=user_id,
-                    actor=self._actor(user_id, context), envelope_fields=envelope_fields)
+def _actor(user_id: str | None, context: CallContext | None) -> str:
+    if context and context.actor != "system":
+        return context.actor
+    return f"user:{user_id}" if user_id else "system"

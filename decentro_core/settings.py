@@ -103,11 +103,36 @@ class Settings:
     )
     timeout: float = setting("DECENTRO_TIMEOUT", 30.0, float, "Read timeout per attempt, seconds")
     connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
+    async_workers: int = setting(
+        "DECENTRO_ASYNC_WORKERS", 32, int, "Threads behind the awaitable DecentroService (calls waiting at once)"
+    )
     max_retries: int = setting("DECENTRO_MAX_RETRIES", 3, int, "Retries after the first attempt")
     backoff_base: float = setting("DECENTRO_BACKOFF_BASE", 0.5, float, "First backoff, seconds (doubles)")
     backoff_max: float = setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
     webhook_secrets: tuple[str, ...] = setting(
         "DECENTRO_WEBHOOK_SECRET", (), parse_csv, "HMAC secret(s) for callbacks, comma-separated (rotation)"
+    )
+    webhook_signature_header: str = setting(
+        "DECENTRO_WEBHOOK_SIGNATURE_HEADER", "X-Decentro-Signature", str,
+        "Header with the HMAC-SHA256 hex of the raw body"
+    )
+    webhook_credential_header: str = setting(
+        "DECENTRO_WEBHOOK_CREDENTIAL_HEADER", "X-Decentro-Credential", str, "Header carrying the shared credential"
+    )
+    webhook_credential: str = setting(
+        "DECENTRO_WEBHOOK_CREDENTIAL", "", str, "Shared credential Decentro sends (checked when set)"
+    )
+    webhook_allowed_ips: tuple[str, ...] = setting(
+        "DECENTRO_WEBHOOK_ALLOWED_IPS", (), parse_csv, "Networks allowed to post callbacks, CIDRs, comma-separated"
+    )
+    webhook_max_bytes: int = setting(
+        "DECENTRO_WEBHOOK_MAX_BYTES", 64 * 1024, int, "Largest callback body accepted, bytes"
+    )
+    webhook_require_signature: bool = setting(
+        "DECENTRO_WEBHOOK_REQUIRE_SIGNATURE", True, parse_bool, "Refuse callbacks without a valid signature"
+    )
+    webhook_stale_after: int = setting(
+        "DECENTRO_WEBHOOK_STALE_AFTER", 300, int, "Seconds before an unfinished callback is replayable"
     )
     encryption_keys: tuple[str, ...] = setting(
         "DECENTRO_ENCRYPTION_KEYS", (), parse_csv, "Fernet keys, comma-separated; the first encrypts"
@@ -167,6 +192,8 @@ class Settings:
                 )
         if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0 and timeouts > 0")
+        if self.async_workers < 1:
+            raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
         return self
 
 

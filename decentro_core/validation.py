@@ -1,7 +1,9 @@
-"""Input validation: every value is checked here before anything leaves the process.
+"""The rules every input is checked by before anything leaves the process.
 
-One marshmallow schema per operation. :func:`load` runs a schema and converts marshmallow's
-error into :class:`~decentro_core.errors.ValidationError`, whose ``fields`` name what is wrong
+Field rules shared by the operations (PAN, IFSC, mobile, rupee amounts...) and consent live
+here; each operation's own schema sits beside its declaration in
+:mod:`decentro_core.operations`. :func:`load` runs a schema and converts marshmallow's error
+into :class:`~decentro_core.errors.ValidationError`, whose ``fields`` name what is wrong
 without echoing the values (they may be personal data).
 """
 
@@ -12,26 +14,26 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, pre_load, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from .errors import ValidationError
 
 __all__ = [
-    "AadhaarNumberSchema",
-    "AadhaarOtpVerifySchema",
-    "AadhaarXmlSchema",
-    "BankSchema",
-    "CkycSchema",
+    "ACCOUNT_RE",
+    "IFSC_RE",
+    "NAME_RE",
+    "PAN_RE",
+    "PURPOSE_RE",
+    "VPA_RE",
     "ConsentSchema",
-    "EmailSchema",
-    "PanSchema",
-    "PaymentSchema",
+    "MobileField",
     "RupeeAmount",
-    "SmsSchema",
+    "StrictSchema",
     "is_valid_aadhaar",
     "load",
     "normalise_mobile",
+    "upper_strip",
 ]
 
 # Patterns end in \Z, not $: `$` also matches before a trailing newline, which would let
@@ -77,11 +79,13 @@ def normalise_mobile(value: str) -> str:
     return match.group(1)
 
 
-def _upper_strip(value: Any) -> Any:
+def upper_strip(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-class _Base(Schema):
+class StrictSchema(Schema):
+    """Refuses unknown fields: a misspelt option must not be silently ignored."""
+
     class Meta:
         unknown = RAISE
 
@@ -102,37 +106,6 @@ class ConsentSchema(Schema):
     user_agent = fields.String(load_default=None, validate=validate.Length(max=512))
 
 
-class PanSchema(_Base):
-    pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
-    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
-
-    @pre_load
-    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {**data, "pan": _upper_strip(data.get("pan"))}
-
-
-class CkycSchema(PanSchema):
-    pass
-
-
-class BankSchema(_Base):
-    account_number = fields.String(
-        required=True, validate=validate.Regexp(ACCOUNT_RE, error="Account number must be 9 to 18 digits.")
-    )
-    ifsc = fields.String(required=True, validate=validate.Regexp(IFSC_RE, error="Not a valid IFSC (AAAA0XXXXXX)."))
-    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
-    validation_type = fields.String(
-        load_default="penniless", validate=validate.OneOf(["penniless", "pennydrop", "hybrid"])
-    )
-
-    @pre_load
-    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        account = data.get("account_number")
-        if isinstance(account, str):
-            account = account.replace(" ", "")
-        return {**data, "account_number": account, "ifsc": _upper_strip(data.get("ifsc"))}
-
-
 class MobileField(fields.String):
     default_error_messages = {"invalid_mobile": "Not a valid Indian mobile number."}
 
@@ -142,54 +115,6 @@ class MobileField(fields.String):
             return normalise_mobile(text)
         except ValueError:
             raise self.make_error("invalid_mobile") from None
-
-
-class AadhaarXmlSchema(_Base):
-    content = fields.Raw(required=True)
-    share_code = fields.String(
-        required=True,
-        validate=[
-            validate.Length(min=4, max=64, error="Share code must be 4 to 64 characters."),
-            validate.Regexp(r"^\S+\Z", error="Share code must not contain spaces."),
-        ],
-    )
-    mobile = MobileField(load_default=None)
-    email = fields.Email(load_default=None)
-    max_bytes = fields.Integer(required=True, load_only=True)
-
-    @post_load
-    def _check_content(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        content = data["content"]
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        if not isinstance(content, bytes) or not content:
-            raise MarshmallowError("Content must be non-empty XML text or ZIP bytes.", "content")
-        if len(content) > data.pop("max_bytes"):
-            raise MarshmallowError("File is larger than the configured limit.", "content")
-        return {**data, "content": content}
-
-
-class AadhaarNumberSchema(_Base):
-    aadhaar_number = fields.String(required=True)
-
-    @pre_load
-    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        number = data.get("aadhaar_number")
-        if isinstance(number, str):
-            number = number.replace(" ", "").replace("-", "")
-        return {**data, "aadhaar_number": number}
-
-    @post_load
-    def _check(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if not is_valid_aadhaar(data["aadhaar_number"]):
-            raise MarshmallowError("Not a valid Aadhaar number.", "aadhaar_number")
-        return data
-
-
-class AadhaarOtpVerifySchema(_Base):
-    initiation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    otp = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z", error="OTP must be 6 digits."))
-    share_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}\Z", error="Share code must be 4 digits."))
 
 
 class RupeeAmount(fields.Field[Decimal]):
@@ -209,46 +134,6 @@ class RupeeAmount(fields.Field[Decimal]):
         if not self.PATTERN.fullmatch(text):
             raise self.make_error("invalid")
         return Decimal(text)
-
-
-class CustomerSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
-    email = fields.Email(load_default=None)
-    phone = MobileField(load_default=None)
-    upi_id = fields.String(load_default=None, validate=validate.Regexp(VPA_RE, error="Not a valid UPI id."))
-
-
-class PaymentSchema(_Base):
-    amount = RupeeAmount(
-        required=True,
-        validate=validate.Range(min=Decimal("0.01"), max=Decimal("500000"), error="Amount must be 0.01 to 500000 rupees."),
-    )
-    currency = fields.String(load_default="INR", validate=validate.Equal("INR", error="Only INR is supported."))
-    payment_method = fields.String(load_default="upi", validate=validate.Equal("upi", error="Only upi is supported."))
-    customer_details = fields.Nested(CustomerSchema, load_default=dict)
-    purpose = fields.String(
-        load_default="Payment",
-        validate=[
-            validate.Length(min=1, max=50),
-            validate.Regexp(PURPOSE_RE, error="Letters, digits and spaces only."),
-        ],
-    )
-    expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
-
-
-
-class SmsSchema(_Base):
-    phone = MobileField(required=True)
-    message = fields.String(required=True, validate=validate.Length(min=1, max=1000))
-
-
-class EmailSchema(_Base):
-    email = fields.Email(required=True)
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
 
 
 def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:

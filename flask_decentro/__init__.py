@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from .config import FLASK_OPTIONS, FlaskOptions
-from .extension import Decentro, DecentroState, get_service, get_state
+from .extension import Decentro
+from .state import DecentroState, get_service, get_state
 
 __all__ = ["FLASK_OPTIONS", "Decentro", "DecentroState", "FlaskOptions", "get_service", "get_state"]

@@ -11,9 +11,12 @@ import sys
 from datetime import timedelta
 
 import click
+from typing import cast
 from flask.cli import AppGroup
 
-from .extension import get_state
+from decentro_core.ports import WebhookState
+
+from .state import get_state
 
 __all__ = ["decentro_cli", "parse_age"]
 
@@ -48,16 +51,17 @@ def gen_key() -> None:
 )
 def rotate_keys(batch_size: int, max_batches: int | None) -> None:
     """Re-seal every stored value under the first key of DECENTRO_ENCRYPTION_KEYS."""
+    from decentro_adapters.sql.stores import PeeweeRecordStore
     from decentro_adapters.vault.fernet import FernetVault
     from decentro_adapters.vault.rotation import rotate_sealed_values
-    from decentro_adapters.sql.stores import open_stores
 
-    settings = get_state().settings
-    if not settings.encryption_keys:
+    state = get_state()
+    if not state.settings.encryption_keys:
         raise click.ClickException("DECENTRO_ENCRYPTION_KEYS is empty: nothing to rotate to")
-    vault = FernetVault(settings.encryption_keys)
-    with open_stores(settings.database_url, vault=vault) as stores:
-        report = rotate_sealed_values(stores, vault, batch_size=batch_size, max_batches=max_batches)
+    records, vault = state.service.ports.records, state.service.ports.vault
+    if not isinstance(records, PeeweeRecordStore) or not isinstance(vault, FernetVault):
+        raise click.ClickException("key rotation needs the SQL stores and the Fernet vault of this app")
+    report = rotate_sealed_values(records, vault, batch_size=batch_size, max_batches=max_batches)
     click.echo(
         f"rotated={report.rotated} current={report.current} unreadable={report.unreadable} "
         f"batches={report.batches} complete={report.complete}"
@@ -70,7 +74,7 @@ def rotate_keys(batch_size: int, max_batches: int | None) -> None:
 @decentro_cli.command("verify-audit")
 def verify_audit() -> None:
     """Walk the audit log's hash chain; exit 1 at the first broken link."""
-    result = get_state().service.audit.verify()
+    result = get_state().service.ports.audit.verify()
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} events checked")
         return
@@ -83,8 +87,8 @@ def verify_audit() -> None:
 @click.option("--state", type=click.Choice(["received", "processed", "failed"]), default=None)
 def list_webhooks(failed: bool, state: str | None) -> None:
     """List stored callbacks, oldest first (key, state, attempts, reference, error)."""
-    chosen = "failed" if failed else state
-    records = get_state().service.records
+    chosen = cast("WebhookState | None", "failed" if failed else state)
+    records = get_state().service.ports.records
     count = 0
     for event in records.webhook_events(state=chosen):
         count += 1
@@ -130,5 +134,5 @@ def purge(older_than: str) -> None:
     age = parse_age(older_than)
     service = get_state().service
     cutoff = service.clock() - age
-    removed = service.records.purge_before(cutoff)
+    removed = service.ports.records.purge_before(cutoff)
     click.echo(f"purged {removed} record(s) older than {cutoff.isoformat()}")

@@ -12,17 +12,15 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from decentro_core.errors import ConfigurationError
-from decentro_core.settings import ALIASES, SETTINGS, Settings, parse_bool, parse_csv, read_fields, setting
+from decentro_core.webhooks import DEMO_WEBHOOK_SECRET
+from decentro_core.settings import ALIASES, SETTINGS, Settings, read_fields, setting
 
 __all__ = ["DEMO_WEBHOOK_SECRET", "FLASK_OPTIONS", "FlaskOptions", "merged_mapping"]
 
-# Used only in mock mode when no DECENTRO_WEBHOOK_SECRET is configured; logged loudly.
-DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
-
-
 @dataclass(frozen=True)
 class FlaskOptions:
-    """Options of the Flask layer only; the core's settings live in :class:`Settings`."""
+    """Options of the Flask layer only (mount point, rate limits); the core's settings, the
+    webhook options among them, live in :class:`Settings`."""
 
     url_prefix: str = setting("DECENTRO_URL_PREFIX", "/api", str, "Where the blueprint is mounted")
     ratelimit: str = setting(
@@ -36,33 +34,6 @@ class FlaskOptions:
     ratelimit_key_prefix: str = setting(
         "DECENTRO_RATELIMIT_KEY_PREFIX",
         "flask-decentro", str, "Limiter key prefix; instances sharing a count share it"
-    )
-    webhook_signature_header: str = setting(
-        "DECENTRO_WEBHOOK_SIGNATURE_HEADER",
-        "X-Decentro-Signature", str, "Header with the HMAC-SHA256 hex of the raw body"
-    )
-    webhook_credential_header: str = setting(
-        "DECENTRO_WEBHOOK_CREDENTIAL_HEADER",
-        "X-Decentro-Credential", str, "Header carrying the shared credential"
-    )
-    webhook_credential: str = setting(
-        "DECENTRO_WEBHOOK_CREDENTIAL",
-        "", str, "Shared credential Decentro sends (checked when set)"
-    )
-    webhook_allowed_ips: tuple[str, ...] = setting(
-        "DECENTRO_WEBHOOK_ALLOWED_IPS",
-        (), parse_csv, "Networks allowed to post callbacks, CIDRs, comma-separated"
-    )
-    webhook_max_bytes: int = setting(
-        "DECENTRO_WEBHOOK_MAX_BYTES", 64 * 1024, int, "Largest callback body accepted, bytes"
-    )
-    webhook_require_signature: bool = setting(
-        "DECENTRO_WEBHOOK_REQUIRE_SIGNATURE",
-        True, parse_bool, "Refuse callbacks without a valid signature"
-    )
-    webhook_stale_after: int = setting(
-        "DECENTRO_WEBHOOK_STALE_AFTER",
-        300, int, "Seconds before an unfinished callback is replayable"
     )
 
     @classmethod

@@ -17,10 +17,11 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema
 
 from decentro_core.context import CallContext, Consent
-from decentro_core.errors import ConsentRequired, UnknownReference, ValidationError
+from decentro_core.errors import ConsentRequired, ValidationError
+
+from decentro_core.service import BlockingDecentroService
 
 from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers
-from .extension import DecentroState, get_state
 from .schemas import (
     AadhaarOtpStartSchema,
     AadhaarOtpVerifySchema,
@@ -29,7 +30,9 @@ from .schemas import (
     CkycSchema,
     PanSchema,
     PaymentSchema,
+    VpaSchema,
 )
+from .state import DecentroState
 
 __all__ = ["create_blueprint"]
 
@@ -91,15 +94,18 @@ def _consent(body: dict[str, Any]) -> Consent:
         raise ConsentRequired(fields, message="Explicit consent is required") from None
 
 
+def _signed_in(state: DecentroState) -> str:
+    assert state.identity is not None
+    user_id = state.identity()
+    if not user_id:
+        raise Unauthenticated("Sign in to use this endpoint")
+    return user_id
+
+
 def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:
     """The user id (from ``identity``, else the body in demo mode) and the call context."""
     body_user = data.pop("user_id", None)
-    if state.identity is not None:
-        user_id = state.identity()
-        if not user_id:
-            raise Unauthenticated("Sign in to use this endpoint")
-    else:
-        user_id = body_user
+    user_id = _signed_in(state) if state.identity is not None else body_user
     actor = f"user:{user_id}" if user_id else "api"
     return user_id, CallContext(actor=actor, client_ip=request.remote_addr, user_agent=_user_agent())
 
@@ -111,15 +117,15 @@ def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
 
 # -- KYC ------------------------------------------------------------------------------------
 
-KycCall = Callable[[Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
+KycCall = Callable[[BlockingDecentroService, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 def _kyc_view(
-    schema_class: type[Schema], call: KycCall, *, body: Callable[[], dict[str, Any]] = _json_body
+    state: DecentroState, schema_class: type[Schema], call: KycCall,
+    *, body: Callable[[DecentroState], dict[str, Any]] | None = None,
 ) -> Callable[[], Response]:
     def view() -> Response:
-        state = get_state()
-        raw = body()
+        raw = body(state) if body is not None else _json_body()
         consent = _consent(raw)
         data = _load(schema_class(), raw)
         data.pop("consent", None)
@@ -131,34 +137,38 @@ def _kyc_view(
     return view
 
 
-def _pan(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    return svc.verify_pan(d["pan"], d.get("name"), **kw)  # type: ignore[no-any-return]
+def _pan(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.verify_pan(d["pan"], d.get("name"), **kw)
 
 
-def _bank(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+def _bank(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
     extra = {"validation_type": d["validation_type"]} if "validation_type" in d else {}
-    return svc.verify_bank(  # type: ignore[no-any-return]
+    return svc.verify_bank(
         d["account_number"], d["ifsc"], d.get("name"), **extra, **kw
     )
 
 
-def _ckyc(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    return svc.fetch_ckyc(d["pan"], **kw)  # type: ignore[no-any-return]
+def _ckyc(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.fetch_ckyc(d["pan"], **kw)
 
 
-def _aadhaar_xml(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+def _aadhaar_xml(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
     content = _document(d)
-    return svc.verify_aadhaar_xml(  # type: ignore[no-any-return]
+    return svc.verify_aadhaar_xml(
         content, d["share_code"], mobile=d.get("mobile"), email=d.get("email"), **kw
     )
 
 
-def _otp_start(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    return svc.start_aadhaar_otp(d["aadhaar_number"], **kw)  # type: ignore[no-any-return]
+def _otp_start(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.start_aadhaar_otp(d["aadhaar_number"], **kw)
 
 
-def _otp_verify(svc: Any, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    return svc.verify_aadhaar_otp(  # type: ignore[no-any-return]
+def _vpa(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.validate_upi_handle(d["upi_id"], **kw)
+
+
+def _otp_verify(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    return svc.verify_aadhaar_otp(
         d["initiation_id"], d["otp"], share_code=d.get("share_code"), **kw
     )
 
@@ -176,9 +186,9 @@ def _document(data: dict[str, Any]) -> str | bytes:
         raise ValidationError({name: ["Not valid base64"]}) from None
 
 
-def _aadhaar_body() -> dict[str, Any]:
+def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
     """JSON, or multipart with the file in ``file`` and ``consent`` as a JSON string."""
-    limit = get_state().settings.aadhaar_max_bytes
+    limit = state.settings.aadhaar_max_bytes
     # base64 grows the file by a third; the rest of the body is small.
     request_limit = limit * 4 // 3 + JSON_LIMIT
     if request.mimetype != "multipart/form-data":
@@ -206,45 +216,32 @@ def _aadhaar_body() -> dict[str, Any]:
     return body
 
 
-# -- payments -------------------------------------------------------------------------------
+# -- payments and callbacks: views over one app's state --------------------------------------
 
 
-def create_payment() -> Response:
-    state = get_state()
-    data = _load(PaymentSchema(), _json_body())
-    user_id, context = _caller(state, data)
-    return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context))
+def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[[str], Response]]:
+    def create_payment() -> Response:
+        data = _load(PaymentSchema(), _json_body())
+        user_id, context = _caller(state, data)
+        return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context))
+
+    def payment_status(reference_id: str) -> Response:
+        # Signed in: a payment is visible to the user who opened it only (the core checks).
+        user_id = _signed_in(state) if state.identity is not None else None
+        context = CallContext(actor="api", client_ip=request.remote_addr, user_agent=_user_agent())
+        return jsonify(state.service.get_payment_status(reference_id, user_id=user_id, context=context))
+
+    return create_payment, payment_status
 
 
-def payment_status(reference_id: str) -> Response:
-    state = get_state()
-    if state.identity is not None:
-        user_id = state.identity()
-        if not user_id:
-            raise Unauthenticated("Sign in to use this endpoint")
-        # A payment is visible to the user who opened it only.
-        record = state.service.records.get_operation(reference_id)
-        if record is None or record.user_id != user_id:
-            raise UnknownReference("No payment with this reference id")
-    context = CallContext(actor="api", client_ip=request.remote_addr, user_agent=_user_agent())
-    return jsonify(state.service.get_payment_status(reference_id, context=context))
+def _callback_view(state: DecentroState) -> Callable[[], Response]:
+    def receive_callback() -> Response:
+        """Decentro's callback: raw body first (the signature covers its exact bytes)."""
+        raw = request.stream.read(state.webhooks.max_bytes + 1)
+        ack = state.webhooks.receive_request(raw, request.headers, remote_addr=request.remote_addr)
+        return Response(json.dumps(dict(ack.body)), status=ack.http_status, mimetype="application/json")
 
-
-# -- callbacks ------------------------------------------------------------------------------
-
-
-def receive_callback() -> Response:
-    """Decentro's callback: raw body first (the signature covers its exact bytes)."""
-    state = get_state()
-    options = state.options
-    raw = request.stream.read(options.webhook_max_bytes + 1)
-    ack = state.webhooks.receive(
-        raw,
-        signature=request.headers.get(options.webhook_signature_header),
-        credential=request.headers.get(options.webhook_credential_header),
-        remote_addr=request.remote_addr,
-    )
-    return Response(json.dumps(dict(ack.body)), status=ack.http_status, mimetype="application/json")
+    return receive_callback
 
 
 # -- the blueprint --------------------------------------------------------------------------
@@ -256,18 +253,20 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     kyc_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-kyc")
     payment_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-payments")
     kyc_routes = {
-        "/kyc/pan": _kyc_view(PanSchema, _pan),
-        "/kyc/bank": _kyc_view(BankSchema, _bank),
-        "/kyc/ckyc": _kyc_view(CkycSchema, _ckyc),
-        "/kyc/aadhaar-xml": _kyc_view(AadhaarXmlSchema, _aadhaar_xml, body=_aadhaar_body),
-        "/kyc/aadhaar/otp": _kyc_view(AadhaarOtpStartSchema, _otp_start),
-        "/kyc/aadhaar/otp/verify": _kyc_view(AadhaarOtpVerifySchema, _otp_verify),
+        "/kyc/pan": _kyc_view(state, PanSchema, _pan),
+        "/kyc/bank": _kyc_view(state, BankSchema, _bank),
+        "/kyc/ckyc": _kyc_view(state, CkycSchema, _ckyc),
+        "/kyc/aadhaar-xml": _kyc_view(state, AadhaarXmlSchema, _aadhaar_xml, body=_aadhaar_body),
+        "/kyc/aadhaar/otp": _kyc_view(state, AadhaarOtpStartSchema, _otp_start),
+        "/kyc/aadhaar/otp/verify": _kyc_view(state, AadhaarOtpVerifySchema, _otp_verify),
+        "/upi/vpa": _kyc_view(state, VpaSchema, _vpa),
     }
     for rule, view in kyc_routes.items():
         bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"])
+    create_payment, payment_status = _payment_views(state)
     bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
     bp.add_url_rule("/payments/<reference_id>", view_func=payment_status, methods=["GET"])
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
-    bp.add_url_rule("/webhooks/decentro", view_func=receive_callback, methods=["POST"])
+    bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"])
     register_error_handlers(bp)
     return bp

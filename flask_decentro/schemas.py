@@ -20,6 +20,7 @@ __all__ = [
     "CkycSchema",
     "PanSchema",
     "PaymentSchema",
+    "VpaSchema",
 ]
 
 
@@ -81,6 +82,10 @@ class AadhaarOtpVerifySchema(_KycSchema):
     initiation_id = _text(100, required=True)
     otp = _text(10, required=True)
     share_code = _text(20)
+
+
+class VpaSchema(_KycSchema):
+    upi_id = _text(320, required=True)
 
 
 class CustomerSchema(Schema):

@@ -15,7 +15,7 @@ from typing import Any
 
 import peewee as pw
 
-from decentro_core.memory import chain_hash
+from decentro_core.audit import chain_hash
 from decentro_core.ports import AuditEvent, AuditVerification
 
 from .schema import Dialect, Models, execute, session

@@ -197,7 +197,8 @@ class PeeweeRecordStore:
     """Operations (``decentro_operation``) and webhook events (``decentro_webhook_event``)."""
 
     def __init__(self, database: pw.Database, models: Models) -> None:
-        self._db = database
+        self._db = self.database = database  # public for maintenance (key rotation)
+        self.models = models
         self._dialect = Dialect.of(database)
         self._sql = _RecordSql(self._dialect, models)
 

@@ -13,7 +13,7 @@ Rotation, step by step (``docs/persistence.md`` has the commands):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import peewee as pw
 
@@ -21,9 +21,15 @@ from decentro_core.errors import StoreError
 
 from .fernet import FernetVault
 from ..sql.schema import Models, session, write_transaction
-from ..sql.stores import Stores
 
 __all__ = ["RotationReport", "generate_key", "rotate_sealed_values", "sealed_columns"]
+
+
+class Tables(Protocol):
+    """Where the sealed columns live: ``Stores``, or the service's ``PeeweeRecordStore``."""
+
+    database: pw.Database
+    models: Models
 
 
 def generate_key() -> str:
@@ -52,7 +58,7 @@ def sealed_columns(models: Models) -> list[tuple[Any, tuple[str, ...]]]:
 
 
 def rotate_sealed_values(
-    stores: Stores, vault: FernetVault, *, batch_size: int = 200, max_batches: int | None = None
+    stores: Tables, vault: FernetVault, *, batch_size: int = 200, max_batches: int | None = None
 ) -> RotationReport:
     """Re-seal every stored token under ``vault``'s first key, ``batch_size`` rows at a time.
 

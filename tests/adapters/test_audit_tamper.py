@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from decentro_adapters.sql.stores import Stores, open_stores
-from decentro_core.memory import MemoryAuditSink, chain_hash
+from decentro_core.audit import chain_hash
+from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent
 
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)

@@ -13,7 +13,7 @@ from decentro_adapters.gateway.live import RequestsGateway
 from decentro_adapters.emulator.sandbox.server import SandboxServer, start_sandbox
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import AuthenticationFailed, UpstreamUnavailable
-from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+from decentro_core.memory import memory_ports, MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 
 CREDENTIALS = dict(client_id="sandbox-client-id", client_secret="sandbox-client-secret",
                    api_key="sandbox-module-secret", payments_provider_secret="sandbox-provider-secret")
@@ -31,12 +31,7 @@ def _live(sandbox: SandboxServer, **overrides: object) -> BlockingDecentroServic
                         encryption_keys=("unused",), timeout=0.5, connect_timeout=0.5,
                         backoff_base=0.01, backoff_max=0.02, **CREDENTIALS)
     settings = replace(settings, **overrides)
-    return BlockingDecentroService(
-        settings, gateway=RequestsGateway(settings), cache=MemoryCache(), vault=MemoryVault(),
-        audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=MemoryRecordStore(),
-        aadhaar_verifier=object(), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc),  # type: ignore[arg-type]
-        rng=random.Random(3),
-    )
+    return BlockingDecentroService(settings, memory_ports(RequestsGateway(settings)), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc), rng=random.Random(3))
 
 
 def _received(sandbox: SandboxServer, path: str) -> int:
@@ -53,7 +48,7 @@ def test_every_kyc_operation_succeeds_over_http(sandbox):
         started = service.start_aadhaar_otp("999999990019")
         assert service.verify_aadhaar_otp(started["data"]["initiation_id"], "123456")["status"] == "SUCCESS"
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert _received(sandbox, "/kyc/public_registry/validate") == 1
 
 
@@ -65,7 +60,7 @@ def test_a_payment_goes_from_pending_to_its_sandbox_outcome(sandbox):
             created = service.initiate_payment({"amount": amount})
             outcomes[amount] = service.get_payment_status(created["data"]["reference_id"])["status"]
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert outcomes == {10: "SUCCESS", 20: "FAILURE", 30: "PENDING"}
 
 
@@ -75,7 +70,7 @@ def test_wrong_credentials_are_refused_with_a_typed_error(sandbox):
         with pytest.raises(AuthenticationFailed):
             service.verify_pan("ABCDE1234F")
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
 
 
 @pytest.mark.parametrize("kind", ["503", "500", "429", "reset", "malformed"])
@@ -85,7 +80,7 @@ def test_a_kyc_read_survives_one_fault_of_each_kind(sandbox, kind):
     try:
         result = service.verify_pan("ABCDE1234F")
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert result["status"] == "SUCCESS"
     assert _received(sandbox, "/kyc/public_registry/validate") == 2
 
@@ -97,7 +92,7 @@ def test_a_kyc_read_gives_up_after_the_retry_budget(sandbox):
         with pytest.raises(UpstreamUnavailable):
             service.verify_pan("ABCDE1234F")
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert _received(sandbox, "/kyc/public_registry/validate") == 3
 
 
@@ -107,7 +102,7 @@ def test_a_slow_payment_is_pending_and_created_exactly_once(sandbox):
     try:
         result = service.initiate_payment({"amount": 10})
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert result["status"] == "PENDING"
     assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
     assert _received(sandbox, "/v2/payments/upi/link") == 1
@@ -120,7 +115,7 @@ def test_an_ambiguous_payment_fault_is_pending_and_never_resent(sandbox, kind):
     try:
         result = service.initiate_payment({"amount": 10})
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert result["status"] == "PENDING"
     assert _received(sandbox, "/v2/payments/upi/link") == 1
 
@@ -131,7 +126,7 @@ def test_a_payment_refused_with_503_is_retried_with_the_same_reference(sandbox):
     try:
         result = service.initiate_payment({"amount": 10})
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
     assert result["status"] == "PENDING" and result["data"]["transaction_id"]
     assert "reconciliation" not in result["data"]
     assert _received(sandbox, "/v2/payments/upi/link") == 2

@@ -13,7 +13,7 @@ from decentro_adapters.vault.fernet import FernetVault
 from decentro_adapters.sql.stores import open_stores
 from decentro_adapters.cache.redis_cache import RedisCache
 from decentro_core.context import CallContext, Consent
-from decentro_core.service import BlockingDecentroService
+from decentro_adapters.bootstrap import build
 from decentro_core.settings import Settings
 
 pytestmark = pytest.mark.redis
@@ -35,8 +35,9 @@ def run_full_flow(database_url: str, redis_url: str, redis_prefix: str) -> list[
     vault = FernetVault([FernetVault.generate_key()])
     settings = Settings.from_mapping({"USE_MOCKS": "true"})
     with open_stores(database_url, vault=vault) as stores, RedisCache(redis_url, prefix=redis_prefix) as cache:
-        with BlockingDecentroService(settings, cache=cache, vault=vault, audit=stores.audit,
-                                     consents=stores.consents, records=stores.records) as service:
+        with build(settings, cache=cache, vault=vault, audit=stores.audit, consents=stores.consents,
+                   records=stores.records) as system:
+            service = system.service
             context = CallContext(actor="user:u-1", client_ip="203.0.113.7", user_agent="DecentroTest/1.0")
             results = [
                 service.verify_pan(PAN, NAME, user_id="u-1", consent=CONSENT, context=context),

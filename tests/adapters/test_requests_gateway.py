@@ -13,7 +13,7 @@ from urllib3.exceptions import NewConnectionError, ProtocolError
 from decentro_adapters.gateway.live import RequestsGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import GatewayConnectionError, GatewayTimeout, UpstreamProtocolError
-from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+from decentro_core.memory import memory_ports, MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 from decentro_core.ports import GatewayRequest
 
 BASE = "https://in.staging.decentro.tech"
@@ -21,20 +21,15 @@ LIVE = Settings(use_mocks=False, client_id="test-client", client_secret="test-cl
                 api_key="test-module-secret", payments_module_secret="test-pay-module",
                 payments_provider_secret="test-pay-provider", payee_account="TESTPAYEE01",
                 encryption_keys=("unused-in-these-tests",), backoff_base=0.0, backoff_max=0.0)
-PURPOSE = "Customer identity verification for onboarding (KYC)"
+PURPOSE = "Customer identity verification for onboarding"  # no characters Decentro sanitises
 
 
 @pytest.fixture
 def live() -> BlockingDecentroService:
     counter = iter(range(1, 100))
-    service = BlockingDecentroService(
-        LIVE, gateway=RequestsGateway(LIVE), cache=MemoryCache(), vault=MemoryVault(), audit=MemoryAuditSink(),
-        consents=MemoryConsentStore(), records=MemoryRecordStore(), aadhaar_verifier=object(),  # type: ignore[arg-type]
-        clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc),
-        new_reference_id=lambda: f"ref-{next(counter)}", sleep=lambda s: None,
-    )
+    service = BlockingDecentroService(LIVE, memory_ports(RequestsGateway(LIVE)), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc), new_reference_id=lambda: f"ref-{next(counter)}", sleep=lambda s: None)
     yield service
-    service.gateway.close()
+    service.ports.gateway.close()
 
 
 def _sent(m: rm.Mocker) -> tuple[str, dict[str, str], bytes | None]:
@@ -192,22 +187,18 @@ def test_a_payment_whose_answer_is_cut_off_mid_body_is_pending_and_never_resent(
     thread.start()
     settings = Settings(**{**LIVE.__dict__, "api_base": f"http://127.0.0.1:{listener.getsockname()[1]}",
                            "timeout": 2.0})
-    service = BlockingDecentroService(
-        settings, gateway=RequestsGateway(settings), cache=MemoryCache(), vault=MemoryVault(),
-        audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=MemoryRecordStore(),
-        aadhaar_verifier=object(), sleep=lambda s: None,  # type: ignore[arg-type]
-    )
+    service = BlockingDecentroService(settings, memory_ports(RequestsGateway(settings)), sleep=lambda s: None)
     try:
         result = service.initiate_payment({"amount": 10})
     finally:
-        service.gateway.close()
+        service.ports.gateway.close()
         stop.set()
         thread.join(timeout=5)
         listener.close()
     assert result["status"] == "PENDING"
     assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
     assert len(received) == 1
-    assert service.records.get_operation(result["data"]["reference_id"]).status == "PENDING"
+    assert service.ports.records.get_operation(result["data"]["reference_id"]).status == "PENDING"
 
 
 def test_proxy_and_ca_bundle_variables_are_read_once_when_the_gateway_is_built(monkeypatch, tmp_path):

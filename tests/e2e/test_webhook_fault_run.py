@@ -60,7 +60,7 @@ def _pay(service: Any, amount: int, n: int) -> list[dict[str, Any]]:
 
 def _settle(sandbox: Any, service: Any, payments: list[dict[str, Any]], status: str) -> None:
     for payment in payments:
-        record = service.records.get_operation(payment["data"]["reference_id"])
+        record = service.ports.records.get_operation(payment["data"]["reference_id"])
         sandbox.emulator.settle_payment(record.operation_id, status)
 
 
@@ -71,7 +71,7 @@ def _replay(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_callback_is_processed_exactly_once_after_duplicates_failures_a_kill_and_replay(postgres_url, tmp_path):
-    from decentro_adapters.bootstrap import build_service
+    from decentro_adapters.bootstrap import build
     from decentro_adapters.emulator.sandbox import start_sandbox
     from decentro_core.memory import MemoryCache
 
@@ -82,7 +82,8 @@ def test_every_callback_is_processed_exactly_once_after_duplicates_failures_a_ki
     with start_sandbox(callback_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}", callback_secret=SECRET,
                        duplicate_callbacks=True, reorder_callbacks=True, callback_backoff=1.0) as sandbox:
         sandbox.callbacks.timeout = 0.5  # a receiver stuck in processing must not stall delivery
-        with build_service(live_settings(sandbox.url, database_url=postgres_url), cache=MemoryCache()) as service:
+        with build(live_settings(sandbox.url, database_url=postgres_url), cache=MemoryCache()) as system:
+            service = system.service
             # 1. normal deliveries, each duplicated, in swapped pairs
             with gunicorn(env, workers=2, threads=4, port=port, log_path=log) as receiver:
                 settled = _pay(service, 10, 6) + _pay(service, 20, 6)
@@ -98,19 +99,19 @@ def test_every_callback_is_processed_exactly_once_after_duplicates_failures_a_ki
             slow_env = {**env, "BENCH_WEBHOOK_SLEEP": "60"}
             with gunicorn(slow_env, workers=2, threads=4, port=port, log_path=log) as receiver:
                 _settle(sandbox, service, pending[4:], "FAILURE")
-                _wait(lambda: len(list(service.records.webhook_events(state="received"))) == 4,
+                _wait(lambda: len(list(service.ports.records.webhook_events(state="received"))) == 4,
                       timeout=30, what="four callbacks stuck in processing")
                 receiver.kill()
-            stuck = {e.dedupe_key for e in service.records.webhook_events(state="received")}
+            stuck = {e.dedupe_key for e in service.ports.records.webhook_events(state="received")}
             with gunicorn(env, workers=2, threads=4, port=port, log_path=log):
                 _wait(lambda: _deliveries_settled(sandbox), timeout=30, what="the last deliveries")
                 time.sleep(1.2)  # past DECENTRO_WEBHOOK_STALE_AFTER: the stuck events are replayable
                 replay = _replay(env)
             stats = sandbox.stats()
-            events = list(service.records.webhook_events())
-            audit = service.audit.events
+            events = list(service.ports.records.webhook_events())
+            audit = service.ports.audit.events
             payments = settled + pending
-            records = {p["data"]["reference_id"]: service.records.get_operation(p["data"]["reference_id"])
+            records = {p["data"]["reference_id"]: service.ports.records.get_operation(p["data"]["reference_id"])
                        for p in payments}
 
     assert replay.returncode == 0, replay.stderr[-2000:]

@@ -7,13 +7,7 @@ from typing import Any
 
 from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
 from decentro_adapters.gateway.mock import MockGateway
-from decentro_core.memory import (
-    MemoryAuditSink,
-    MemoryCache,
-    MemoryConsentStore,
-    MemoryRecordStore,
-    MemoryVault,
-)
+from decentro_core.memory import memory_ports
 from decentro_core.ports import GatewayRequest, GatewayResponse
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
@@ -44,17 +38,8 @@ class RecordingGateway(MockGateway):
 
 
 def build_service() -> BlockingDecentroService:
-    return BlockingDecentroService(
-        Settings(use_mocks=True),
-        gateway=RecordingGateway(),
-        cache=MemoryCache(),
-        vault=MemoryVault(),
-        audit=MemoryAuditSink(),
-        consents=MemoryConsentStore(),
-        records=MemoryRecordStore(),
-        aadhaar_verifier=MockAadhaarVerifier(),
-        sleep=lambda seconds: None,
-    )
+    ports = memory_ports(RecordingGateway(), aadhaar_verifier=MockAadhaarVerifier())
+    return BlockingDecentroService(Settings(use_mocks=True), ports, sleep=lambda seconds: None)
 
 
 def kyc(pan: str = PAN, **extra: Any) -> dict[str, Any]:

@@ -25,8 +25,8 @@ def test_verify_audit_reports_an_intact_chain_and_fails_on_a_broken_one(app, cli
     runner = app.test_cli_runner()
     ok = runner.invoke(decentro_cli, ["verify-audit"])
     assert ok.exit_code == 0 and "intact" in ok.output
-    event, digest = service.audit.rows[0]
-    service.audit.rows[0] = (AuditEvent(**{**event.__dict__, "outcome": "EDITED"}), digest)
+    event, digest = service.ports.audit.rows[0]
+    service.ports.audit.rows[0] = (AuditEvent(**{**event.__dict__, "outcome": "EDITED"}), digest)
     broken = runner.invoke(decentro_cli, ["verify-audit"])
     assert broken.exit_code == 1 and "BROKEN at event 1" in broken.output
 
@@ -38,7 +38,7 @@ def test_purge_removes_records_older_than_the_given_age(app, client, service):
     runner = app.test_cli_runner()
     assert "purged 0" in runner.invoke(decentro_cli, ["purge", "--older-than", "90d"]).output
     assert "purged 1" in runner.invoke(decentro_cli, ["purge", "--older-than", "0m"]).output
-    assert list(service.records.operations) == []
+    assert list(service.ports.records.operations) == []
 
 
 def test_ages_read_as_days_hours_or_minutes():
@@ -68,8 +68,9 @@ def test_rotate_keys_reseals_stored_values_under_the_first_key(make_app, tmp_pat
         stores.records.save_operation(OperationRecord(
             reference_id="r1", operation="pan", status="SUCCESS", created_at=now, updated_at=now,
             sealed_request=FernetVault([old]).seal(b"{}")))
-    app = make_app(DECENTRO_DATABASE_URL=url, DECENTRO_ENCRYPTION_KEYS=f"{new},{old}")
+    app = make_app(service=None, DECENTRO_DATABASE_URL=url, DECENTRO_ENCRYPTION_KEYS=f"{new},{old}")
     result = app.test_cli_runner().invoke(decentro_cli, ["rotate-keys", "--batch-size", "10"])
+    app.extensions["decentro"].close()
     assert result.exit_code == 0, result.output
     assert "rotated=1" in result.output and "complete=True" in result.output
     with open_stores(url) as stores:

@@ -10,6 +10,7 @@ from flask_caching import Cache
 from flask_helpers import build_service, kyc
 
 from decentro_core.errors import ConfigurationError
+from decentro_adapters.bootstrap import System
 from flask_decentro import FLASK_OPTIONS, Decentro, get_service
 from flask_decentro.config import merged_mapping
 
@@ -90,11 +91,11 @@ def test_the_service_is_reachable_through_current_app(app):
 def test_the_host_apps_flask_caching_backend_becomes_the_cache_port(monkeypatch):
     built = {}
 
-    def fake_build(settings, *, cache):
-        built["cache"] = cache
-        return build_service()
+    def fake_build(settings, **given):
+        built.update(given)
+        return System(build_service())
 
-    monkeypatch.setattr("flask_decentro.extension._build_service", fake_build)
+    monkeypatch.setattr("flask_decentro.extension.build", fake_build)
     app = Flask("cached")
     app.config.update(CACHE_TYPE="SimpleCache")
     cache = Cache(app)
@@ -108,7 +109,7 @@ def test_the_host_apps_flask_caching_backend_becomes_the_cache_port(monkeypatch)
 
 def test_without_flask_caching_the_service_builds_its_own_cache(monkeypatch):
     built = {}
-    monkeypatch.setattr("flask_decentro.extension._build_service",
-                        lambda settings, *, cache: built.setdefault("cache", cache) or build_service())
+    monkeypatch.setattr("flask_decentro.extension.build",
+                        lambda settings, **given: built.update(given) or System(build_service()))
     Decentro(Flask("plain"), DECENTRO_WEBHOOK_SECRET="w")
-    assert built["cache"] is None
+    assert "cache" not in built

@@ -17,7 +17,7 @@ def test_a_valid_pan_answers_200_success_with_the_registry_data(client, service)
     assert body["status"] == "SUCCESS"
     assert body["data"]["pan_status"] == "VALID"
     assert body["data"]["reference_id"]
-    assert [c.user_id for c in service.consents.records] == ["user-7"]
+    assert [c.user_id for c in service.ports.consents.records] == ["user-7"]
 
 
 @pytest.mark.parametrize(
@@ -101,13 +101,13 @@ def test_bad_fields_answer_400_with_field_errors_and_nothing_reaches_decentro(cl
     error = response.get_json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert {"account_number", "ifsc", "colour"} <= set(error["fields"])
-    assert service.gateway.requests == []
+    assert service.ports.gateway.requests == []
 
 
 def test_a_malformed_pan_is_refused_by_the_core_with_its_field(client, service):
     response = client.post("/api/kyc/pan", json=kyc("NOT-A-PAN"))
     assert (response.status_code, list(response.get_json()["error"]["fields"])) == (400, ["pan"])
-    assert service.gateway.requests == []
+    assert service.ports.gateway.requests == []
 
 
 def test_a_body_that_is_not_json_answers_400(client):
@@ -125,14 +125,14 @@ def test_missing_or_false_consent_answers_400_consent_required_and_calls_nothing
     body = {"pan": "ABCDE1234F"} if consent is None else {"pan": "ABCDE1234F", "consent": consent}
     response = client.post("/api/kyc/pan", json=body)
     assert (response.status_code, response.get_json()["error"]["code"]) == (400, "CONSENT_REQUIRED")
-    assert service.gateway.requests == []
-    assert service.consents.records == []
+    assert service.ports.gateway.requests == []
+    assert service.ports.consents.records == []
 
 
 def test_the_consent_record_keeps_the_client_address_and_user_agent(client, service):
     client.post("/api/kyc/pan", json=kyc(), headers={"User-Agent": "test-browser/1.0"},
                 environ_base={"REMOTE_ADDR": "198.51.100.4"})
-    (record,) = service.consents.records
+    (record,) = service.ports.consents.records
     assert (record.client_ip, record.user_agent) == ("198.51.100.4", "test-browser/1.0")
     assert record.text == CONSENT["text"]
 
@@ -141,11 +141,11 @@ def test_the_identity_callable_names_the_user_and_the_body_cannot_override_it(ma
     app = make_app(identity=lambda: "signed-in-user")
     response = app.test_client().post("/api/kyc/pan", json=kyc(user_id="someone-else"))
     assert response.status_code == 200
-    assert [c.user_id for c in app.extensions["decentro"].service.consents.records] == ["signed-in-user"]
+    assert [c.user_id for c in app.extensions["decentro"].service.ports.consents.records] == ["signed-in-user"]
 
 
 def test_without_a_signed_in_user_the_identity_callable_makes_kyc_401(make_app):
     app = make_app(identity=lambda: None)
     response = app.test_client().post("/api/kyc/pan", json=kyc())
     assert (response.status_code, response.get_json()["error"]["code"]) == (401, "UNAUTHENTICATED")
-    assert app.extensions["decentro"].service.gateway.requests == []
+    assert app.extensions["decentro"].service.ports.gateway.requests == []

@@ -28,7 +28,7 @@ def test_a_payment_body_with_bad_fields_answers_400_with_each_field(client, serv
     response = client.post("/api/payments", json={"amount": "ten", "currency": "USD", "tip": 1})
     assert response.status_code == 400
     assert {"amount", "currency", "customer_details", "tip"} <= set(response.get_json()["error"]["fields"])
-    assert service.gateway.requests == []
+    assert service.ports.gateway.requests == []
 
 
 def test_a_non_positive_amount_is_refused_by_the_core(client):

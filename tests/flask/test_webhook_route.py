@@ -18,7 +18,7 @@ def _pending_payment(client) -> str:
 
 
 def _status(service, reference_id):
-    return service.records.get_operation(reference_id).status
+    return service.ports.records.get_operation(reference_id).status
 
 
 def test_a_signed_callback_is_acknowledged_and_settles_the_payment(client, service):
@@ -42,7 +42,7 @@ def test_forged_truncated_and_reserialised_bodies_are_refused_with_401(client, s
     ]
     assert [(r.status_code, r.get_json()["response_code"]) for r in attempts] == [(401, "CB_E00013")] * 4
     assert _status(service, reference_id) == "PENDING"
-    assert list(service.records.webhook_events()) == []
+    assert list(service.ports.records.webhook_events()) == []
 
 
 def test_a_malformed_or_oversized_callback_is_refused_with_cb_e00009(make_app):
@@ -58,9 +58,9 @@ def test_a_replayed_valid_callback_is_processed_once(client, service):
     reference_id = _pending_payment(client)
     first, again = signed_post(client, callback(reference_id)), signed_post(client, callback(reference_id))
     assert (first.status_code, again.status_code) == (200, 200)
-    callbacks = [e for e in service.audit.events if e.action == "upi_payment.callback"]
+    callbacks = [e for e in service.ports.audit.events if e.action == "upi_payment.callback"]
     assert len(callbacks) == 1
-    (event,) = service.records.webhook_events()
+    (event,) = service.ports.records.webhook_events()
     assert (event.state, event.attempts) == ("processed", 1)
 
 
@@ -107,8 +107,8 @@ def test_a_callback_stuck_in_received_after_a_process_died_is_replayed_by_key(ap
     reference_id = _pending_payment(client)
     raw = json.dumps(callback(reference_id)).encode()
     stored_at = service.clock() - timedelta(hours=1)
-    service.records.add_webhook_event(WebhookEvent(
-        dedupe_key="CB-stuck", sealed_body=service.vault.seal(raw), received_at=stored_at,
+    service.ports.records.add_webhook_event(WebhookEvent(
+        dedupe_key="CB-stuck", sealed_body=service.ports.vault.seal(raw), received_at=stored_at,
         reference_id=reference_id))
     result = app.test_cli_runner().invoke(decentro_cli, ["webhooks", "replay", "CB-stuck"])
     assert (result.exit_code, result.output.strip()) == (0, "CB-stuck\tSUCCESS")

@@ -7,6 +7,7 @@ it was given. Nothing sleeps for real and nothing leaves the process.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +20,7 @@ from decentro_adapters.emulator.core import DecentroEmulator, SeededIds
 from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
-from decentro_core.ports import GatewayRequest, GatewayResponse, OperationRecord
+from decentro_core.ports import GatewayRequest, GatewayResponse, OperationRecord, Ports
 from decentro_core.validation import is_valid_aadhaar
 
 __all__ = [
@@ -199,7 +200,7 @@ class Harness:
 
     def opened(self, token: str | None) -> Any:
         assert token is not None
-        return self.service._engine.open_json(token)  # the service's own opening path
+        return json.loads(self.vault.open(token))
 
 
 def build(gateway: Any | None = None, *, settings: Settings | None = None, records: MemoryRecordStore | None = None,
@@ -216,10 +217,11 @@ def build(gateway: Any | None = None, *, settings: Settings | None = None, recor
         consents=MemoryConsentStore(), records=records or MemoryRecordStore(), clock=clock,
         ids=SequentialIds(), sleep=RecordingSleep(), monotonic=monotonic,
     )
+    ports = Ports(gateway=harness.gateway, cache=harness.cache, vault=harness.vault, audit=harness.audit,
+                  consents=harness.consents, records=harness.records,
+                  aadhaar_verifier=MockAadhaarVerifier(now=clock))
     harness.service = BlockingDecentroService(
-        settings or Settings(use_mocks=True, **setting_overrides),
-        gateway=harness.gateway, cache=harness.cache, vault=harness.vault, audit=harness.audit,
-        consents=harness.consents, records=harness.records, aadhaar_verifier=MockAadhaarVerifier(now=clock),
+        settings or Settings(use_mocks=True, **setting_overrides), ports,
         clock=clock, new_reference_id=harness.ids, sleep=harness.sleep,
     )
     return harness

@@ -17,7 +17,8 @@ from decentro_core.envelope import (
     to_envelope,
 )
 from decentro_core.errors import AuthenticationFailed, DuplicateReference, UpstreamProtocolError
-from decentro_core.operations import parsers
+from decentro_core.operations.kyc import parse_bank, parse_pan
+from decentro_core.operations.payments import parse_payment
 from decentro_core.ports import GatewayResponse
 
 LEAKY_MESSAGE = "Testa Synthetica with PAN ABCDE1234F is not allowed"
@@ -136,18 +137,18 @@ def test_names_match_ignores_case_spacing_order_and_dots(given: str | None, regi
     ("EXPIRED", "FAILURE", "PAYMENT_EXPIRED"), ("INITIATED", "PENDING", None), ("SOMETHING_NEW", "PENDING", None),
 ])
 def test_payment_statuses_map_to_the_envelope_status(status: str, envelope_status: str, code: str | None) -> None:
-    outcome = parsers.payment(_response(200, status="SUCCESS", decentroTxnId="T",
-                                        data={"transactionStatus": status}), request_id="r")
+    outcome = parse_payment(_response(200, status="SUCCESS", decentroTxnId="T",
+                                      data={"transactionStatus": status}), "r", {})
     assert (outcome.status, outcome.error_code) == (envelope_status, code)
 
 
 def test_a_pan_answer_without_kyc_result_is_a_protocol_error() -> None:
     with pytest.raises(UpstreamProtocolError):
-        parsers.pan(_response(200, status="SUCCESS"), request_id="r", name=None)
+        parse_pan(_response(200, status="SUCCESS"), "r", {"name": None})
 
 
 def test_a_lower_case_banking_failure_is_an_invalid_document_with_the_provider_message() -> None:
-    outcome = parsers.bank_account(_response(200, status="failure", accountStatus="invalid", decentroTxnId="T",
-                                             providerMessage="NPCIERROR:INVALID ACCOUNT"), request_id="r", name=None)
+    outcome = parse_bank(_response(200, status="failure", accountStatus="invalid", decentroTxnId="T",
+                                   providerMessage="NPCIERROR:INVALID ACCOUNT"), "r", {"name": None})
     assert (outcome.status, outcome.error_code) == ("FAILURE", "INVALID_DOCUMENT")
     assert outcome.fields["provider_message"] == "NPCIERROR:INVALID ACCOUNT"

@@ -6,17 +6,14 @@ import json
 
 from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings, WebhookProcessor, sign_body
-from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+from decentro_core.memory import memory_ports, MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 
 SECRET = "test-webhook-secret"
 
 
 def test_a_callback_settles_a_pending_payment_and_its_transaction_status_agrees():
     records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
-    service = BlockingDecentroService(
-        Settings(), gateway=MockGateway(), cache=MemoryCache(), vault=vault, audit=audit,
-        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
-    )
+    service = BlockingDecentroService(Settings(), memory_ports(MockGateway(), vault=vault, audit=audit, records=records))
     processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
     created = service.initiate_payment({"amount": 30})  # Decentro's sandbox: 30 stays PENDING
     reference = created["data"]["reference_id"]
@@ -46,10 +43,7 @@ def test_a_status_check_in_flight_cannot_undo_a_callback_that_lands_meanwhile():
                 assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
             return mock.send(request)
 
-    service = BlockingDecentroService(
-        Settings(), gateway=CallbackDuringStatusCheck(), cache=MemoryCache(), vault=vault, audit=audit,
-        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
-    )
+    service = BlockingDecentroService(Settings(), memory_ports(CallbackDuringStatusCheck(), vault=vault, audit=audit, records=records))
     reference.append(service.initiate_payment({"amount": 30})["data"]["reference_id"])  # stays PENDING upstream
 
     service.get_payment_status(reference[0])  # Decentro still says PENDING; the callback said SUCCESS
@@ -69,10 +63,7 @@ def test_an_expired_callback_settles_the_payment_as_failed_and_decentro_is_not_a
             sent.append(request.method)
             return mock.send(request)
 
-    service = BlockingDecentroService(
-        Settings(), gateway=Recording(), cache=MemoryCache(), vault=vault, audit=audit,
-        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
-    )
+    service = BlockingDecentroService(Settings(), memory_ports(Recording(), vault=vault, audit=audit, records=records))
     reference = service.initiate_payment({"amount": 30})["data"]["reference_id"]
     body = json.dumps({"callbackTxnId": "CB-3", "transactionStatus": "EXPIRED", "referenceId": reference}).encode()
     assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200

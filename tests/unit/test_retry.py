@@ -14,7 +14,7 @@ from decentro_core.errors import (
     RateLimited,
     UpstreamUnavailable,
 )
-from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
+from decentro_core.memory import memory_ports, MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault
 from decentro_core.ports import GatewayRequest, GatewayResponse
 from decentro_core.retry import RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
 
@@ -42,13 +42,7 @@ class ScriptedGateway:
 
 def _service(gateway: ScriptedGateway, sleeps: list[float], **settings: object) -> BlockingDecentroService:
     counter = iter(range(1, 1000))
-    return BlockingDecentroService(
-        Settings(**{"backoff_base": 0.5, "backoff_max": 8.0, **settings}),
-        gateway=gateway, cache=MemoryCache(), vault=MemoryVault(), audit=MemoryAuditSink(),
-        consents=MemoryConsentStore(), records=MemoryRecordStore(), aadhaar_verifier=object(),  # type: ignore[arg-type]
-        clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc),
-        new_reference_id=lambda: f"ref-{next(counter)}", sleep=sleeps.append, rng=random.Random(7),
-    )
+    return BlockingDecentroService(Settings(**{"backoff_base": 0.5, "backoff_max": 8.0, **settings}), memory_ports(gateway), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc), new_reference_id=lambda: f"ref-{next(counter)}", sleep=sleeps.append, rng=random.Random(7))
 
 
 def _answer(status: int, body: dict | None = None, headers: dict | None = None) -> GatewayResponse:
@@ -96,8 +90,8 @@ def test_a_read_retry_uses_a_fresh_reference_id_and_marks_the_old_one_retried():
     sent = [r.body["reference_id"] for r in gateway.requests]  # type: ignore[index]
     assert sent == ["ref-1", "ref-2"]
     assert result["data"]["reference_id"] == "ref-2"
-    assert service.records.get_operation("ref-1").status == "RETRIED"
-    assert service.records.get_operation("ref-2").status == "SUCCESS"
+    assert service.ports.records.get_operation("ref-1").status == "RETRIED"
+    assert service.ports.records.get_operation("ref-2").status == "SUCCESS"
 
 
 def test_a_read_timeout_on_a_kyc_read_is_retried():
@@ -114,7 +108,7 @@ def test_a_payment_is_never_sent_twice_after_a_read_timeout():
     assert len(gateway.requests) == 1
     assert result["status"] == "PENDING"
     assert result["data"]["reconciliation"] == "OUTCOME_UNKNOWN"
-    assert service.records.get_operation(result["data"]["reference_id"]).status == "PENDING"
+    assert service.ports.records.get_operation(result["data"]["reference_id"]).status == "PENDING"
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
@@ -210,11 +204,7 @@ class FailingAfterFirstSave(MemoryRecordStore):
 def test_a_payment_decentro_accepted_is_returned_even_if_its_outcome_cannot_be_recorded():
     records = FailingAfterFirstSave()
     gateway = ScriptedGateway(_answer(200, LINK_OK))
-    service = BlockingDecentroService(
-        Settings(), gateway=gateway, cache=MemoryCache(), vault=MemoryVault(), audit=MemoryAuditSink(),
-        consents=MemoryConsentStore(), records=records, aadhaar_verifier=object(),  # type: ignore[arg-type]
-        new_reference_id=lambda: "ref-1", sleep=lambda s: None,
-    )
+    service = BlockingDecentroService(Settings(), memory_ports(gateway, records=records), new_reference_id=lambda: "ref-1", sleep=lambda s: None)
     result = _pay(service)
     assert result["status"] == "PENDING" and result["data"]["transaction_id"] == "TXN2"
     assert records.get_operation("ref-1").status == "PENDING"  # the write-ahead record, for reconciliation
@@ -224,10 +214,6 @@ def test_a_payment_decentro_accepted_is_returned_even_if_its_outcome_cannot_be_r
 def test_a_kyc_read_whose_outcome_cannot_be_recorded_raises_the_store_error():
     from decentro_core.errors import StoreError
 
-    service = BlockingDecentroService(
-        Settings(), gateway=ScriptedGateway(_answer(200, PAN_OK)), cache=MemoryCache(), vault=MemoryVault(),
-        audit=MemoryAuditSink(), consents=MemoryConsentStore(), records=FailingAfterFirstSave(),
-        aadhaar_verifier=object(), sleep=lambda s: None,  # type: ignore[arg-type]
-    )
+    service = BlockingDecentroService(Settings(), memory_ports(ScriptedGateway(_answer(200, PAN_OK)), records=FailingAfterFirstSave()), sleep=lambda s: None)
     with pytest.raises(StoreError):
         service.verify_pan("ABCDE1234F")

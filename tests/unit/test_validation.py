@@ -177,7 +177,7 @@ def test_a_value_with_a_trailing_newline_is_refused_or_stripped_never_sent(field
 
 @pytest.mark.parametrize("amount", ["१०", "１０", "1e3", " 10 ", "10.505", True, "-0", "+10", "10.", ".5", [10], {"v": 10}])
 def test_an_amount_in_anything_but_plain_ascii_rupees_is_refused(amount):
-    from decentro_core.validation import PaymentSchema
+    from decentro_core.operations.payments import PaymentSchema
 
     with pytest.raises(ValidationError) as caught:
         load(PaymentSchema(), {"amount": amount})
@@ -188,6 +188,6 @@ def test_an_amount_in_anything_but_plain_ascii_rupees_is_refused(amount):
 def test_plain_rupee_amounts_are_read_exactly(amount, rupees):
     from decimal import Decimal
 
-    from decentro_core.validation import PaymentSchema
+    from decentro_core.operations.payments import PaymentSchema
 
     assert load(PaymentSchema(), {"amount": amount})["amount"] == Decimal(rupees)

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from decentro_core.callbacks import sign_body
+from decentro_core.webhooks import sign_body
 
 __all__ = ["CallbackDeliverer"]
 

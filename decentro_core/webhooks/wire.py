@@ -1,6 +1,6 @@
 """Decentro's callback wire format: signatures, the fields processing reads, acknowledgements.
 
-Pure functions and values, shared by the processor (:mod:`decentro_core.webhooks`), the
+Pure functions and values, shared by the processor (:mod:`decentro_core.webhooks.processor`), the
 sandbox that sends callbacks, and tests that sign them.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import WebhookError, WebhookPayloadError
-from .ports import SETTLED_STATUSES
+from ..errors import WebhookError, WebhookPayloadError
+from ..ports import SETTLED_STATUSES
 
 __all__ = [
     "ACK_ACCEPTED",

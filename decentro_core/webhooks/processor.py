@@ -1,7 +1,9 @@
 """Decentro callbacks: authenticate, store, then process, exactly once per delivery.
 
-:class:`WebhookProcessor` is framework-free: an HTTP front end hands it the raw body and
-three request facts and answers with the :class:`WebhookAck` it returns.
+:class:`WebhookProcessor` is framework-free and owns every webhook option (built from
+:class:`~decentro_core.settings.Settings` by :meth:`WebhookProcessor.from_settings`): any HTTP
+front end (Flask, FastAPI, Django) hands :meth:`~WebhookProcessor.receive_request` the raw
+body, the headers and the client address, and answers with the :class:`WebhookAck` it returns.
 
 Checks run cheapest first: body size, HMAC-SHA256 of the raw body (any configured secret,
 for rotation), the optional shared credential header Decentro can send, the optional
@@ -27,20 +29,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
-from .callbacks import (
-    ACK_ACCEPTED,
-    ACK_BAD_REQUEST,
-    ACK_UNAUTHORIZED,
-    ACK_UNAVAILABLE,
-    TERMINAL_STATUSES,
-    Callback,
-    WebhookAck,
-    parse_callback,
-    sign_body,
-    validate_signature,
-)
-from .errors import (
+from ..errors import (
     ConfigurationError,
     DecentroError,
     StoreError,
@@ -48,7 +39,7 @@ from .errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from .ports import (
+from ..ports import (
     AuditEvent,
     AuditSink,
     CallbackUpdate,
@@ -58,26 +49,15 @@ from .ports import (
     Vault,
     WebhookEvent,
 )
+from ..settings import Settings
+from .wire import ACK_UNAVAILABLE, TERMINAL_STATUSES, Callback, WebhookAck, parse_callback, validate_signature
 
-__all__ = [
-    "ACK_ACCEPTED",
-    "ACK_BAD_REQUEST",
-    "ACK_UNAUTHORIZED",
-    "ACK_UNAVAILABLE",
-    "Callback",
-    "OperationNotFound",
-    "ReplayReport",
-    "TERMINAL_STATUSES",
-    "WebhookAck",
-    "WebhookProcessor",
-    "parse_callback",
-    "sign_body",
-    "validate_signature",
-]
+__all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("decentro.webhooks")
 
-# The wire format (signatures, parsing, acknowledgements) lives in .callbacks; re-exported here.
+# Used only in mock mode when no DECENTRO_WEBHOOK_SECRET is configured; logged loudly.
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -96,6 +76,12 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class Headers(Protocol):
+    """Request headers as any framework gives them: looked up by name, case-insensitively."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 @dataclass
 class WebhookProcessor:
     """Authenticates, stores and processes Decentro callbacks (see the module docstring)."""
@@ -111,6 +97,26 @@ class WebhookProcessor:
     max_bytes: int = 64 * 1024
     stale_after: timedelta = timedelta(minutes=5)
     clock: Clock = field(default=_utcnow)
+    signature_header: str = "X-Decentro-Signature"
+    credential_header: str = "X-Decentro-Credential"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, records: RecordStore, vault: Vault, audit: AuditSink,
+                      clock: Clock = _utcnow) -> WebhookProcessor:
+        """Every option from settings. Mock mode without a secret signs with the public demo
+        secret (logged loudly); live mode without one is refused by ``Settings.check``."""
+        secrets = settings.webhook_secrets
+        if not secrets and settings.webhook_require_signature and settings.use_mocks:
+            log.warning("DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
+                        "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
+            secrets = (DEMO_WEBHOOK_SECRET,)
+        return cls(
+            records, vault, audit, secrets=secrets, require_signature=settings.webhook_require_signature,
+            credential=settings.webhook_credential or None, allowed_ips=settings.webhook_allowed_ips,
+            max_bytes=settings.webhook_max_bytes, stale_after=timedelta(seconds=settings.webhook_stale_after),
+            clock=clock, signature_header=settings.webhook_signature_header,
+            credential_header=settings.webhook_credential_header,
+        )
 
     def __post_init__(self) -> None:
         self.secrets = tuple(s for s in self.secrets if s)
@@ -132,6 +138,14 @@ class WebhookProcessor:
             )
 
     # -- receiving ------------------------------------------------------------------------
+
+    def receive_request(self, raw_body: bytes, headers: Headers, *,
+                        remote_addr: str | None) -> WebhookAck:
+        """One HTTP delivery as any framework sees it: the exact body bytes (the signature
+        covers them), the request headers (any case-insensitive mapping) and the peer address.
+        Read at most ``max_bytes + 1`` bytes of the body: a longer one is refused here."""
+        return self.receive(raw_body, signature=headers.get(self.signature_header),
+                            credential=headers.get(self.credential_header), remote_addr=remote_addr)
 
     def receive(
         self,

@@ -1,0 +1,233 @@
+"""Aadhaar: Decentro's OTP e-KYC flow, and UIDAI's offline e-KYC file verified here.
+
+OTP flow (Decentro's Aadhaar e-KYC API, docs.decentro.tech): ``POST /v2/kyc/aadhaar/otp``
+sends an OTP to the holder's linked mobile; ``POST /v2/kyc/aadhaar/otp/validate`` within 10
+minutes returns the e-KYC data. Neither is repeated blindly: a start sends an SMS and a
+validation spends an attempt, so both are writes.
+
+The offline file (UIDAI's "Aadhaar Paperless Offline e-KYC", uidai.gov.in) is checked by the
+:class:`~decentro_core.ports.AadhaarVerifier` port against UIDAI's pinned keys: nothing leaves
+the process and nothing is billed. A refused file is never stored: its record keeps the
+outcome, a digest and the size; an accepted file is sealed as the signed proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import ValidationError as MarshmallowError
+from marshmallow import fields, post_load, pre_load, validate
+
+from ..envelope import Outcome, classify, data_of, failure, operation_id_of, to_envelope
+from ..errors import AadhaarFileRejected, OtpError
+from ..masking import mask_aadhaar
+from ..ports import AadhaarKyc, GatewayResponse
+from ..retry import RetryMode
+from ..validation import MobileField, StrictSchema, is_valid_aadhaar
+from .base import LocalOperation, Operation, Request
+
+if TYPE_CHECKING:
+    from ..runner import OperationRunner
+
+__all__ = [
+    "AadhaarNumberSchema",
+    "AadhaarOtpVerifySchema",
+    "AadhaarXmlSchema",
+    "OFFLINE_FILE",
+    "OTP_START",
+    "OTP_VERIFY",
+    "verify_offline_file",
+]
+
+# -- OTP flow -----------------------------------------------------------------------------------
+
+OTP_ERRORS = {
+    "error_invalid_otp": "AADHAAR_OTP_INVALID",
+    "error_otp_limit_exceeded": "AADHAAR_OTP_LIMIT_EXCEEDED",
+    "error_aadhaar_otp_flooding": "AADHAAR_OTP_FLOODING",
+    "error_no_mobile_found": "AADHAAR_NO_MOBILE_LINKED",
+    "error_invalid_session": "AADHAAR_OTP_SESSION_EXPIRED",
+}
+OTP_MESSAGES = {
+    "AADHAAR_OTP_INVALID": "The OTP is not correct.",
+    "AADHAAR_OTP_LIMIT_EXCEEDED": "Too many OTP attempts for this Aadhaar.",
+    "AADHAAR_OTP_FLOODING": "Too many OTP requests; try again later.",
+    "AADHAAR_NO_MOBILE_LINKED": "No mobile number is linked to this Aadhaar.",
+    "AADHAAR_OTP_SESSION_EXPIRED": "The OTP session has expired; start again.",
+}
+
+
+class AadhaarNumberSchema(StrictSchema):
+    aadhaar_number = fields.String(required=True)
+
+    @pre_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        number = data.get("aadhaar_number")
+        if isinstance(number, str):
+            number = number.replace(" ", "").replace("-", "")
+        return {**data, "aadhaar_number": number}
+
+    @post_load
+    def _check(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if not is_valid_aadhaar(data["aadhaar_number"]):
+            raise MarshmallowError("Not a valid Aadhaar number.", "aadhaar_number")
+        return data
+
+
+class AadhaarOtpVerifySchema(StrictSchema):
+    initiation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    otp = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z", error="OTP must be 6 digits."))
+    share_code = fields.String(
+        load_default=None, validate=validate.Regexp(r"^[0-9]{4}\Z", error="Share code must be 4 digits.")
+    )
+
+
+def otp_start_body(request: Request, reference_id: str) -> dict[str, Any]:
+    return {"reference_id": reference_id, "consent": True, "purpose": request["consent_purpose"],
+            "aadhaar_number": request["aadhaar_number"]}
+
+
+def otp_verify_body(request: Request, reference_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"reference_id": reference_id, "consent": True, "purpose": request["consent_purpose"],
+                            "initiation_transaction_id": request["initiation_id"], "otp": request["otp"],
+                            "generate_pdf": False, "generate_xml": False}
+    if request.get("share_code"):
+        body["share_code"] = request["share_code"]
+    return body
+
+
+def parse_otp(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
+    """Both OTP answers. The error keys are read first: they come with HTTP 4xx, which the
+    shared rules would otherwise read as a plain rejection."""
+    key = str(response.body.get("responseKey", ""))
+    if key in OTP_ERRORS:
+        code = OTP_ERRORS[key]
+        raise OtpError(OTP_MESSAGES[code], code=code, provider_code=key, request_id=reference_id,
+                       upstream_status=response.status_code)
+    early = classify(response, request_id=reference_id)
+    if early:
+        return early
+    body, data = response.body, data_of(response.body)
+    txn = operation_id_of(body)
+    if "proofOfIdentity" not in data:
+        return Outcome("SUCCESS", txn, {"initiation_id": txn, "otp_valid_for_seconds": 600})
+    identity = data.get("proofOfIdentity") or {}
+    found = {"aadhaar_reference_number": data.get("aadhaarReferenceNumber"),
+             "name": identity.get("name"), "date_of_birth": identity.get("dob"),
+             "gender": identity.get("gender"), "address": data.get("proofOfAddress"),
+             "photo": data.get("image"), "hashed_mobile": identity.get("hashedMobileNumber"),
+             "hashed_email": identity.get("hashedEmail")}
+    return Outcome("SUCCESS", txn, found)
+
+
+def last_four_only(operation: Operation, request: Request) -> dict[str, Any]:
+    return {"last4": request["aadhaar_number"][-4:]}
+
+
+def initiation_only(operation: Operation, request: Request) -> dict[str, Any]:
+    return {"initiation_id": request["initiation_id"]}  # never the OTP or the share code
+
+
+OTP_START = Operation(
+    name="aadhaar_otp_start", method="POST", path="/v2/kyc/aadhaar/otp", module="kyc", mode=RetryMode.WRITE,
+    schema=AadhaarNumberSchema(), body=otp_start_body, parse=parse_otp,
+    subject=lambda request: mask_aadhaar(request["aadhaar_number"]), sealed_input=last_four_only, consent=True,
+)
+OTP_VERIFY = Operation(
+    name="aadhaar_otp_verify", method="POST", path="/v2/kyc/aadhaar/otp/validate", module="kyc",
+    mode=RetryMode.WRITE, schema=AadhaarOtpVerifySchema(), body=otp_verify_body, parse=parse_otp,
+    subject=lambda request: f"initiation {request['initiation_id']}", sealed_input=initiation_only, consent=True,
+)
+
+
+# -- the offline file, verified here ---------------------------------------------------------------
+
+AADHAAR_MESSAGES = {
+    "AADHAAR_SIGNATURE_INVALID": "The file's UIDAI signature does not verify.",
+    "AADHAAR_SIGNATURE_MISSING": "The file carries no UIDAI signature.",
+    "AADHAAR_FILE_TOO_OLD": "The file is older than the accepted age.",
+    "AADHAAR_FILE_FROM_FUTURE": "The file's generation time is in the future.",
+    "AADHAAR_SHARE_CODE_WRONG": "The share code does not open the file.",
+    "AADHAAR_FORMAT_UNSUPPORTED": "The file is not a supported offline e-KYC format.",
+    "AADHAAR_FILE_TOO_LARGE": "The file is larger than the accepted size.",
+    "AADHAAR_XML_UNSAFE": "The file contains XML constructs that are refused.",
+    "AADHAAR_XML_MALFORMED": "The file is not well-formed XML.",
+    "AADHAAR_ZIP_INVALID": "The ZIP is damaged or does not hold exactly one XML file.",
+    "AADHAAR_REFERENCE_INVALID": "The file's reference id is malformed.",
+}
+
+
+class AadhaarXmlSchema(StrictSchema):
+    content = fields.Raw(required=True)
+    share_code = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=4, max=64, error="Share code must be 4 to 64 characters."),
+            validate.Regexp(r"^\S+\Z", error="Share code must not contain spaces."),
+        ],
+    )
+    mobile = MobileField(load_default=None)
+    email = fields.Email(load_default=None)
+    max_bytes = fields.Integer(required=True, load_only=True)
+
+    @post_load
+    def _check_content(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        content = data["content"]
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not isinstance(content, bytes) or not content:
+            raise MarshmallowError("Content must be non-empty XML text or ZIP bytes.", "content")
+        if len(content) > data.pop("max_bytes"):
+            raise MarshmallowError("File is larger than the configured limit.", "content")
+        return {**data, "content": content}
+
+
+OFFLINE_FILE = LocalOperation(name="aadhaar_xml", schema=AadhaarXmlSchema())
+
+
+def _verified_fields(kyc: AadhaarKyc) -> dict[str, Any]:
+    return {
+        "aadhaar_last4": kyc.aadhaar_last4, "masked_aadhaar": mask_aadhaar("0" * 8 + kyc.aadhaar_last4),
+        "generated_at": kyc.generated_at.isoformat(), "name": kyc.name, "date_of_birth": kyc.date_of_birth,
+        "gender": kyc.gender, "address": dict(kyc.address), "photo": kyc.photo_base64,
+        "mobile_verified": kyc.mobile_verified, "email_verified": kyc.email_verified,
+        "signature_verified": True, "signer": kyc.signer, "verified_locally": True,
+    }
+
+
+def file_digest(content: bytes) -> Mapping[str, Any]:
+    """What a record keeps of a file before it is known to be genuine: no content at all."""
+    return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+
+
+def verify_offline_file(runner: OperationRunner, request: Request, *, user_id: str | None,
+                        actor: str) -> dict[str, Any]:
+    """Verify an offline e-KYC file locally; a refused file is a FAILURE envelope with the
+    refusal's code. The share code is never stored, a refused file is never stored."""
+    content: bytes = request["content"]
+    reference = runner.new_reference_id()
+    operation_id = "LOCAL-" + reference.replace("-", "")[:20].upper()
+    record = runner.open_record(reference, OFFLINE_FILE.name, user_id=user_id, sealed_input=file_digest(content))
+    subject = "aadhaar offline file"
+    try:
+        kyc = runner.ports.aadhaar_verifier.verify(content, request["share_code"], mobile=request.get("mobile"),
+                                                   email=request.get("email"))
+    except AadhaarFileRejected as exc:
+        outcome = failure(exc.code, operation_id=operation_id)
+    else:
+        outcome = Outcome("SUCCESS", operation_id, _verified_fields(kyc))
+        subject = mask_aadhaar("0" * 8 + kyc.aadhaar_last4)
+        proof = {**file_digest(content), "file_base64": base64.b64encode(content).decode()}
+        record = replace(record, sealed_request=runner.seal_json(proof))
+    envelope = to_envelope(outcome, reference_id=reference)
+    if outcome.error_code:
+        envelope["error"]["message"] = AADHAAR_MESSAGES.get(outcome.error_code, "The Aadhaar file was rejected.")
+    runner.settle_record(record, outcome.status, operation_id=operation_id, result=envelope)
+    runner.record_audit(actor=actor, action=OFFLINE_FILE.name, subject=subject,
+                        outcome=outcome.error_code or outcome.status, reference_id=reference,
+                        operation_id=operation_id)
+    return envelope

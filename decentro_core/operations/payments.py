@@ -1,0 +1,227 @@
+"""UPI collections: payment link, collect request, transaction status, VPA validation.
+
+Paths and shapes follow Decentro's collections API reference (docs.decentro.tech) and the
+spec of its Java collections SDK (``decentro-in/decentro-in-collections-sdk-java``). Creating
+a payment is a write: it is never repeated after Decentro may have accepted it. Status and
+VPA validation are reads.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of, to_envelope
+from ..errors import UnknownReference
+from ..masking import mask_upi
+from ..ports import SETTLED_STATUSES, GatewayResponse, OperationRecord
+from ..retry import RetryMode
+from ..validation import NAME_RE, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema
+from .base import Operation, Request
+
+if TYPE_CHECKING:
+    from ..runner import OperationRunner
+
+__all__ = [
+    "PAYMENT_STATUS",
+    "PaymentSchema",
+    "UPI_COLLECT",
+    "UPI_LINK",
+    "VPA_VALIDATE",
+    "VpaSchema",
+    "for_payment",
+    "payment_status",
+]
+
+PAYMENT_OPERATION = "upi_payment"  # both ways of opening a payment are recorded as one operation
+FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
+CONCLUSIVE_FAILURES = frozenset({"PAYMENT_FAILED", "PAYMENT_EXPIRED"})
+PAYMENT_STATUS_NAMES = {"SUCCESS": "SUCCESS", "FAILURE": "FAILURE", "FAILED": "FAILURE", "EXPIRED": "FAILURE",
+                        "PENDING": "PENDING", "INITIATED": "PENDING"}
+
+
+def _rupees(amount: Decimal) -> float:
+    # Decentro takes rupees as a JSON number; two decimals are exact in a double's repr.
+    return float(amount.quantize(Decimal("0.01")))
+
+
+# -- opening a payment ------------------------------------------------------------------------------
+
+
+class CustomerSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
+    email = fields.Email(load_default=None)
+    phone = MobileField(load_default=None)
+    upi_id = fields.String(load_default=None, validate=validate.Regexp(VPA_RE, error="Not a valid UPI id."))
+
+
+class PaymentSchema(StrictSchema):
+    amount = RupeeAmount(
+        required=True,
+        validate=validate.Range(min=Decimal("0.01"), max=Decimal("500000"),
+                                error="Amount must be 0.01 to 500000 rupees."),
+    )
+    currency = fields.String(load_default="INR", validate=validate.Equal("INR", error="Only INR is supported."))
+    payment_method = fields.String(load_default="upi", validate=validate.Equal("upi", error="Only upi is supported."))
+    customer_details = fields.Nested(CustomerSchema, load_default=dict)
+    purpose = fields.String(
+        load_default="Payment",
+        validate=[validate.Length(min=1, max=50), validate.Regexp(PURPOSE_RE, error="Letters, digits and spaces only.")],
+    )
+    expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
+
+
+def link_body(request: Request, reference_id: str) -> dict[str, Any]:
+    return {"reference_id": reference_id, "payee_account": request["payee_account"],
+            "amount": _rupees(request["amount"]), "purpose_message": request["purpose"], "generate_qr": 1,
+            "expiry_time": request["expiry_minutes"], "generate_uri": 1}
+
+
+def collect_body(request: Request, reference_id: str) -> dict[str, Any]:
+    return {"reference_id": reference_id, "payer_upi": request["customer_details"]["upi_id"],
+            "payee_account": request["payee_account"], "amount": _rupees(request["amount"]),
+            "purpose_message": request["purpose"], "expiry_time": request["expiry_minutes"]}
+
+
+def parse_payment(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
+    """A created payment, or a transaction's status: the same ``data`` keys."""
+    early = classify(response, request_id=reference_id)
+    if early:
+        return early
+    body, data = response.body, data_of(response.body)
+    txn = operation_id_of(body)
+    if not is_success(body):
+        return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
+    raw_status = str(data.get("transactionStatus", "PENDING")).upper()
+    found = {"transaction_id": data.get("transactionId"), "transaction_status": raw_status,
+             "payment_link": data.get("generatedLink"), "upi_uri": data.get("upiUri"),
+             "qr_code": data.get("encodedDynamicQrCode"),
+             "bank_reference_number": data.get("bankReferenceNumber"), "npci_txn_id": data.get("npciTxnId")}
+    found = {k: v for k, v in found.items() if v is not None}
+    status = PAYMENT_STATUS_NAMES.get(raw_status, "PENDING")
+    if status == "FAILURE":
+        code = "PAYMENT_EXPIRED" if raw_status == "EXPIRED" else "PAYMENT_FAILED"
+        return failure(code, operation_id=txn, fields=found)
+    return Outcome(status, txn, found)  # type: ignore[arg-type]
+
+
+def amount_fields(request: Request) -> dict[str, Any]:
+    return {"amount": f"{request['amount']:.2f}", "currency": "INR"}
+
+
+UPI_LINK = Operation(
+    name=PAYMENT_OPERATION, method="POST", path="/v2/payments/upi/link", module="payments", mode=RetryMode.WRITE,
+    schema=PaymentSchema(), body=link_body, parse=parse_payment,
+    subject=lambda request: f"UPI link INR {request['amount']}", envelope_fields=amount_fields,
+)
+UPI_COLLECT = Operation(
+    name=PAYMENT_OPERATION, method="POST", path="/v2/payments/collection", module="payments",
+    mode=RetryMode.WRITE, schema=PaymentSchema(), body=collect_body, parse=parse_payment,
+    subject=lambda request: f"UPI {request['customer_details']['upi_id'].split('@')[-1]} INR {request['amount']}",
+    envelope_fields=amount_fields,
+)
+
+
+def for_payment(data: Request) -> Operation:
+    """A collect request when the payer's UPI id is known, else a payment link."""
+    return UPI_COLLECT if data["customer_details"].get("upi_id") else UPI_LINK
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+
+class StatusSchema(Schema):
+    reference_id = fields.String(required=True)
+
+
+def no_body(request: Request, reference_id: str) -> None:
+    return None
+
+
+PAYMENT_STATUS = Operation(
+    name="payment_status", method="GET", path="/v2/payments/transaction/{transaction_id}/status",
+    module="payments", mode=RetryMode.READ, schema=StatusSchema(), body=no_body, parse=parse_payment,
+    subject=lambda request: f"payment {request['reference_id']}",
+)
+
+
+def _settled(record: OperationRecord, found: dict[str, Any], stored: Any) -> Outcome:
+    """A payment whose record is settled (a callback may have settled it after the stored answer)."""
+    if found.get("transaction_status") not in FINAL_TRANSACTION_STATES:
+        found["transaction_status"] = record.status
+    if record.status == "SUCCESS":
+        return Outcome("SUCCESS", record.operation_id, found)
+    error = "PAYMENT_EXPIRED" if record.status == "EXPIRED" else None
+    error = error or (stored.get("error", {}).get("code") if stored else None) or "PAYMENT_FAILED"
+    return Outcome("FAILURE", record.operation_id, found, error_code=error)
+
+
+def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str | None,
+                   actor: str) -> dict[str, Any]:
+    """The payment's status by our reference id: settled states from the record (a callback
+    may have set them), otherwise asked of Decentro. With ``user_id``, only the payment that
+    user opened is found: anyone else gets the same answer as for an unknown reference."""
+    record = runner.ports.records.get_operation(reference_id) if reference_id else None
+    if record is None or record.operation != PAYMENT_OPERATION or (user_id is not None and record.user_id != user_id):
+        raise UnknownReference("No payment with this reference id")
+    stored = runner.open_json(record.sealed_result) if record.sealed_result else None
+    found = dict(stored["data"]) if stored else {"operation_id": record.operation_id, "reference_id": reference_id}
+    transaction_id = found.get("transaction_id")
+    if record.status in SETTLED_STATUSES:
+        return to_envelope(_settled(record, found, stored), reference_id=reference_id)
+    if not transaction_id:  # the creation's outcome is unknown: wait for the callback
+        return to_envelope(Outcome("PENDING", record.operation_id, found), reference_id=reference_id)
+    checked = runner.run(PAYMENT_STATUS, {"reference_id": reference_id, "transaction_id": transaction_id},
+                         user_id=None, actor=actor)
+    error_code = checked.get("error", {}).get("code")
+    if checked["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES:
+        # Decentro could not say (not found yet, refused the look-up): the payment stays
+        # PENDING and is asked about again next time; the customer may well have paid.
+        pending = Outcome("PENDING", record.operation_id, {**found, "status_check_error": error_code})
+        return to_envelope(pending, reference_id=reference_id)
+    merged = {**found, **{k: v for k, v in checked["data"].items() if k not in ("reference_id", "operation_id")}}
+    outcome = Outcome(checked["status"], record.operation_id, merged, error_code=error_code)
+    envelope = to_envelope(outcome, reference_id=reference_id)
+    runner.settle_record(record, outcome.status, result=envelope)
+    return envelope
+
+
+# -- VPA validation -----------------------------------------------------------------------------------
+
+VPA_KEYS = {"success_upi_id_valid": "VALID", "success_upi_id_invalid": "INVALID"}  # responseKey, lowercased
+
+
+class VpaSchema(StrictSchema):
+    upi_id = fields.String(required=True, validate=validate.Regexp(VPA_RE, error="Not a valid UPI id."))
+
+
+def vpa_body(request: Request, reference_id: str) -> dict[str, Any]:
+    return {"reference_id": reference_id, "upi_id": request["upi_id"]}
+
+
+def parse_vpa(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
+    """Decentro documents ``success_UPI_id_valid`` / ``success_UPI_id_invalid``; an answer
+    without those keys is read from ``data.status``."""
+    early = classify(response, request_id=reference_id)
+    if early:
+        return early
+    body, data = response.body, data_of(response.body)
+    txn = operation_id_of(body)
+    status = VPA_KEYS.get(str(body.get("responseKey", "")).lower()) or str(data.get("status", "")).upper()
+    found = {"upi_id_status": "VALID" if status == "VALID" else "INVALID",
+             "account_holder_name": data.get("name") or None}
+    if is_success(body) and status == "VALID":
+        return Outcome("SUCCESS", txn, found)
+    return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
+
+
+VPA_VALIDATE = Operation(
+    name="upi_vpa", method="POST", path="/v2/payments/vpa/validate", module="payments", mode=RetryMode.READ,
+    schema=VpaSchema(), body=vpa_body, parse=parse_vpa, subject=lambda request: mask_upi(request["upi_id"]),
+    cache_fields=("upi_id",), consent=True,
+)

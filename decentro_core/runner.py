@@ -1,0 +1,231 @@
+"""How any declared operation runs: write-ahead record, retries, sealing, audit, the KYC cache.
+
+:class:`OperationRunner` holds the ports and does what every operation shares; it knows no
+operation by name (the declarations in :mod:`decentro_core.operations` say what differs).
+Order of events for one call:
+
+1. a ``PENDING`` record is written for the reference id before anything is sent (nothing
+   is lost if the process dies mid-call);
+2. the request is sent under the retry policy (:mod:`decentro_core.retry`); a ``READ``
+   retry writes a fresh record for its fresh reference id and marks the previous ``RETRIED``;
+3. the answer is normalised, the record updated with the sealed result, an audit event appended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .envelope import Outcome, to_envelope
+from .errors import (
+    DecentroError,
+    DuplicateReference,
+    GatewayTimeout,
+    StoreError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamUnavailable,
+)
+from .operations.base import Operation, Request
+from .ports import AuditEvent, Clock, GatewayRequest, IdFactory, OperationRecord, Ports
+from .retry import RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
+from .settings import Settings
+
+__all__ = ["OperationRunner"]
+
+log = logging.getLogger("decentro")
+
+
+@dataclass
+class OperationRunner:
+    """Runs :class:`~decentro_core.operations.Operation` declarations over the ports."""
+
+    settings: Settings
+    ports: Ports
+    clock: Clock
+    new_reference_id: IdFactory
+    sleep: Callable[[float], None]
+    rng: random.Random
+
+    @property
+    def policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(max_retries=s.max_retries, backoff_base=s.backoff_base, backoff_max=s.backoff_max)
+
+    # -- sealing -------------------------------------------------------------------------
+
+    def seal_json(self, value: Any) -> str:
+        return self.ports.vault.seal(json.dumps(value, sort_keys=True, default=str).encode())
+
+    def open_json(self, token: str) -> Any:
+        return json.loads(self.ports.vault.open(token))
+
+    # -- records and audit ---------------------------------------------------------------
+
+    def open_record(self, reference_id: str, operation: str, *, user_id: str | None,
+                    sealed_input: Mapping[str, Any]) -> OperationRecord:
+        """Write the PENDING record for a reference id before anything is sent."""
+        now = self.clock()
+        record = OperationRecord(
+            reference_id=reference_id, operation=operation, status="PENDING", created_at=now, updated_at=now,
+            user_id=user_id, sealed_request=self.seal_json(sealed_input),
+        )
+        self.ports.records.save_operation(record)
+        return record
+
+    def settle_record(self, record: OperationRecord, status: str, *, operation_id: str | None = None,
+                      result: Any = None) -> OperationRecord:
+        """Save the record's new status (the caller holds the record: no read before the write).
+
+        The store keeps a settled status a callback wrote meanwhile (``RecordStore.save_operation``).
+        """
+        updated = replace(
+            record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
+            sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
+        )
+        self.ports.records.save_operation(updated)
+        return updated
+
+    def record_audit(self, *, actor: str, action: str, subject: str, outcome: str, reference_id: str | None,
+                     operation_id: str | None) -> None:
+        """Append one audit event; ``subject`` is already masked."""
+        self.ports.audit.append(AuditEvent(
+            actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
+            operation_id=operation_id, reference_id=reference_id,
+        ))
+        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id)
+
+    # -- running a call ------------------------------------------------------------------
+
+    def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str) -> dict[str, Any]:
+        """Send ``operation`` under the retry policy and return the envelope (or raise typed)."""
+        call = _Call(operation, request, user_id, actor, operation.subject(request))
+        current = [self._open(call)]
+        attempts = [0]
+
+        def attempt(number: int) -> tuple[Outcome, str]:
+            attempts[0] = number
+            if number > 1 and operation.mode is RetryMode.READ:
+                self.settle_record(current[0], "RETRIED")
+                current[0] = self._open(call)
+            reference = current[0].reference_id
+            response = self.ports.gateway.send(self._request(call, reference))
+            raise_for_transient_status(response, request_id=reference)
+            return operation.parse(response, reference, request), reference
+
+        try:
+            outcome, reference = run_with_retry(
+                attempt, mode=operation.mode, policy=self.policy, sleep=self.sleep, rng=self.rng
+            )
+        except DecentroError as exc:
+            reference = current[0].reference_id
+            unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
+            if unknown is None:
+                self.settle_record(current[0], "FAILURE", result={"error": exc.code})
+                self._audit(call, exc.code, reference_id=reference, operation_id=None)
+                raise
+            outcome = unknown
+        extra = operation.envelope_fields(request) if operation.envelope_fields else None
+        envelope = to_envelope(outcome, reference_id=reference, extra=extra)
+        try:
+            self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
+            self._audit(call, outcome.error_code or outcome.status, reference_id=reference,
+                        operation_id=outcome.operation_id)
+        except StoreError:
+            if operation.mode is not RetryMode.WRITE:
+                raise
+            # Decentro acted on it: raising now would invite the caller to pay or send again.
+            # The PENDING record written before sending stays for reconciliation.
+            log.error("decentro %s: the outcome could not be recorded (ref %s); the PENDING record remains",
+                      operation.name, reference)
+        return envelope
+
+    def _open(self, call: _Call) -> OperationRecord:
+        return self.open_record(self.new_reference_id(), call.operation.name, user_id=call.user_id,
+                                sealed_input=call.operation.sealed_input(call.operation, call.request))
+
+    def _audit(self, call: _Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:
+        self.record_audit(actor=call.actor, action=call.operation.name, subject=call.subject, outcome=outcome,
+                          reference_id=reference_id, operation_id=operation_id)
+
+    def _request(self, call: _Call, reference: str) -> GatewayRequest:
+        operation = call.operation
+        path = operation.path.format(settings=self.settings, **call.request)
+        return GatewayRequest(operation.method, path, operation.module, reference, operation.body(call.request, reference))
+
+    # -- KYC cache -----------------------------------------------------------------------
+
+    def cache_key(self, user_id: str, kind: str, document: str | None = None) -> str:
+        vault = self.ports.vault
+        parts = ["kyc", vault.fingerprint(user_id), kind]
+        if document is not None:
+            parts.append(vault.fingerprint(f"{kind}:{document}"))
+        return ":".join(parts)
+
+    def cache_get(self, key: str) -> Any:
+        sealed = self.ports.cache.get(key)
+        if sealed is None:
+            return None
+        try:
+            return self.open_json(sealed.decode())
+        except DecentroError:
+            log.warning("decentro cache entry could not be opened (key rotated?); ignoring it")
+            self.ports.cache.delete(key)
+            return None
+
+    def cache_set(self, key: str, value: Any, *, ttl: int) -> None:
+        self.ports.cache.set(key, self.seal_json(value).encode(), ttl=ttl)
+
+    def run_cached(self, operation: Operation, request: Request, *, user_id: str, actor: str) -> dict[str, Any]:
+        """Serve a fresh cached result for the same user and document, or run once.
+
+        Concurrent identical misses wait on one lock (across processes with a shared cache),
+        so a document is verified, and billed, once.
+        """
+        cache = self.ports.cache
+        key = self.cache_key(user_id, operation.name, operation.cache_document(request))
+        hit = self.cache_get(key)
+        if hit is None:
+            with cache.lock(key + ":lock", timeout=self.settings.timeout + 5) as won:
+                if not won:
+                    # Availability over exactness: the holder is slower than a whole call may
+                    # take, so this caller goes ahead (and may be billed once more).
+                    log.warning("decentro %s: single-flight lock not won in time; calling anyway", operation.name)
+                hit = self.cache_get(key)
+                if hit is None:
+                    envelope = self.run(operation, request, user_id=user_id, actor=actor)
+                    if envelope["status"] == "SUCCESS":
+                        sealed = self.seal_json(envelope).encode()  # one seal serves both keys
+                        for cache_key in (key, self.cache_key(user_id, operation.name)):
+                            cache.set(cache_key, sealed, ttl=self.settings.cache_ttl)
+                    return envelope
+        self.record_audit(actor=actor, action=operation.name, subject=operation.subject(request), outcome="CACHE_HIT",
+                          reference_id=hit["data"].get("reference_id"), operation_id=hit["data"].get("operation_id"))
+        return {**hit, "data": {**hit["data"], "cached": True}}
+
+
+@dataclass(frozen=True)
+class _Call:
+    operation: Operation
+    request: Request
+    user_id: str | None
+    actor: str
+    subject: str
+
+
+def _outcome_unknown(operation: Operation, exc: DecentroError, *, attempts: int) -> Outcome | None:
+    """For a WRITE whose request may have been acted on, the honest answer is PENDING."""
+    if operation.mode is not RetryMode.WRITE or not isinstance(exc, UpstreamError):
+        return None
+    maybe_accepted = isinstance(exc, (GatewayTimeout, UpstreamProtocolError)) or (
+        isinstance(exc, UpstreamUnavailable) and exc.upstream_status != 503
+    )
+    # A duplicate on a retry means an earlier attempt with this same reference was accepted.
+    duplicate_after_retry = isinstance(exc, DuplicateReference) and attempts > 1
+    if not (maybe_accepted or duplicate_after_retry):
+        return None
+    return Outcome("PENDING", None, {"reconciliation": "OUTCOME_UNKNOWN", "reason": exc.code})
