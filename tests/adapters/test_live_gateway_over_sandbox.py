@@ -45,6 +45,8 @@ def test_every_kyc_operation_succeeds_over_http(sandbox):
         assert service.verify_bank("123456789011", "SBIN0001077")["status"] == "SUCCESS"
         assert service.verify_bank("123456789013", "HDFC0001234")["error"]["code"] == "INVALID_DOCUMENT"
         assert service.fetch_ckyc("ABCDE1234A")["status"] == "SUCCESS"
+        assert service.validate_upi_handle("charles.babbage@okhdfc")["status"] == "SUCCESS"
+        assert service.validate_upi_handle("alan.turing@oksbi")["error"]["code"] == "INVALID_DOCUMENT"
         started = service.start_aadhaar_otp("999999990019")
         assert service.verify_aadhaar_otp(started["data"]["initiation_id"], "123456")["status"] == "SUCCESS"
     finally:

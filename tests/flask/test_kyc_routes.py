@@ -48,6 +48,17 @@ def test_bank_account_success_and_failure(client):
     assert (bad.status_code, bad.get_json()["status"]) == (200, "FAILURE")
 
 
+def test_upi_id_validation_is_a_consented_route(client):
+    good = client.post("/api/upi/vpa", json={"upi_id": "charles.babbage@okhdfc", "consent": CONSENT})
+    bad = client.post("/api/upi/vpa", json={"upi_id": "alan.turing@oksbi", "consent": CONSENT})
+    unconsented = client.post("/api/upi/vpa", json={"upi_id": "charles.babbage@okhdfc"})
+    malformed = client.post("/api/upi/vpa", json={"upi_id": "no at sign", "consent": CONSENT})
+    assert (good.status_code, good.get_json()["data"]["upi_id_status"]) == (200, "VALID")
+    assert (bad.status_code, bad.get_json()["error"]["code"]) == (200, "INVALID_DOCUMENT")
+    assert (unconsented.status_code, unconsented.get_json()["error"]["code"]) == (400, "CONSENT_REQUIRED")
+    assert (malformed.status_code, list(malformed.get_json()["error"]["fields"])) == (400, ["upi_id"])
+
+
 def test_ckyc_search_of_the_sandbox_pan_succeeds(client):
     response = client.post("/api/kyc/ckyc", json=kyc("ABCDE1234A"))
     assert (response.status_code, response.get_json()["status"]) == (200, "SUCCESS")

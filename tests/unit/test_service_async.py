@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from typing import Any
 
 import pytest
-from fakes import Harness, aadhaar_ending, build
+from fakes import Harness, RecordingGateway, aadhaar_ending, build
 
 from decentro_core import DecentroService, ValidationError
 from decentro_core.errors import UnknownReference
@@ -90,3 +91,29 @@ def test_validate_webhook_on_the_async_face_is_a_plain_call() -> None:
     signature = hmac.new(b"whsec", body, hashlib.sha256).hexdigest()
     assert asvc.validate_webhook(body, signature, "whsec") is True
     assert asvc.validate_webhook(body, signature, "other") is False
+
+
+@pytest.mark.asyncio
+async def test_async_with_closes_the_service_and_its_thread_pool() -> None:
+    h = build()
+    async with DecentroService(blocking=h.service) as decentro:
+        assert (await decentro.verify_pan("ABCDE1234F"))["status"] == "SUCCESS"
+    with pytest.raises(RuntimeError):  # the pool is shut down: no call can start after the block
+        await decentro.verify_pan("ABCDE1234F")
+
+
+@pytest.mark.asyncio
+async def test_many_calls_wait_on_decentro_at_once_beyond_the_default_executor() -> None:
+    import threading
+
+    barrier = threading.Barrier(20, timeout=30)  # 20 calls in the gateway together: asyncio's pool has ~6
+
+    class Gathering(RecordingGateway):
+        def send(self, request: Any) -> Any:
+            barrier.wait()
+            return super().send(request)
+
+    decentro = DecentroService(blocking=build(Gathering()).service)  # DECENTRO_ASYNC_WORKERS: 32
+    results = await asyncio.gather(*(decentro.send_sms("9876500001", f"m{i}") for i in range(20)))
+    decentro.close()
+    assert {r["status"] for r in results} == {"SUCCESS"}

@@ -1,0 +1,1 @@
+"""A FastAPI application built on ``decentro_core`` (see ``app.py``)."""
