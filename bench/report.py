@@ -173,7 +173,7 @@ A first run missed three targets; profiling (`cProfile`, 500-1,000 calls, sandbo
 process, SQLite file store) found where, and the fixes were made in the code, not here:
 
 - `kyc_full_vs_raw` was 2.83. The store wrote each operation twice with a SELECT before each
-  upsert, and peewee built every statement's SQL in Python. Now the engine writes from the
+  upsert, and peewee built every statement's SQL in Python. Now the runner writes from the
   record it holds (no read before a write), the hot statements are compiled once per store
   (`INSERT ... ON CONFLICT DO UPDATE`), and the audit append reads the last hash in one query.
   The next profile showed `requests` re-reading proxy and CA variables from `os.environ` on
