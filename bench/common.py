@@ -56,7 +56,8 @@ def sandbox_env(api_base: str) -> dict[str, str]:
     """The environment variables that point an app at the sandbox in live mode."""
     c = sandbox_credentials()
     return {
-        "USE_MOCKS": "false", "DECENTRO_API_BASE": api_base, "DECENTRO_CLIENT_ID": c["client_id"],
+        "USE_MOCKS": "false", "DECENTRO_API_BASE": api_base, "DECENTRO_ALLOW_INSECURE_API_BASE": "true",
+        "DECENTRO_CLIENT_ID": c["client_id"],
         "DECENTRO_CLIENT_SECRET": c["client_secret"], "DECENTRO_API_KEY": c["module_secret"],
         "DECENTRO_PAYMENTS_PROVIDER_SECRET": c["provider_secret"], "DECENTRO_PAYEE_ACCOUNT": "BENCHPAYEE0001",
         "DECENTRO_ENCRYPTION_KEYS": BENCH_FERNET_KEY,

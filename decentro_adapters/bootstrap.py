@@ -26,7 +26,7 @@ __all__ = ["System", "build", "build_ports"]
 log = logging.getLogger("decentro")
 PORT_NAMES = tuple(f.name for f in fields(Ports))
 STORE_PORTS = ("consents", "audit", "records")
-SERVICE_OPTIONS = ("clock", "new_reference_id", "sleep", "rng")
+SERVICE_OPTIONS = ("clock", "new_reference_id", "sleep", "rng", "monotonic")
 
 
 @dataclass

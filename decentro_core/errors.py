@@ -12,6 +12,7 @@
     ├── UpstreamError               Decentro (or the path to it) failed
     │   ├── GatewayConnectionError  nothing reached Decentro; safe to retry
     │   ├── GatewayTimeout          sent, no answer in time; the outcome is unknown
+    │   ├── DeadlineExceeded        the call's time budget ran out before a request could be sent
     │   ├── RateLimited             Decentro answered 429
     │   ├── UpstreamUnavailable     Decentro answered 5xx
     │   ├── UpstreamProtocolError   an answer that is not Decentro's JSON
@@ -22,6 +23,7 @@
     │   ├── WebhookSignatureError   bad or missing signature, credential or source IP
     │   └── WebhookPayloadError     not JSON, too large, or missing fields
     └── StoreError                  an adapter behind a port failed (database, cache, vault)
+        └── CacheUnavailable        the cache failed (bypassed unless DECENTRO_CACHE_FAIL_OPEN=false)
 
 Every error carries ``http_status`` (what an HTTP front end should answer), ``code`` (a
 stable machine-readable string), ``provider_code`` (Decentro's ``responseCode`` or
@@ -38,8 +40,10 @@ from typing import Any
 __all__ = [
     "AadhaarFileRejected",
     "AuthenticationFailed",
+    "CacheUnavailable",
     "ConfigurationError",
     "ConsentRequired",
+    "DeadlineExceeded",
     "DecentroError",
     "DuplicateReference",
     "GatewayConnectionError",
@@ -187,6 +191,14 @@ class GatewayTimeout(UpstreamError):
     retryable = True
 
 
+class DeadlineExceeded(UpstreamError):
+    """The call's deadline (``DECENTRO_DEADLINE``) ran out before another request could be sent."""
+
+    http_status = 504
+    code = "DEADLINE_EXCEEDED"
+    retryable = True
+
+
 class RateLimited(UpstreamError):
     """Decentro answered 429."""
 
@@ -255,3 +267,9 @@ class StoreError(DecentroError):
 
     http_status = 503
     code = "STORE_ERROR"
+
+
+class CacheUnavailable(StoreError):
+    """The cache (Redis, a flask-caching backend) failed; KYC calls go ahead without it by default."""
+
+    code = "CACHE_UNAVAILABLE"

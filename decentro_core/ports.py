@@ -53,13 +53,15 @@ IdFactory = Callable[[], str]
 
 @dataclass(frozen=True)
 class GatewayRequest:
-    """One call to Decentro. ``module`` selects the credentials the gateway sends."""
+    """One call to Decentro. ``module`` selects the credentials the gateway sends; ``timeout``
+    (seconds) is how long to wait for the answer: what is left of the call's deadline."""
 
     method: Literal["GET", "POST"]
     path: str
     module: Module
     reference_id: str
     body: Mapping[str, Any] | None = field(default=None, repr=False)  # carries personal data
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

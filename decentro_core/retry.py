@@ -20,6 +20,10 @@ Two modes, chosen per operation:
 Backoff is exponential (``backoff_base`` doubling) plus up to 25% jitter from an injectable
 random source, never longer than ``backoff_max``; a 429's ``Retry-After`` is honoured up to
 ``backoff_max``.
+
+Every call has one :class:`Deadline` (``DECENTRO_DEADLINE``) covering its attempts, the
+backoff between them and any wait before them. No retry starts unless the backoff plus
+:data:`MIN_ATTEMPT_SECONDS` still fits; each attempt's read timeout is cut to what is left.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from __future__ import annotations
 import enum
 import itertools
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from .errors import (
     GatewayConnectionError,
@@ -42,9 +48,27 @@ from .errors import (
 )
 from .ports import GatewayResponse
 
-__all__ = ["RetryMode", "RetryPolicy", "raise_for_transient_status", "run_with_retry"]
+__all__ = ["MIN_ATTEMPT_SECONDS", "Deadline", "RetryMode", "RetryPolicy", "raise_for_transient_status", "run_with_retry"]
 
 T = TypeVar("T")
+
+MIN_ATTEMPT_SECONDS = 1.0
+"""An attempt with less time than this left is not started: it could only time out."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When one call must be over, on a monotonic clock (injectable for tests)."""
+
+    expires_at: float
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    @classmethod
+    def after(cls, seconds: float, monotonic: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(monotonic() + seconds, monotonic)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - self.monotonic())
 
 
 class RetryMode(enum.Enum):
@@ -106,10 +130,13 @@ def run_with_retry(
     policy: RetryPolicy,
     sleep: Callable[[float], None],
     rng: random.Random | None = None,
+    deadline: Deadline | None = None,
 ) -> T:
     """Call ``attempt(n)`` (n = 1, 2, ...) until it returns or fails for good.
 
-    The last exception is re-raised unchanged when attempts run out or it is not retryable.
+    The last exception is re-raised unchanged when attempts run out, when it is not
+    retryable, or when the backoff before the next attempt would not leave
+    :data:`MIN_ATTEMPT_SECONDS` before ``deadline``.
     """
     source = rng or random.Random()
 
@@ -117,8 +144,13 @@ def run_with_retry(
         exc = state.outcome.exception() if state.outcome else None
         return policy.delay(state.attempt_number, exc, source)
 
+    class OutOfTime(stop_base):
+        def __call__(self, state: RetryCallState) -> bool:
+            # tenacity computes the wait (upcoming_sleep) before it asks whether to stop.
+            return deadline is not None and deadline.remaining() < state.upcoming_sleep + MIN_ATTEMPT_SECONDS
+
     retrying = Retrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
+        stop=stop_after_attempt(policy.max_retries + 1) | OutOfTime(),
         wait=wait,
         retry=retry_if_exception(lambda exc: policy.is_retryable(mode, exc)),
         sleep=sleep,

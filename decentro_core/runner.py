@@ -4,8 +4,10 @@
 operation by name (the declarations in :mod:`decentro_core.operations` say what differs).
 Order of events for one call:
 
-1. a ``PENDING`` record is written for the reference id before anything is sent (nothing
-   is lost if the process dies mid-call);
+0. the call's :class:`~decentro_core.retry.Deadline` starts (``DECENTRO_DEADLINE``): every
+   wait below (single-flight lock, attempts, backoff) fits inside it;
+1. the consent is recorded, and a ``PENDING`` record written for the reference id, before
+   anything is sent (nothing is lost if the process dies mid-call);
 2. the request is sent under the retry policy (:mod:`decentro_core.retry`); a ``READ``
    retry writes a fresh record for its fresh reference id and marks the previous ``RETRIED``;
 3. the answer is normalised, the record updated with the sealed result, an audit event appended.
@@ -16,12 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .envelope import Outcome, to_envelope
 from .errors import (
+    CacheUnavailable,
+    DeadlineExceeded,
     DecentroError,
     DuplicateReference,
     GatewayTimeout,
@@ -31,8 +36,8 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .operations.base import Operation, Request
-from .ports import AuditEvent, Clock, GatewayRequest, IdFactory, OperationRecord, Ports
-from .retry import RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
+from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, IdFactory, OperationRecord, Ports
+from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
 from .settings import Settings
 
 __all__ = ["OperationRunner"]
@@ -50,6 +55,11 @@ class OperationRunner:
     new_reference_id: IdFactory
     sleep: Callable[[float], None]
     rng: random.Random
+    monotonic: Callable[[], float] = time.monotonic
+    cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
+
+    def start_deadline(self) -> Deadline:
+        return Deadline.after(self.settings.deadline, self.monotonic)
 
     @property
     def policy(self) -> RetryPolicy:
@@ -101,9 +111,17 @@ class OperationRunner:
 
     # -- running a call ------------------------------------------------------------------
 
-    def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str) -> dict[str, Any]:
-        """Send ``operation`` under the retry policy and return the envelope (or raise typed)."""
+    def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str,
+            consent: ConsentRecord | None = None, deadline: Deadline | None = None) -> dict[str, Any]:
+        """Send ``operation`` under the retry policy and return the envelope (or raise typed).
+
+        ``consent`` is recorded here, once the call is certain to be made; ``deadline`` bounds
+        the whole call (a new one starts when none is given).
+        """
+        deadline = deadline or self.start_deadline()
         call = _Call(operation, request, user_id, actor, operation.subject(request))
+        if consent is not None:
+            self.ports.consents.record(consent)
         current = [self._open(call)]
         attempts = [0]
 
@@ -113,13 +131,17 @@ class OperationRunner:
                 self.settle_record(current[0], "RETRIED")
                 current[0] = self._open(call)
             reference = current[0].reference_id
-            response = self.ports.gateway.send(self._request(call, reference))
+            left = deadline.remaining()
+            if left < MIN_ATTEMPT_SECONDS:
+                raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
+                                       request_id=reference)
+            response = self.ports.gateway.send(self._request(call, reference, timeout=left))
             raise_for_transient_status(response, request_id=reference)
             return operation.parse(response, reference, request), reference
 
         try:
             outcome, reference = run_with_retry(
-                attempt, mode=operation.mode, policy=self.policy, sleep=self.sleep, rng=self.rng
+                attempt, mode=operation.mode, policy=self.policy, sleep=self.sleep, rng=self.rng, deadline=deadline
             )
         except DecentroError as exc:
             reference = current[0].reference_id
@@ -152,10 +174,11 @@ class OperationRunner:
         self.record_audit(actor=call.actor, action=call.operation.name, subject=call.subject, outcome=outcome,
                           reference_id=reference_id, operation_id=operation_id)
 
-    def _request(self, call: _Call, reference: str) -> GatewayRequest:
+    def _request(self, call: _Call, reference: str, *, timeout: float) -> GatewayRequest:
         operation = call.operation
         path = operation.path.format(settings=self.settings, **call.request)
-        return GatewayRequest(operation.method, path, operation.module, reference, operation.body(call.request, reference))
+        return GatewayRequest(operation.method, path, operation.module, reference,
+                              operation.body(call.request, reference), timeout=min(timeout, self.settings.timeout))
 
     # -- KYC cache -----------------------------------------------------------------------
 
@@ -180,32 +203,55 @@ class OperationRunner:
     def cache_set(self, key: str, value: Any, *, ttl: int) -> None:
         self.ports.cache.set(key, self.seal_json(value).encode(), ttl=ttl)
 
-    def run_cached(self, operation: Operation, request: Request, *, user_id: str, actor: str) -> dict[str, Any]:
+    def run_cached(self, operation: Operation, request: Request, *, user_id: str, actor: str,
+                   consent: ConsentRecord | None = None) -> dict[str, Any]:
         """Serve a fresh cached result for the same user and document, or run once.
 
         Concurrent identical misses wait on one lock (across processes with a shared cache),
-        so a document is verified, and billed, once.
+        so a document is verified, and billed, once. The wait leaves one attempt's time of the
+        deadline. A failing cache is bypassed (logged, counted) unless ``DECENTRO_CACHE_FAIL_OPEN``
+        is false, in which case the call is refused before anything is recorded.
         """
-        cache = self.ports.cache
+        deadline = self.start_deadline()
         key = self.cache_key(user_id, operation.name, operation.cache_document(request))
-        hit = self.cache_get(key)
-        if hit is None:
-            with cache.lock(key + ":lock", timeout=self.settings.timeout + 5) as won:
-                if not won:
-                    # Availability over exactness: the holder is slower than a whole call may
-                    # take, so this caller goes ahead (and may be billed once more).
-                    log.warning("decentro %s: single-flight lock not won in time; calling anyway", operation.name)
-                hit = self.cache_get(key)
-                if hit is None:
-                    envelope = self.run(operation, request, user_id=user_id, actor=actor)
-                    if envelope["status"] == "SUCCESS":
-                        sealed = self.seal_json(envelope).encode()  # one seal serves both keys
-                        for cache_key in (key, self.cache_key(user_id, operation.name)):
-                            cache.set(cache_key, sealed, ttl=self.settings.cache_ttl)
-                    return envelope
+        try:
+            hit = self.cache_get(key)
+            if hit is None:
+                wait = max(0.0, deadline.remaining() - self.settings.timeout)
+                with self.ports.cache.lock(key + ":lock", timeout=wait) as won:
+                    if not won:
+                        # Availability over exactness: the holder is slower than a whole call may
+                        # take (or died), so this caller goes ahead (and may be billed once more).
+                        log.warning("decentro %s: single-flight lock not won in time; calling anyway",
+                                    operation.name)
+                    hit = self.cache_get(key)
+                    if hit is None:
+                        envelope = self.run(operation, request, user_id=user_id, actor=actor, consent=consent,
+                                            deadline=deadline)
+                        self._cache_success(operation, user_id, key, envelope)
+                        return envelope
+        except CacheUnavailable as exc:
+            if not self.settings.cache_fail_open:
+                raise
+            self.cache_fallbacks += 1
+            log.error("decentro %s: the cache is unavailable (%s); calling Decentro without it",
+                      operation.name, type(exc.__cause__ or exc).__name__)
+            return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline)
+        if consent is not None:
+            self.ports.consents.record(consent)
         self.record_audit(actor=actor, action=operation.name, subject=operation.subject(request), outcome="CACHE_HIT",
                           reference_id=hit["data"].get("reference_id"), operation_id=hit["data"].get("operation_id"))
         return {**hit, "data": {**hit["data"], "cached": True}}
+
+    def _cache_success(self, operation: Operation, user_id: str, key: str, envelope: dict[str, Any]) -> None:
+        if envelope["status"] != "SUCCESS":
+            return
+        sealed = self.seal_json(envelope).encode()  # one seal serves both keys
+        try:
+            for cache_key in (key, self.cache_key(user_id, operation.name)):
+                self.ports.cache.set(cache_key, sealed, ttl=self.settings.cache_ttl)
+        except StoreError:
+            log.error("decentro %s: the result could not be cached; it is returned all the same", operation.name)
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from typing import Any
 
 from .context import CallContext, Consent
 from .defaults import default_ports
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ValidationError
 from .operations import aadhaar, kyc, notifications, payments
 from .operations.base import Operation
 from .ports import Clock, ConsentRecord, IdFactory, Ports
 from .runner import OperationRunner
 from .settings import Settings
+from .validation import is_storable
 from .webhooks import WebhookAck, WebhookProcessor, validate_signature
 from .webhooks.processor import Headers
 
@@ -62,6 +63,7 @@ class BlockingDecentroService:
         new_reference_id: IdFactory | None = None,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.settings = (settings or Settings.from_env()).check()
         self._close: Callable[[], None] | None = None
@@ -72,7 +74,7 @@ class BlockingDecentroService:
         self._runner = OperationRunner(
             settings=self.settings, ports=ports, clock=self.clock,
             new_reference_id=new_reference_id or _new_reference_id, sleep=sleep or time.sleep,
-            rng=rng or random.Random(),
+            rng=rng or random.Random(), monotonic=monotonic or time.monotonic,
         )
 
     @cached_property
@@ -121,9 +123,10 @@ class BlockingDecentroService:
         The check runs here against UIDAI's pinned keys (no Decentro call, nothing billed). An
         accepted file is sealed as proof; a refused one is never stored; the share code never is.
         """
+        _check_user(user_id)
         request = aadhaar.OFFLINE_FILE.load({"content": xml_content, "share_code": share_code, "mobile": mobile,
                                              "email": email, "max_bytes": self.settings.aadhaar_max_bytes})
-        self._consent(aadhaar.OFFLINE_FILE.name, user_id, consent, context)
+        self.ports.consents.record(self._consent(aadhaar.OFFLINE_FILE.name, user_id, consent, context))
         return aadhaar.verify_offline_file(self._runner, request, user_id=user_id, actor=_actor(user_id, context))
 
     def start_aadhaar_otp(self, aadhaar_number: str, *, user_id: str | None = None, consent: ConsentArg = None,
@@ -135,8 +138,11 @@ class BlockingDecentroService:
     def verify_aadhaar_otp(self, initiation_id: str, otp: str, *, share_code: str | None = None,
                            user_id: str | None = None, consent: ConsentArg = None,
                            context: CallContext | None = None) -> dict[str, Any]:
-        """Submit the OTP within 10 minutes; returns the Aadhaar holder's e-KYC data."""
+        """Submit the OTP within 10 minutes; returns the Aadhaar holder's e-KYC data. Only the
+        user who started the session may complete it (others: ``UnknownReference``)."""
         given = {"initiation_id": initiation_id, "otp": otp, "share_code": share_code}
+        _check_user(user_id)
+        aadhaar.check_session_owner(self._runner, aadhaar.OTP_VERIFY.load(given)["initiation_id"], user_id)
         return self._run(aadhaar.OTP_VERIFY, given, user_id=user_id, consent=consent, context=context)
 
     # -- payments --------------------------------------------------------------------------
@@ -146,6 +152,7 @@ class BlockingDecentroService:
         """Open a UPI payment: a collect request when ``customer_details.upi_id`` is given, else a
         payment link. Answers ``PENDING`` with the reference id; the outcome arrives by callback
         or :meth:`get_payment_status`."""
+        _check_user(user_id)
         data = payments.UPI_LINK.load(payload)
         payee = self.settings.payee_account or ("MOCKPAYEE0001" if self.settings.use_mocks else "")
         if not payee:
@@ -158,6 +165,7 @@ class BlockingDecentroService:
         """The payment's status by our reference id: settled states from the record (a callback
         may have set them), otherwise asked of Decentro. With ``user_id``, only that user's own
         payment is found (anyone else gets :class:`~decentro_core.errors.UnknownReference`)."""
+        _check_user(user_id)
         return payments.payment_status(self._runner, reference_id, user_id=user_id, actor=_actor(None, context))
 
     def validate_upi_handle(self, upi_id: str, *, user_id: str | None = None, consent: ConsentArg = None,
@@ -207,23 +215,33 @@ class BlockingDecentroService:
 
     def _run(self, operation: Operation, given: Mapping[str, Any], *, user_id: str | None = None,
              consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
-        """Validate, record consent, then run (through the KYC cache when the operation is cached)."""
+        """Validate input and consent, then run (through the KYC cache when the operation is
+        cached). The runner records the consent once the call is certain to be made."""
+        _check_user(user_id)
         request = operation.load(given)
+        record = None
         if operation.consent:
-            request["consent_purpose"] = self._consent(operation.name, user_id, consent, context)
+            record = self._consent(operation.name, user_id, consent, context)
+            request["consent_purpose"] = record.purpose
         actor = _actor(user_id, context)
         if operation.cache_fields and user_id is not None:
-            return self._runner.run_cached(operation, request, user_id=user_id, actor=actor)
-        return self._runner.run(operation, request, user_id=user_id, actor=actor)
+            return self._runner.run_cached(operation, request, user_id=user_id, actor=actor, consent=record)
+        return self._runner.run(operation, request, user_id=user_id, actor=actor, consent=record)
 
-    def _consent(self, operation: str, user_id: str | None, consent: ConsentArg, context: CallContext | None) -> str:
-        """Validate and record consent; returns the purpose to send to Decentro."""
+    def _consent(self, operation: str, user_id: str | None, consent: ConsentArg,
+                 context: CallContext | None) -> ConsentRecord:
+        """The validated consent as it will be recorded (the purpose is sent to Decentro)."""
         given = Consent.coerce(consent) if consent is not None else Consent.asserted_by_caller(DEFAULT_PURPOSE, context)
-        self.ports.consents.record(ConsentRecord(
+        return ConsentRecord(
             user_id=user_id or "anonymous", operation=operation, text=given.text, purpose=given.purpose,
             given_at=self.clock(), client_ip=given.client_ip or (context.client_ip if context else None),
-            user_agent=given.user_agent or (context.user_agent if context else None)))
-        return given.purpose
+            user_agent=given.user_agent or (context.user_agent if context else None))
+
+
+def _check_user(user_id: str | None) -> None:
+    """A user id is stored with records, consent and audit: bounded, storable text."""
+    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= 200 and is_storable(user_id)):
+        raise ValidationError({"user_id": ["Must be 1 to 200 characters of storable text."]})
 
 
 def _actor(user_id: str | None, context: CallContext | None) -> str:

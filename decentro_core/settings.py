@@ -16,9 +16,10 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_csv", "read_fields", "setting"]
+__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_csv", "parse_secrets", "read_fields", "setting"]
 
 STAGING_BASE = "https://in.staging.decentro.tech"
+MIN_WEBHOOK_SECRET_LENGTH = 32
 
 
 def parse_bool(value: str | bool | int) -> bool:
@@ -38,6 +39,15 @@ def parse_csv(value: Any) -> tuple[str, ...]:
     if isinstance(value, (bytes, bytearray)):
         raise TypeError("bytes are ambiguous here; give text")
     parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split(",")
+    return tuple(str(part).strip() for part in parts if str(part).strip())
+
+
+def parse_secrets(value: Any) -> tuple[str, ...]:
+    """Secrets separated by white space (a space or a new line), which no secret may contain;
+    or a list. A comma is part of a secret: secrets are never split on it."""
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError("bytes are ambiguous here; give text")
+    parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split()
     return tuple(str(part).strip() for part in parts if str(part).strip())
 
 
@@ -76,6 +86,10 @@ class Settings:
 
     use_mocks: bool = setting("USE_MOCKS", True, parse_bool, "Answer from the in-process mock gateway")
     api_base: str = setting("DECENTRO_API_BASE", STAGING_BASE, str, "Decentro host (staging by default)")
+    allow_insecure_api_base: bool = setting(
+        "DECENTRO_ALLOW_INSECURE_API_BASE", False, parse_bool,
+        "Allow an http:// API base in live mode (a local sandbox only; credentials travel in clear)"
+    )
     client_id: str = setting("DECENTRO_CLIENT_ID", "", str, "Decentro client_id header")
     client_secret: str = setting("DECENTRO_CLIENT_SECRET", "", str, "Decentro client_secret header")
     api_key: str = setting("DECENTRO_API_KEY", "", str, "Default module_secret for every module")
@@ -101,7 +115,11 @@ class Settings:
     email_path: str = setting(
         "DECENTRO_EMAIL_PATH", "/v2/notifications/email", str, "E-mail path (not public: confirm with Decentro)"
     )
-    timeout: float = setting("DECENTRO_TIMEOUT", 30.0, float, "Read timeout per attempt, seconds")
+    timeout: float = setting("DECENTRO_TIMEOUT", 10.0, float, "Read timeout per attempt, seconds (cut to the deadline)")
+    deadline: float = setting(
+        "DECENTRO_DEADLINE", 20.0, float,
+        "Longest one call may take (attempts, backoff, single-flight wait); keep it under the worker's timeout"
+    )
     connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
     async_workers: int = setting(
         "DECENTRO_ASYNC_WORKERS", 32, int, "Threads behind the awaitable DecentroService (calls waiting at once)"
@@ -110,7 +128,8 @@ class Settings:
     backoff_base: float = setting("DECENTRO_BACKOFF_BASE", 0.5, float, "First backoff, seconds (doubles)")
     backoff_max: float = setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
     webhook_secrets: tuple[str, ...] = setting(
-        "DECENTRO_WEBHOOK_SECRET", (), parse_csv, "HMAC secret(s) for callbacks, comma-separated (rotation)"
+        "DECENTRO_WEBHOOK_SECRET", (), parse_secrets,
+        "HMAC secret(s) for callbacks, at least 32 characters each in live mode; several (rotation) separated by spaces"
     )
     webhook_signature_header: str = setting(
         "DECENTRO_WEBHOOK_SIGNATURE_HEADER", "X-Decentro-Signature", str,
@@ -140,6 +159,10 @@ class Settings:
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
+    cache_fail_open: bool = setting(
+        "DECENTRO_CACHE_FAIL_OPEN", True, parse_bool,
+        "When the cache fails, call Decentro without it (logged, counted); false: refuse the call (503)"
+    )
     uidai_certs: tuple[str, ...] = setting(
         "DECENTRO_UIDAI_CERT", (), parse_csv, "Extra UIDAI certificate/key files (PEM or DER), comma-separated"
     )
@@ -182,16 +205,34 @@ class Settings:
             missing.append("DECENTRO_ENCRYPTION_KEYS")
         return missing
 
+    def unsafe_live_settings(self) -> list[str]:
+        """What a live configuration sets in a way that would put credentials or callbacks at risk."""
+        unsafe = []
+        if not self.api_base.startswith("https://") and not self.allow_insecure_api_base:
+            unsafe.append("DECENTRO_API_BASE must be https:// (set DECENTRO_ALLOW_INSECURE_API_BASE=true "
+                          "only for a local sandbox)")
+        short = [n for n, s in enumerate(self.webhook_secrets, 1) if len(s) < MIN_WEBHOOK_SECRET_LENGTH]
+        if short:
+            unsafe.append(f"DECENTRO_WEBHOOK_SECRET: secret(s) number {', '.join(map(str, short))} "
+                          f"shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        if any("," in secret for secret in self.webhook_secrets):
+            unsafe.append("DECENTRO_WEBHOOK_SECRET: separate secrets with spaces; a comma would be read "
+                          "as part of one secret")
+        return unsafe
+
     def check(self) -> Settings:
-        """Raise :class:`ConfigurationError` naming every missing live variable."""
+        """Raise :class:`ConfigurationError` naming every missing or unsafe live variable (never a value)."""
         if not self.use_mocks:
-            missing = self.missing_live_settings()
-            if missing:
+            problems = self.missing_live_settings()
+            if problems:
                 raise ConfigurationError(
-                    "USE_MOCKS=false needs these settings: " + ", ".join(missing)
+                    "USE_MOCKS=false needs these settings: " + ", ".join(problems)
                 )
-        if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0:
-            raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0 and timeouts > 0")
+            unsafe = self.unsafe_live_settings()
+            if unsafe:
+                raise ConfigurationError("Unsafe live settings: " + "; ".join(unsafe))
+        if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0 or self.deadline <= 0:
+            raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
         return self

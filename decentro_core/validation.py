@@ -30,9 +30,11 @@ __all__ = [
     "MobileField",
     "RupeeAmount",
     "StrictSchema",
+    "is_storable",
     "is_valid_aadhaar",
     "load",
     "normalise_mobile",
+    "unstorable_fields",
     "upper_strip",
 ]
 
@@ -136,10 +138,42 @@ class RupeeAmount(fields.Field[Decimal]):
         return Decimal(text)
 
 
+UNSTORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+
+
+def is_storable(text: str) -> bool:
+    """Text every store can keep: no NUL (PostgreSQL refuses it) and valid UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_fields(value: Any, name: str = "_schema") -> dict[str, list[str]]:
+    """Every field (dotted name) holding text :func:`is_storable` refuses, however deep."""
+    if isinstance(value, str):
+        return {} if is_storable(value) else {name: [UNSTORABLE]}
+    found: dict[str, list[str]] = {}
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            label = key if isinstance(key, str) and is_storable(key) else "_schema"
+            found.update(unstorable_fields(inner, label if name == "_schema" else f"{name}.{label}"))
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            found.update(unstorable_fields(inner, name))
+    return found
+
+
 def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``schema`` over ``data``; raise :class:`ValidationError` naming the bad fields."""
     if not isinstance(data, Mapping):
         raise ValidationError({"_schema": ["Expected an object."]})
+    unstorable = unstorable_fields(data)
+    if unstorable:
+        raise ValidationError(unstorable)
     try:
         result: dict[str, Any] = schema.load(dict(data))
     except MarshmallowError as exc:

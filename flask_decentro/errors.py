@@ -72,7 +72,11 @@ def _rate_limited(exc: RateLimitExceeded) -> tuple[Response, int]:
 
 def _http_error(exc: HTTPException) -> tuple[Response, int]:
     code = (exc.name or "HTTP error").upper().replace(" ", "_")
-    return failure(exc.code or 500, {"code": code, "message": exc.name or "HTTP error"})
+    response, status = failure(exc.code or 500, {"code": code, "message": exc.name or "HTTP error"})
+    allow = getattr(exc, "valid_methods", None)
+    if allow:
+        response.headers["Allow"] = ", ".join(allow)
+    return response, status
 
 
 def _unexpected(exc: Exception) -> tuple[Response, int]:

@@ -13,7 +13,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import MapAdapter
 from marshmallow import Schema
 
 from decentro_core.context import CallContext, Consent
@@ -268,5 +270,30 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     bp.add_url_rule("/payments/<reference_id>", view_func=payment_status, methods=["GET"])
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
     bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"])
+    # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too
+    # (Flask routes unknown paths before any blueprint is chosen).
+    bp.add_url_rule("/", "unrouted_root", _unrouted, methods=ANY_METHOD, defaults={"path": ""}, strict_slashes=False)
+    bp.add_url_rule("/<path:path>", "unrouted", _unrouted, methods=ANY_METHOD)
     register_error_handlers(bp)
     return bp
+
+
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _unrouted(path: str) -> Response:
+    """No route of ours has this path (404), or not with this method (405)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = sorted(method for method in ANY_METHOD if _routed(adapter, method))
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise NotFound()
+
+
+def _routed(adapter: MapAdapter, method: str) -> bool:
+    """Whether a real route (not the catch-all) takes this request's path with ``method``."""
+    try:
+        endpoint, _ = adapter.match(request.path, method=method)
+    except HTTPException:
+        return False
+    return not str(endpoint).endswith((".unrouted", ".unrouted_root"))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from decentro_core.errors import StoreError
+from decentro_core.errors import CacheUnavailable
 
 __all__ = ["CachelibCache", "FlaskCachingCache"]
 
@@ -66,7 +66,7 @@ class CachelibCache:
         try:
             return method(*args, **kwargs)
         except Exception as exc:  # backends raise their drivers' errors: none may leak out
-            raise StoreError(f"Cache operation failed ({type(exc).__name__})") from exc
+            raise CacheUnavailable(f"Cache operation failed ({type(exc).__name__})") from exc
 
 
 FlaskCachingCache = CachelibCache

@@ -2,13 +2,15 @@
 
 Every key lives under ``prefix`` (``decentro:`` by default), so one Redis can serve several
 applications. :meth:`RedisCache.lock` is redis-py's token lock: it is released only by its
-holder, and expires after ``lock_lease`` seconds if the holder dies, so a crashed worker
-cannot block a key for ever.
+holder. Its lease is short (``lock_lease``, 5 s) and renewed by the holder while it works, so
+a worker killed while holding it blocks the next caller for one lease at most, not for the
+longest call.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -17,7 +19,7 @@ import redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from decentro_core.errors import StoreError
+from decentro_core.errors import CacheUnavailable, StoreError
 
 __all__ = ["RedisCache"]
 
@@ -37,7 +39,7 @@ class RedisCache:
         url: str,
         *,
         prefix: str = "decentro:",
-        lock_lease: float = 60.0,
+        lock_lease: float = 5.0,
         socket_timeout: float = 5.0,
         client: redis.Redis | None = None,
     ) -> None:
@@ -74,11 +76,19 @@ class RedisCache:
         lock = self._client.lock(self.prefix + "lock:" + key, timeout=self._lease, thread_local=False)
         with _store_errors():
             won = bool(lock.acquire(blocking=True, blocking_timeout=max(timeout, 0.0)))
+        if not won:
+            yield False
+            return
+        done = threading.Event()
+        renewer = threading.Thread(target=_renew, args=(lock, self._lease, done), daemon=True,
+                                   name="decentro-lock-renewal")
+        renewer.start()
         try:
-            yield won
+            yield True
         finally:
-            if won:
-                _release(lock)
+            done.set()
+            renewer.join(timeout=self._lease)
+            _release(lock)
 
     def close(self) -> None:
         self._client.close()
@@ -90,6 +100,16 @@ class RedisCache:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _renew(lock: Lock, lease: float, done: threading.Event) -> None:
+    """Reset the lease to its full length every third of it, until the holder is done."""
+    while not done.wait(lease / 3):
+        try:
+            lock.reacquire()
+        except (LockError, RedisError):
+            _log.warning("A cache lock could not be renewed; another caller may go ahead")
+            return
 
 
 def _release(lock: Lock) -> None:
@@ -107,4 +127,4 @@ def _store_errors() -> Iterator[None]:
     try:
         yield
     except RedisError as exc:
-        raise StoreError(f"Cache operation failed ({type(exc).__name__})") from exc
+        raise CacheUnavailable(f"Cache operation failed ({type(exc).__name__})") from exc

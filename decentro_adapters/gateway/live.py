@@ -77,7 +77,7 @@ class RequestsGateway:
         try:
             response = self._session.request(
                 request.method, url, data=data, headers=self.headers_for(request.module),
-                timeout=self._timeout, allow_redirects=False, proxies=self._proxies or None,
+                timeout=self._timeout_for(request), allow_redirects=False, proxies=self._proxies or None,
                 verify=self._verify,
             )
         except requests.ConnectTimeout as exc:
@@ -100,6 +100,14 @@ class RequestsGateway:
                   response.status_code, elapsed_ms, request.reference_id)
         return GatewayResponse(response.status_code, _json_object(response, request.reference_id),
                                dict(response.headers))
+
+    def _timeout_for(self, request: GatewayRequest) -> tuple[float, float]:
+        """(connect, read) seconds: the read wait is cut to what the call's deadline leaves."""
+        connect, read = self._timeout
+        if request.timeout is not None:
+            read = max(0.001, min(read, request.timeout))
+            connect = min(connect, read)
+        return connect, read
 
     def close(self) -> None:
         self._session.close()

@@ -23,11 +23,11 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, post_load, pre_load, validate
 
 from ..envelope import Outcome, classify, data_of, failure, operation_id_of, to_envelope
-from ..errors import AadhaarFileRejected, OtpError
+from ..errors import AadhaarFileRejected, OtpError, UnknownReference
 from ..masking import mask_aadhaar
 from ..ports import AadhaarKyc, GatewayResponse
 from ..retry import RetryMode
-from ..validation import MobileField, StrictSchema, is_valid_aadhaar
+from ..validation import MobileField, StrictSchema, is_storable, is_valid_aadhaar
 from .base import LocalOperation, Operation, Request
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ __all__ = [
     "OFFLINE_FILE",
     "OTP_START",
     "OTP_VERIFY",
+    "check_session_owner",
     "verify_offline_file",
 ]
 
@@ -142,6 +143,14 @@ OTP_VERIFY = Operation(
     mode=RetryMode.WRITE, schema=AadhaarOtpVerifySchema(), body=otp_verify_body, parse=parse_otp,
     subject=lambda request: f"initiation {request['initiation_id']}", sealed_input=initiation_only, consent=True,
 )
+
+
+def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: str | None) -> None:
+    """An OTP session is completed only by the user who started it (and only if we started
+    it): anyone else gets the same answer as for an unknown session, and nothing is sent."""
+    started = runner.ports.records.find_by_operation_id(initiation_id) if is_storable(initiation_id) else None
+    if started is None or started.operation != OTP_START.name or started.user_id != user_id:
+        raise UnknownReference("No Aadhaar OTP session with this initiation id")
 
 
 # -- the offline file, verified here ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from ..errors import UnknownReference
 from ..masking import mask_upi
 from ..ports import SETTLED_STATUSES, GatewayResponse, OperationRecord
 from ..retry import RetryMode
-from ..validation import NAME_RE, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema
+from ..validation import NAME_RE, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
 from .base import Operation, Request
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     """The payment's status by our reference id: settled states from the record (a callback
     may have set them), otherwise asked of Decentro. With ``user_id``, only the payment that
     user opened is found: anyone else gets the same answer as for an unknown reference."""
-    record = runner.ports.records.get_operation(reference_id) if reference_id else None
+    plausible = isinstance(reference_id, str) and 0 < len(reference_id) <= 128 and is_storable(reference_id)
+    record = runner.ports.records.get_operation(reference_id) if plausible else None
     if record is None or record.operation != PAYMENT_OPERATION or (user_id is not None and record.user_id != user_id):
         raise UnknownReference("No payment with this reference id")
     stored = runner.open_json(record.sealed_result) if record.sealed_result else None

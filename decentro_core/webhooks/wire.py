@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import WebhookError, WebhookPayloadError
 from ..ports import SETTLED_STATUSES
+from ..validation import is_storable
 
 __all__ = [
     "ACK_ACCEPTED",
@@ -36,6 +37,7 @@ ACK_BAD_REQUEST = "CB_E00009"
 ACK_UNAVAILABLE = "CB_E00000"
 
 TERMINAL_STATUSES = SETTLED_STATUSES  # the callback processor never moves a settled operation
+MAX_ID_LENGTH = 128  # ids and keys are stored and indexed: a callback cannot make them unbounded
 _STATUS_NAMES = {
     "SUCCESS": "SUCCESS", "SUCCESSFUL": "SUCCESS",
     "FAILURE": "FAILURE", "FAILED": "FAILURE",
@@ -98,7 +100,12 @@ class Callback:
 
 def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
     value = payload.get(camel, payload.get(snake))
-    return str(value) if value not in (None, "") else None
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH or not is_storable(text):
+        raise WebhookPayloadError(f"Callback field {camel} is not a storable id")
+    return text
 
 
 def parse_callback(raw_body: bytes) -> Callback:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -138,13 +140,38 @@ def test_redis_stores_the_value_under_the_prefix_with_its_ttl(redis_url: str, re
         client.close()
 
 
+HOLDER = """
+import sys, time
+from decentro_adapters.cache.redis_cache import RedisCache
+cache = RedisCache(sys.argv[1], prefix=sys.argv[2], lock_lease=3.0)
+with cache.lock("k", timeout=5) as won:
+    print("held" if won else "lost", flush=True)
+    time.sleep(600)
+"""
+
+
 @pytest.mark.redis
-def test_a_lock_whose_holder_died_expires_with_its_lease(redis_url: str, redis_prefix: str) -> None:
-    with RedisCache(redis_url, prefix=redis_prefix, lock_lease=0.3) as cache:
-        abandoned = cache.lock("k", timeout=1)
-        assert abandoned.__enter__() is True  # never exited: the holder "crashed"
-        with cache.lock("k", timeout=5) as won:
+def test_a_lock_whose_holder_was_killed_is_free_after_one_short_lease(redis_url: str, redis_prefix: str) -> None:
+    with subprocess.Popen([sys.executable, "-c", HOLDER, redis_url, redis_prefix], stdout=subprocess.PIPE,
+                          text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        finally:
+            holder.kill()  # SIGKILL: no release, no more renewals
+            holder.wait(timeout=30)
+    with RedisCache(redis_url, prefix=redis_prefix, lock_lease=3.0) as cache, cache.lock("k", timeout=30) as won:
+        assert won is True
+
+
+@pytest.mark.redis
+def test_a_living_holder_keeps_its_short_lease_renewed_for_a_long_call(redis_url: str, redis_prefix: str) -> None:
+    with RedisCache(redis_url, prefix=redis_prefix, lock_lease=3.0) as cache:
+        with cache.lock("k", timeout=1) as won:
             assert won is True
+            with cache.lock("k", timeout=6.5) as also:  # twice the lease: only renewal keeps it held
+                assert also is False
+        with cache.lock("k", timeout=1) as again:
+            assert again is True
 
 
 def test_an_unreachable_redis_raises_store_error() -> None:

@@ -27,7 +27,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def _live(sandbox: SandboxServer, **overrides: object) -> BlockingDecentroService:
-    settings = Settings(use_mocks=False, api_base=sandbox.url, payee_account="SANDBOXPAYEE",
+    settings = Settings(use_mocks=False, api_base=sandbox.url, allow_insecure_api_base=True, payee_account="SANDBOXPAYEE",
                         encryption_keys=("unused",), timeout=0.5, connect_timeout=0.5,
                         backoff_base=0.01, backoff_max=0.02, **CREDENTIALS)
     settings = replace(settings, **overrides)

@@ -186,6 +186,7 @@ def test_a_payment_whose_answer_is_cut_off_mid_body_is_pending_and_never_resent(
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     settings = Settings(**{**LIVE.__dict__, "api_base": f"http://127.0.0.1:{listener.getsockname()[1]}",
+                           "allow_insecure_api_base": True,
                            "timeout": 2.0})
     service = BlockingDecentroService(settings, memory_ports(RequestsGateway(settings)), sleep=lambda s: None)
     try:

@@ -47,7 +47,7 @@ def test_the_url_prefix_comes_from_app_config(make_app):
 def test_live_mode_without_an_identity_callable_fails_at_init_app():
     app = Flask("live")
     app.config.update(DECENTRO_USE_MOCKS=False, DECENTRO_CLIENT_ID="id", DECENTRO_CLIENT_SECRET="s",
-                      DECENTRO_API_KEY="k", DECENTRO_ENCRYPTION_KEYS="x" * 44, DECENTRO_WEBHOOK_SECRET="w")
+                      DECENTRO_API_KEY="k", DECENTRO_ENCRYPTION_KEYS="x" * 44, DECENTRO_WEBHOOK_SECRET="w" * 32)
     with pytest.raises(ConfigurationError, match="identity"):
         Decentro().init_app(app)
     assert "decentro" not in app.extensions

@@ -9,6 +9,9 @@ import pytest
 from flask import Flask
 
 from flask_decentro import Decentro
+from flask_helpers import build_service
+
+from decentro_core.webhooks import sign_body
 
 CONSENT = {"given": True, "text": "I agree to this identity check.",
            "purpose": "Customer onboarding identity verification"}
@@ -21,7 +24,7 @@ def client():
     Decentro(app)
     with app.test_client() as test_client:
         yield test_client
-    app.extensions["decentro"].service.close()
+    app.extensions["decentro"].close()
 
 
 def test_absurdly_deep_json_is_a_400_not_a_recursion_crash(client):
@@ -94,3 +97,56 @@ def test_a_consent_the_core_refuses_is_named_under_consent(client, consent, fiel
     error = answer.get_json()["error"]
     assert (answer.status_code, error["code"]) == (400, "CONSENT_REQUIRED")
     assert list(error["fields"]) == [field]
+
+
+def _raw_json(client, path: str, text: str):  # type: ignore[no-untyped-def]
+    """JSON written by hand: json.dumps cannot produce a lone surrogate escape."""
+    return client.post(path, data=text.encode(), content_type="application/json")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('{"pan": "ABCDE1234F", "consent": {"given": true, "text": "I agree\\u0000 to the check", '
+     '"purpose": "Customer onboarding identity verification"}}', "consent.text"),
+    ('{"pan": "ABCDE1234F", "consent": {"given": true, "text": "I agree to the check", '
+     '"purpose": "Customer onboarding \\ud800 verification"}}', "consent.purpose"),
+    ('{"pan": "ABCDE1234F\\u0000", "consent": ' + json.dumps(CONSENT) + "}", "pan"),
+    ('{"pan": "ABCDE1234F", "user_id": "u\\u0000", "consent": ' + json.dumps(CONSENT) + "}", "user_id"),
+])
+def test_unstorable_text_is_a_400_naming_the_field_never_a_500(client, body: str, field: str) -> None:
+    response = _raw_json(client, "/api/kyc/pan", body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert field in response.get_json()["error"]["fields"]
+
+
+def test_a_payment_purpose_with_a_lone_surrogate_is_a_400(client) -> None:
+    response = _raw_json(client, "/api/payments", '{"amount": 10, "purpose": "Order \\udc00", "customer_details": '
+                                                   '{"name": "Testa Synthetica", "email": "t@example.com", "phone": "9876500011"}}')
+    assert response.status_code == 400 and "purpose" in response.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("path", ["/api/payments/%00", "/api/payments/%ED%A0%80", "/api/payments/" + "r" * 500])
+def test_an_impossible_reference_id_is_an_unknown_payment(client, path: str) -> None:
+    response = client.get(path)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (404, "UNKNOWN_REFERENCE")
+
+
+def test_a_callback_with_an_unstorable_id_is_refused_as_a_bad_payload(client) -> None:
+    raw = b'{"callbackTxnId": "CB\\u0000", "transactionStatus": "SUCCESS", "referenceId": "r-1"}'
+    response = client.post("/api/webhooks/decentro", data=raw, content_type="application/json",
+                           headers={"X-Decentro-Signature": sign_body(raw, "test-secret")})
+    assert response.status_code == 400 and response.get_json() == {"response_code": "CB_E00009"}
+
+
+def test_every_error_under_the_prefix_is_json_with_a_code_and_the_host_app_keeps_its_own() -> None:
+    app = Flask("host")
+    app.config.update(DECENTRO_WEBHOOK_SECRET="test-secret")
+    app.add_url_rule("/hello", "hello", lambda: "hi")
+    Decentro(app, service=build_service())
+    client = app.test_client()
+    missing, wrong_method = client.get("/api/no-such-route"), client.get("/api/payments")
+    assert (missing.status_code, missing.get_json()["error"]["code"]) == (404, "NOT_FOUND")
+    assert (wrong_method.status_code, wrong_method.get_json()["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert "POST" in wrong_method.headers["Allow"]
+    assert client.delete("/api/kyc/pan").status_code == 405
+    assert client.get("/hello").get_data(as_text=True) == "hi"
+    assert client.get("/elsewhere").mimetype == "text/html"  # not ours: Flask's own page

@@ -85,13 +85,16 @@ class SequentialIds:
 
 
 class RecordingSleep:
-    """Keeps the delays the retry policy asked for; never sleeps."""
+    """Keeps the delays the retry policy asked for; never sleeps, but moves the fake clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: FakeMonotonic | None = None) -> None:
         self.delays: list[float] = []
+        self.monotonic = monotonic
 
     def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        if self.monotonic is not None:
+            self.monotonic.advance(seconds)
 
 
 class RecordingCache(MemoryCache):
@@ -204,7 +207,7 @@ class Harness:
 
 
 def build(gateway: Any | None = None, *, settings: Settings | None = None, records: MemoryRecordStore | None = None,
-          **setting_overrides: Any) -> Harness:
+          cache: RecordingCache | None = None, **setting_overrides: Any) -> Harness:
     """A :class:`BlockingDecentroService` in mock mode over in-memory ports.
 
     ``gateway`` defaults to a :class:`RecordingGateway` over the emulator.
@@ -213,16 +216,16 @@ def build(gateway: Any | None = None, *, settings: Settings | None = None, recor
     harness = Harness(
         service=None,  # type: ignore[arg-type]
         gateway=gateway if gateway is not None else RecordingGateway(),
-        cache=RecordingCache(monotonic=monotonic), vault=MemoryVault(), audit=MemoryAuditSink(),
+        cache=cache or RecordingCache(monotonic=monotonic), vault=MemoryVault(), audit=MemoryAuditSink(),
         consents=MemoryConsentStore(), records=records or MemoryRecordStore(), clock=clock,
-        ids=SequentialIds(), sleep=RecordingSleep(), monotonic=monotonic,
+        ids=SequentialIds(), sleep=RecordingSleep(monotonic), monotonic=monotonic,
     )
     ports = Ports(gateway=harness.gateway, cache=harness.cache, vault=harness.vault, audit=harness.audit,
                   consents=harness.consents, records=harness.records,
                   aadhaar_verifier=MockAadhaarVerifier(now=clock))
     harness.service = BlockingDecentroService(
         settings or Settings(use_mocks=True, **setting_overrides), ports,
-        clock=clock, new_reference_id=harness.ids, sleep=harness.sleep,
+        clock=clock, new_reference_id=harness.ids, sleep=harness.sleep, monotonic=monotonic,
     )
     return harness
 

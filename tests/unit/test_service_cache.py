@@ -8,7 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from fakes import Harness, ScriptedGateway, build, pan_found
+from fakes import Harness, RecordingCache, ScriptedGateway, build, pan_found
+
+from decentro_core.errors import CacheUnavailable, StoreError
+from decentro_core.memory import MemoryRecordStore
+
+CONSENT = {"given": True, "text": "I agree that my PAN is verified.", "purpose": "Customer onboarding identity verification"}
 
 PAN = "ABCDE1234F"
 PAN_PATH = "/kyc/public_registry/validate"
@@ -130,3 +135,40 @@ def test_concurrent_identical_misses_reach_decentro_exactly_once() -> None:
     assert all(r["status"] == "SUCCESS" for r in results)
     assert sorted(bool(r["data"].get("cached")) for r in results) == [False] + [True] * (threads - 1)
     assert len({r["data"]["reference_id"] for r in results}) == 1
+
+
+class DownCache(RecordingCache):
+    """A cache whose server is gone: every operation fails as the Redis adapter reports it."""
+
+    def get(self, key: str) -> bytes | None:
+        raise CacheUnavailable("Cache operation failed (ConnectionError)")
+
+    def set(self, key: str, value: bytes, *, ttl: int) -> None:
+        raise CacheUnavailable("Cache operation failed (ConnectionError)")
+
+
+def test_a_cache_outage_degrades_to_calling_decentro_and_is_counted() -> None:
+    h = build(cache=DownCache())
+    result = h.service.verify_pan("ABCDE1234F", user_id="u-1", consent=CONSENT)
+    assert result["status"] == "SUCCESS" and "cached" not in result["data"]
+    assert len(h.gateway.requests) == 1 and len(h.consents.records) == 1
+    assert h.service._runner.cache_fallbacks == 1
+
+
+def test_with_fail_open_off_a_cache_outage_refuses_before_anything_is_recorded_or_sent() -> None:
+    h = build(cache=DownCache(), cache_fail_open=False)
+    with pytest.raises(CacheUnavailable) as raised:
+        h.service.verify_pan("ABCDE1234F", user_id="u-1", consent=CONSENT)
+    assert raised.value.http_status == 503
+    assert (h.gateway.requests, h.consents.records, h.records.operations) == ([], [], {})
+
+
+def test_a_database_failure_under_the_cache_is_not_mistaken_for_a_cache_outage() -> None:
+    class BrokenRecords(MemoryRecordStore):
+        def save_operation(self, record: Any) -> None:
+            raise StoreError("database unavailable")
+
+    h = build(records=BrokenRecords())
+    with pytest.raises(StoreError):
+        h.service.verify_pan("ABCDE1234F", user_id="u-1", consent=CONSENT)
+    assert h.gateway.requests == [] and h.service._runner.cache_fallbacks == 0

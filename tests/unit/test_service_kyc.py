@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fakes import Harness, aadhaar_ending, build
 
-from decentro_core.errors import GatewayTimeout, OtpError, RateLimited, UpstreamUnavailable
+from decentro_core.errors import GatewayTimeout, OtpError, RateLimited, UnknownReference, UpstreamUnavailable
 
 PAN_PATH = "/kyc/public_registry/validate"
 
@@ -224,9 +224,29 @@ def test_each_magic_otp_raises_otp_error_with_its_code(h: Harness, otp: str, cod
     assert len(h.gateway.requests) == 2  # an OTP check is never repeated
 
 
-def test_an_unknown_initiation_id_raises_session_expired(h: Harness) -> None:
-    with pytest.raises(OtpError) as raised:
+def test_an_initiation_id_this_service_never_started_is_unknown_and_nothing_is_sent(h: Harness) -> None:
+    with pytest.raises(UnknownReference):
         h.service.verify_aadhaar_otp("NOT-A-SESSION", "123456")
+    assert h.gateway.requests == [] and h.consents.records == []
+
+
+def test_an_otp_session_is_completed_only_by_the_user_who_started_it(h: Harness) -> None:
+    started = h.service.start_aadhaar_otp(aadhaar_ending("1234"), user_id="user-a")
+    initiation = started["data"]["initiation_id"]
+    for intruder in ("user-b", None):
+        with pytest.raises(UnknownReference) as raised:
+            h.service.verify_aadhaar_otp(initiation, "123456", user_id=intruder)
+        assert initiation not in str(raised.value)
+    assert len(h.gateway.requests) == 1  # only the start
+    assert h.service.verify_aadhaar_otp(initiation, "123456", user_id="user-a")["status"] == "SUCCESS"
+
+
+def test_a_session_decentro_has_expired_raises_session_expired(h: Harness) -> None:
+    started = h.service.start_aadhaar_otp(aadhaar_ending("1234"))
+    initiation = started["data"]["initiation_id"]
+    h.gateway.emulator.reset()  # Decentro forgot the session (expired)
+    with pytest.raises(OtpError) as raised:
+        h.service.verify_aadhaar_otp(initiation, "123456")
     assert raised.value.code == "AADHAAR_OTP_SESSION_EXPIRED"
 
 

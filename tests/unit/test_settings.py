@@ -18,14 +18,14 @@ LIVE = {"USE_MOCKS": "false", "DECENTRO_CLIENT_ID": "cid-synthetic", "DECENTRO_C
 def test_an_empty_mapping_gives_mock_mode_on_staging_with_the_documented_defaults() -> None:
     settings = Settings.from_mapping({})
     assert settings.use_mocks is True and settings.api_base == STAGING_BASE
-    assert (settings.timeout, settings.max_retries, settings.cache_ttl) == (30.0, 3, 86400)
+    assert (settings.timeout, settings.max_retries, settings.cache_ttl) == (10.0, 3, 86400)
     assert settings.check() is settings
 
 
-def test_from_mapping_parses_numbers_booleans_and_comma_separated_lists() -> None:
+def test_from_mapping_parses_numbers_booleans_and_separated_lists() -> None:
     settings = Settings.from_mapping({
         "USE_MOCKS": "no", "DECENTRO_TIMEOUT": "12.5", "DECENTRO_MAX_RETRIES": "5", "DECENTRO_CACHE_TTL": "60",
-        "DECENTRO_WEBHOOK_SECRET": " new-secret , old-secret ,, ", "DECENTRO_ENCRYPTION_KEYS": "k1,k2",
+        "DECENTRO_WEBHOOK_SECRET": " new-secret \n old-secret  ", "DECENTRO_ENCRYPTION_KEYS": "k1,k2",
         "DECENTRO_UIDAI_CERT": ["/certs/a.pem", " /certs/b.cer "], "DECENTRO_AADHAAR_MAX_AGE_HOURS": "24",
     })
     assert settings.use_mocks is False
@@ -151,3 +151,31 @@ def test_the_settings_table_names_every_field_once_with_a_description() -> None:
     assert len(names) == len(set(names))
     assert all(doc for _, _, doc in SETTINGS)
     assert {"USE_MOCKS", "DECENTRO_API_KEY", "DECENTRO_WEBHOOK_SECRET", "DECENTRO_PAYEE_ACCOUNT"} <= set(names)
+
+
+LIVE_SAFE = {**LIVE, "DECENTRO_WEBHOOK_SECRET": "s" * 32}
+
+
+def test_a_comma_is_part_of_a_webhook_secret_never_a_separator() -> None:
+    assert Settings.from_mapping({"DECENTRO_WEBHOOK_SECRET": "a,b c"}).webhook_secrets == ("a,b", "c")
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ({"DECENTRO_WEBHOOK_SECRET": "x" * 31}, "shorter than 32 characters"),
+    ({"DECENTRO_WEBHOOK_SECRET": "y" * 40 + " " + "z" * 5}, "number 2 shorter"),
+    ({"DECENTRO_WEBHOOK_SECRET": "old-secret-1234567890123456789012,new-secret-1234567890123456789012"},
+     "separate secrets with spaces"),
+    ({"DECENTRO_API_BASE": "http://in.staging.decentro.tech"}, "DECENTRO_API_BASE must be https://"),
+])
+def test_live_mode_refuses_unsafe_settings_naming_each_without_its_value(override: dict[str, str],
+                                                                         named: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_mapping({**LIVE_SAFE, **override}).check()
+    assert named in str(raised.value)
+    assert not any(value in str(raised.value) for value in override.values() if "decentro.tech" not in value)
+
+
+def test_an_http_base_is_allowed_in_live_mode_only_with_the_explicit_insecure_flag() -> None:
+    local = {**LIVE_SAFE, "DECENTRO_API_BASE": "http://127.0.0.1:8765", "DECENTRO_ALLOW_INSECURE_API_BASE": "true"}
+    assert Settings.from_mapping(local).check().api_base == "http://127.0.0.1:8765"
+    assert Settings.from_mapping({"DECENTRO_WEBHOOK_SECRET": "short"}).check().webhook_secrets == ("short",)  # mock
