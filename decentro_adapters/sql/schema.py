@@ -24,24 +24,35 @@ from decentro_core.errors import ConfigurationError, StoreError
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
+    "LOCK_ORDER",
     "SCHEMA_VERSION",
     "Models",
     "Dialect",
     "build_models",
     "close_pool",
     "connect",
-    "ensure_schema",
     "execute",
     "from_utc",
     "session",
+    "sqlite_path",
     "to_utc",
     "write_transaction",
 ]
 
 SCHEMA_VERSION = 1
+"""The schema version this code reads and writes: the last entry of ``migrations.MIGRATIONS``."""
 DEFAULT_SQLITE_PATH = os.path.join("instance", "decentro.sqlite3")
 URL_VARIABLE = "DECENTRO_DATABASE_URL"
-_SCHEMA_LOCK_ID = 0x0DEC_E471_0000_0001  # pg_advisory_xact_lock key for schema creation
+LOCK_ORDER = (
+    "decentro_operation",
+    "decentro_webhook_event",
+    "decentro_audit_event",
+    "decentro_consent",
+    "decentro_schema_version",
+)
+"""Every transaction that touches several tables locks them in this order (rows or whole
+tables alike), migrations included, so no two transactions can wait on each other in a cycle.
+``docs/persistence.md`` says who takes which lock."""
 _POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
 _SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": "normal"}
 
@@ -73,8 +84,16 @@ def connect(url: str) -> pw.Database:
     raise ConfigurationError(f"{URL_VARIABLE}: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite:///`` URL names (the default file for an empty URL); ``None`` otherwise."""
+    url = url.strip() or "sqlite:///" + DEFAULT_SQLITE_PATH
+    if urlsplit(url).scheme.lower() != "sqlite":
+        return None
+    return url.split("://", 1)[1][1:]
+
+
 def _sqlite(url: str) -> pw.Database:
-    path = url.split("://", 1)[1][1:]
+    path = sqlite_path(url) or ""
     if not path or path == ":memory:":
         raise ConfigurationError(
             f"{URL_VARIABLE}: an in-memory SQLite database is not shared between connections; "
@@ -165,25 +184,6 @@ def from_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):  # SQLite hands back text for rows written by other tools
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
-def ensure_schema(db: pw.Database, models: Models) -> None:
-    """Create missing tables (idempotent, safe against concurrent starters); refuse newer schemas."""
-    with session(db):
-        with db.atomic("IMMEDIATE") if isinstance(db, pw.SqliteDatabase) else db.atomic():
-            if not isinstance(db, pw.SqliteDatabase):
-                execute(db, "SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
-            db.create_tables([models.schema], safe=True)
-            row = models.schema.get_or_none(models.schema.id == 1)
-            found = row.version if row is not None else None
-            if found is not None and found > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"The database schema is version {found}; this library knows up to "
-                    f"{SCHEMA_VERSION}. Upgrade flask-decentro before using this database."
-                )
-            db.create_tables(models.tables(), safe=True)
-            if row is None:
-                models.schema.create(id=1, version=SCHEMA_VERSION)
 
 
 def build_models(db: pw.Database) -> Models:

@@ -33,7 +33,8 @@ from decentro_core.ports import (
 )
 
 from .audit import PeeweeAuditSink
-from .schema import Dialect, Models, build_models, close_pool, connect, ensure_schema, execute, from_utc, session
+from .migrations import SchemaMode, prepare_schema
+from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
 
@@ -61,19 +62,22 @@ class Stores:
         self.close()
 
 
-def open_stores(url: str = "", *, vault: Vault | None = None) -> Stores:
+def open_stores(url: str = "", *, vault: Vault | None = None, schema: SchemaMode = "auto") -> Stores:
     """Connect to ``url`` (``sqlite:///path``, ``postgresql://...``; empty: the default file).
 
-    Creates missing tables, and raises :class:`~decentro_core.errors.ConfigurationError` for
-    an unsupported URL or a schema newer than this library.
+    ``schema`` says what may happen to the schema (``migrations.prepare_schema``): ``"check"``
+    (serving: one read of the version, no DDL, ``ConfigurationError`` when the database is
+    behind or ahead), ``"auto"`` (the default: create the embedded demo SQLite default or an
+    empty SQLite file, check everything else, PostgreSQL always) or ``"upgrade"`` (scripts and
+    tests that own the database). Also raises ``ConfigurationError`` for an unsupported URL.
     """
     database = connect(url)
-    models = build_models(database)
     try:
-        ensure_schema(database, models)
+        prepare_schema(database, url, schema)
     except BaseException:
         close_pool(database)
         raise
+    models = build_models(database)
     return Stores(
         database=database,
         models=models,
@@ -149,6 +153,40 @@ def _marks(columns: tuple[str, ...]) -> str:
     return ", ".join("?" for _ in columns)
 
 
+def _merge_assignments(table: str) -> str:
+    """The upsert's SET clause: a field-wise merge, so no write undoes a newer one.
+
+    Evaluated by the database on the locked row (PostgreSQL) or under the write lock (SQLite),
+    so there is no read-modify-write race. ``stored`` is the row, ``new`` the written record:
+
+    * a settled status (``SETTLED_STATUSES``) is final;
+    * a write whose status differs from a settled stored one (a stale copy: the creating
+      call's late answer, a status check) changes nothing but ``updated_at``: the settled
+      record's ``operation_id``, ``sealed_result`` and the rest survive it;
+    * otherwise a non-null field is never replaced by NULL (``COALESCE``);
+    * ``created_at`` is the first write's; ``updated_at`` never goes backwards.
+    """
+    final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
+    stored = f'"{table}"'
+    frozen = f'({stored}."status" IN ({final}) AND excluded."status" <> {stored}."status")'
+
+    def merged(column: str) -> str:
+        if column == "created_at":
+            return f'{stored}."{column}"'
+        if column == "updated_at":
+            return (f'CASE WHEN excluded."{column}" > {stored}."{column}" '
+                    f'THEN excluded."{column}" ELSE {stored}."{column}" END')
+        new = f'excluded."{column}"'
+        if column in _NULLABLE:
+            new = f'COALESCE({new}, {stored}."{column}")'
+        return f"CASE WHEN {frozen} THEN {stored}.\"{column}\" ELSE {new} END"
+
+    return ", ".join(f'"{c}" = {merged(c)}' for c in _OPERATION if c != "reference_id")
+
+
+_NULLABLE = frozenset({"operation_id", "user_id", "sealed_request", "sealed_result"})
+
+
 class _RecordSql:
     """The record store's statements, compiled once per store for its database's dialect."""
 
@@ -157,14 +195,7 @@ class _RecordSql:
         sql = dialect.sql
         ops = ", ".join(f'"{c}"' for c in _OPERATION)
         hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
-        # A settled status (SETTLED_STATUSES) is final: the upsert keeps it, atomically, whatever
-        # a slower writer (a status check, the creating call's last write) brings.
-        final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
-        settled = f'"{op}"."status" IN ({final})'
-        keep_settled = f'"status" = CASE WHEN {settled} THEN "{op}"."status" ELSE excluded."status" END'
-        replaced = ", ".join(
-            keep_settled if c == "status" else f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id"
-        )
+        replaced = _merge_assignments(op)
         # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
         lock = "" if dialect.sqlite else " FOR UPDATE"
         self.upsert = sql(
