@@ -9,8 +9,10 @@ may use a store and :meth:`Stores.close` can close every connection.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -54,7 +56,8 @@ LOCK_ORDER = (
 tables alike), migrations included, so no two transactions can wait on each other in a cycle.
 ``docs/persistence.md`` says who takes which lock."""
 _POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
-_SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": "normal"}
+_SQLITE_PRAGMAS = {"busy_timeout": 10_000, "journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal"}
+_SQLITE_WAIT = 10.0  # seconds, as busy_timeout
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,29 @@ def _sqlite(url: str) -> pw.Database:
         )
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    _enable_wal(path)
     # Pooled connections move between threads, one thread at a time: sqlite3's check is moot.
     database: pw.Database = PooledSqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False, **_POOL)
     return database
+
+
+def _enable_wal(path: str) -> None:
+    """Switch a new file to WAL once, before the pool's connections set it again (a no-op then).
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once, without
+    waiting out busy_timeout, when several processes switch a new file together (workers
+    starting on a fresh demo database): so it is retried here for up to ``_SQLITE_WAIT``.
+    """
+    deadline = time.monotonic() + _SQLITE_WAIT
+    while True:
+        try:
+            with closing(sqlite3.connect(path, timeout=_SQLITE_WAIT)) as conn:
+                conn.execute("PRAGMA journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise ConfigurationError(f"{URL_VARIABLE}: the SQLite file cannot be opened ({exc})") from None
+            time.sleep(0.02)
 
 
 def close_pool(db: pw.Database) -> None:
