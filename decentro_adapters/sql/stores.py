@@ -22,7 +22,6 @@ import peewee as pw
 
 from decentro_core.errors import StoreError
 from decentro_core.ports import (
-    SETTLED_STATUSES,
     AuditSink,
     CallbackUpdate,
     ConsentRecord,
@@ -34,6 +33,7 @@ from decentro_core.ports import (
 
 from .audit import PeeweeAuditSink
 from .migrations import SchemaMode, prepare_schema
+from .record_sql import RecordSql, marks
 from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
@@ -96,7 +96,7 @@ class PeeweeConsentStore:
         self._vault = vault
         table = models.consent._meta.table_name
         names = ", ".join(f'"{c}"' for c in _CONSENT)
-        insert = f'INSERT INTO "{table}" ({names}) VALUES ({_marks(_CONSENT)})'
+        insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks(_CONSENT)})'
         self._sql_insert = dialect.sql(insert if dialect.sqlite else insert + ' RETURNING "id"')
         self._sql_for_user = dialect.sql(f'SELECT {names} FROM "{table}" WHERE "user_id" = ? ORDER BY "id"')
 
@@ -142,95 +142,13 @@ class PeeweeConsentStore:
 
 
 _CONSENT = ("user_id", "operation", "text", "purpose", "given_at", "client_ip", "user_agent")
-_OPERATION = (
-    "reference_id", "operation", "status", "created_at", "updated_at",
-    "operation_id", "user_id", "sealed_request", "sealed_result",
-)  # OperationRecord's field order, so a row unpacks straight into it
-_WEBHOOK = ("dedupe_key", "sealed_body", "received_at", "state", "attempts", "reference_id", "last_error")
-
-
-def _marks(columns: tuple[str, ...]) -> str:
-    return ", ".join("?" for _ in columns)
-
-
-def _merge_assignments(table: str) -> str:
-    """The upsert's SET clause: a field-wise merge, so no write undoes a newer one.
-
-    Evaluated by the database on the locked row (PostgreSQL) or under the write lock (SQLite),
-    so there is no read-modify-write race. ``stored`` is the row, ``new`` the written record:
-
-    * a settled status (``SETTLED_STATUSES``) is final;
-    * a write whose status differs from a settled stored one (a stale copy: the creating
-      call's late answer, a status check) changes nothing but ``updated_at``: the settled
-      record's ``operation_id``, ``sealed_result`` and the rest survive it;
-    * otherwise a non-null field is never replaced by NULL (``COALESCE``);
-    * ``created_at`` is the first write's; ``updated_at`` never goes backwards.
-    """
-    final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
-    stored = f'"{table}"'
-    frozen = f'({stored}."status" IN ({final}) AND excluded."status" <> {stored}."status")'
-
-    def merged(column: str) -> str:
-        if column == "created_at":
-            return f'{stored}."{column}"'
-        if column == "updated_at":
-            return (f'CASE WHEN excluded."{column}" > {stored}."{column}" '
-                    f'THEN excluded."{column}" ELSE {stored}."{column}" END')
-        new = f'excluded."{column}"'
-        if column in _NULLABLE:
-            new = f'COALESCE({new}, {stored}."{column}")'
-        return f"CASE WHEN {frozen} THEN {stored}.\"{column}\" ELSE {new} END"
-
-    return ", ".join(f'"{c}" = {merged(c)}' for c in _OPERATION if c != "reference_id")
-
-
-_NULLABLE = frozenset({"operation_id", "user_id", "sealed_request", "sealed_result"})
-
-
-class _RecordSql:
-    """The record store's statements, compiled once per store for its database's dialect."""
-
-    def __init__(self, dialect: Dialect, models: Models) -> None:
-        op, hook = models.operation._meta.table_name, models.webhook._meta.table_name
-        sql = dialect.sql
-        ops = ", ".join(f'"{c}"' for c in _OPERATION)
-        hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
-        replaced = _merge_assignments(op)
-        # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
-        lock = "" if dialect.sqlite else " FOR UPDATE"
-        self.upsert = sql(
-            f'INSERT INTO "{op}" ({ops}) VALUES ({_marks(_OPERATION)}) '
-            f'ON CONFLICT ("reference_id") DO UPDATE SET {replaced}'
-        )
-        self.by_reference = sql(f'SELECT {ops} FROM "{op}" WHERE "reference_id" = ?')
-        self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
-        self.by_reference_locked = self.by_reference + lock
-        self.by_operation_id_locked = self.by_operation_id + lock
-        self.add_hook = sql(
-            f'INSERT INTO "{hook}" ({hooks}) VALUES ({_marks(_WEBHOOK)}) ON CONFLICT ("dedupe_key") DO NOTHING'
-        )
-        self.get_hook = sql(f'SELECT {hooks} FROM "{hook}" WHERE "dedupe_key" = ?')
-        self.update_hook = sql(f'UPDATE "{hook}" SET "state" = ?, "attempts" = ?, "last_error" = ? WHERE "dedupe_key" = ?')
-        self.hook_processed = sql(
-            f'UPDATE "{hook}" SET "state" = \'processed\', "attempts" = "attempts" + 1, "last_error" = NULL '
-            'WHERE "dedupe_key" = ?'
-        )
-        # PostgreSQL: both writes in one round trip (psycopg2 sends the two statements together).
-        self.save_and_mark = None if dialect.sqlite else f"{self.upsert}; {self.hook_processed}"
-        self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
-        self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
-        self.hooks_order = ' ORDER BY "received_at", "id"'
-        self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
-        self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')
-
-
 class PeeweeRecordStore:
     """Operations (``decentro_operation``) and webhook events (``decentro_webhook_event``)."""
 
     def __init__(self, database: pw.Database, models: Models) -> None:
         self._db = database
         self._dialect = Dialect.of(database)
-        self._sql = _RecordSql(self._dialect, models)
+        self._sql = RecordSql(self._dialect, models)
 
     def save_operation(self, record: OperationRecord) -> None:
         with session(self._db):
