@@ -147,18 +147,18 @@ def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     tests that own the database). ``auto``: upgrade the embedded demo default (an empty URL) and
     a SQLite database that has no Decentro table yet; check everything else, PostgreSQL always.
     """
+    if mode not in ("check", "auto", "upgrade"):
+        raise ValueError(f"schema mode must be 'check', 'auto' or 'upgrade', not {mode!r}")
     if mode == "upgrade":
         upgrade_database(db)
     elif mode == "check" or sqlite_path(url) is None:
         check_database(db)
-    elif mode != "auto":
-        raise ValueError(f"schema mode must be 'check', 'auto' or 'upgrade', not {mode!r}")
     elif not url.strip():
         upgrade_database(db)
     else:
         version = read_version(db)
-        if version is None and _state(db, SCHEMA_VERSION)[0] == "empty":
-            upgrade_database(db)
+        if version is None and status_of_database(db).state == "empty":
+            upgrade_database(db)  # a new SQLite file; concurrent starters queue in the upgrade
         else:
             refuse(version, SCHEMA_VERSION)
 

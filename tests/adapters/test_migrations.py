@@ -407,3 +407,32 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "schema now at version 1" in done.stdout
+
+
+def test_an_unknown_schema_mode_is_refused_before_anything_is_read(empty_url: str) -> None:
+    with pytest.raises(ValueError, match="schema mode"):
+        open_stores(empty_url, schema="create")  # type: ignore[arg-type]
+    assert status(empty_url).state == "empty"
+
+
+def test_workers_starting_together_on_a_new_sqlite_file_all_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/demo.sqlite3"
+    barrier = threading.Barrier(4, timeout=30)
+    errors: list[BaseException] = []
+
+    def start_worker(n: int) -> None:
+        try:
+            barrier.wait()
+            with open_stores(url) as stores:
+                stores.records.save_operation(record(f"ref-{n}"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and status(url).state == "current"
+    with open_stores(url, schema="check") as stores:
+        assert all(stores.records.get_operation(f"ref-{n}") is not None for n in range(4))
