@@ -135,8 +135,10 @@ def redis_url() -> str:
 
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (URL), dropped afterwards."""
+    """A fresh PostgreSQL database (URL) at the code's schema version, dropped afterwards."""
     import psycopg2
+
+    from decentro_adapters.sql.migrations import upgrade
 
     admin_url = os.environ.get("DECENTRO_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
     admin = psycopg2.connect(admin_url, connect_timeout=3)
@@ -146,7 +148,9 @@ def postgres_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
         parts = urlsplit(admin_url)
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+        url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+        upgrade(url)  # the deploy step: serving processes only check the version
+        yield url
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -67,10 +67,7 @@ def run_upstream_calls(url: str, *, documents: int) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     before = sandbox_stats(url)["billable"].get(PAN_PATH, 0)
     with postgres_database() as database_url, redis_prefix() as prefix:
-        # Create the schema once before the race, as a deploy step would.
-        from decentro_adapters.sql.stores import open_stores
-
-        open_stores(database_url).close()
+        # postgres_database() already ran the deploy step (the schema upgrade) before the race.
         start, out = context.Event(), context.Queue()
         procs = [context.Process(target=_worker, args=(url, database_url, prefix, docs, start, out))
                  for docs in _plan(documents)]

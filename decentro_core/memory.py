@@ -162,10 +162,24 @@ class MemoryRecordStore:
         self._guard = threading.Lock()
 
     def save_operation(self, record: OperationRecord) -> None:
+        """The SQL upsert's field-wise merge (``RecordStore.save_operation``), under the lock."""
         with self._guard:
             stored = self.operations.get(record.reference_id)
-            if stored is not None and stored.status in SETTLED_STATUSES:
-                record = replace(record, status=stored.status)  # a settled status is final
+            if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
+                # A write that disagrees with a settled status is a stale copy: only time moves on.
+                record = replace(stored, updated_at=max(stored.updated_at, record.updated_at))
+            elif stored is not None:
+                record = replace(  # a non-null field is never replaced by None
+                    record,
+                    created_at=stored.created_at,
+                    updated_at=max(stored.updated_at, record.updated_at),
+                    operation_id=stored.operation_id if record.operation_id is None else record.operation_id,
+                    user_id=stored.user_id if record.user_id is None else record.user_id,
+                    sealed_request=(
+                        stored.sealed_request if record.sealed_request is None else record.sealed_request
+                    ),
+                    sealed_result=stored.sealed_result if record.sealed_result is None else record.sealed_result,
+                )
             self.operations[record.reference_id] = record
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:

@@ -218,8 +218,15 @@ class RecordStore(Protocol):
     """Operations and webhook events."""
 
     def save_operation(self, record: OperationRecord) -> None:
-        """Insert or replace the record with this ``reference_id``, atomically; a stored
-        status in :data:`SETTLED_STATUSES` is kept whatever status the new record has."""
+        """Insert the record, or merge it field by field into the stored one, atomically.
+
+        No write undoes a newer one: a stored status in :data:`SETTLED_STATUSES` is final; a
+        record whose status differs from a settled stored one is a stale copy (the creating
+        call's late answer after a callback) and changes nothing but ``updated_at``; otherwise
+        a stored non-null ``operation_id``, ``sealed_result``, ``sealed_request`` or
+        ``user_id`` is never replaced by ``None``. ``created_at`` stays the first write's and
+        ``updated_at`` never goes backwards.
+        """
         ...
 
     def get_operation(self, reference_id: str) -> OperationRecord | None: ...

@@ -37,8 +37,21 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+def postgres_url(empty_postgres_url: str) -> str:
+    """A fresh PostgreSQL database at this code's schema version, as a deploy leaves it.
+
+    Serving code only checks the schema version (``open_stores`` never runs DDL on
+    PostgreSQL), so the test database is upgraded first, as ``decentro-db upgrade`` would.
+    """
+    from decentro_adapters.sql.migrations import upgrade
+
+    upgrade(empty_postgres_url)
+    return empty_postgres_url
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (no tables) for this test, dropped afterwards."""
     try:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - dev extra missing

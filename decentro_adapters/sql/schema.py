@@ -9,8 +9,10 @@ may use a store and :meth:`Stores.close` can close every connection.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,26 +26,38 @@ from decentro_core.errors import ConfigurationError, StoreError
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
+    "LOCK_ORDER",
     "SCHEMA_VERSION",
     "Models",
     "Dialect",
     "build_models",
     "close_pool",
     "connect",
-    "ensure_schema",
     "execute",
     "from_utc",
     "session",
+    "sqlite_path",
     "to_utc",
     "write_transaction",
 ]
 
 SCHEMA_VERSION = 1
+"""The schema version this code reads and writes: the last entry of ``migrations.MIGRATIONS``."""
 DEFAULT_SQLITE_PATH = os.path.join("instance", "decentro.sqlite3")
 URL_VARIABLE = "DECENTRO_DATABASE_URL"
-_SCHEMA_LOCK_ID = 0x0DEC_E471_0000_0001  # pg_advisory_xact_lock key for schema creation
+LOCK_ORDER = (
+    "decentro_operation",
+    "decentro_webhook_event",
+    "decentro_audit_event",
+    "decentro_consent",
+    "decentro_schema_version",
+)
+"""Every transaction that touches several tables locks them in this order (rows or whole
+tables alike), migrations included, so no two transactions can wait on each other in a cycle.
+``docs/persistence.md`` says who takes which lock."""
 _POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
-_SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000, "synchronous": "normal"}
+_SQLITE_PRAGMAS = {"busy_timeout": 10_000, "journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal"}
+_SQLITE_WAIT = 10.0  # seconds, as busy_timeout
 
 
 @dataclass(frozen=True)
@@ -73,8 +87,16 @@ def connect(url: str) -> pw.Database:
     raise ConfigurationError(f"{URL_VARIABLE}: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite:///`` URL names (the default file for an empty URL); ``None`` otherwise."""
+    url = url.strip() or "sqlite:///" + DEFAULT_SQLITE_PATH
+    if urlsplit(url).scheme.lower() != "sqlite":
+        return None
+    return url.split("://", 1)[1][1:]
+
+
 def _sqlite(url: str) -> pw.Database:
-    path = url.split("://", 1)[1][1:]
+    path = sqlite_path(url) or ""
     if not path or path == ":memory:":
         raise ConfigurationError(
             f"{URL_VARIABLE}: an in-memory SQLite database is not shared between connections; "
@@ -82,9 +104,29 @@ def _sqlite(url: str) -> pw.Database:
         )
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    _enable_wal(path)
     # Pooled connections move between threads, one thread at a time: sqlite3's check is moot.
     database: pw.Database = PooledSqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False, **_POOL)
     return database
+
+
+def _enable_wal(path: str) -> None:
+    """Switch a new file to WAL once, before the pool's connections set it again (a no-op then).
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once, without
+    waiting out busy_timeout, when several processes switch a new file together (workers
+    starting on a fresh demo database): so it is retried here for up to ``_SQLITE_WAIT``.
+    """
+    deadline = time.monotonic() + _SQLITE_WAIT
+    while True:
+        try:
+            with closing(sqlite3.connect(path, timeout=_SQLITE_WAIT)) as conn:
+                conn.execute("PRAGMA journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise ConfigurationError(f"{URL_VARIABLE}: the SQLite file cannot be opened ({exc})") from None
+            time.sleep(0.02)
 
 
 def close_pool(db: pw.Database) -> None:
@@ -165,25 +207,6 @@ def from_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):  # SQLite hands back text for rows written by other tools
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
-def ensure_schema(db: pw.Database, models: Models) -> None:
-    """Create missing tables (idempotent, safe against concurrent starters); refuse newer schemas."""
-    with session(db):
-        with db.atomic("IMMEDIATE") if isinstance(db, pw.SqliteDatabase) else db.atomic():
-            if not isinstance(db, pw.SqliteDatabase):
-                execute(db, "SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
-            db.create_tables([models.schema], safe=True)
-            row = models.schema.get_or_none(models.schema.id == 1)
-            found = row.version if row is not None else None
-            if found is not None and found > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"The database schema is version {found}; this library knows up to "
-                    f"{SCHEMA_VERSION}. Upgrade flask-decentro before using this database."
-                )
-            db.create_tables(models.tables(), safe=True)
-            if row is None:
-                models.schema.create(id=1, version=SCHEMA_VERSION)
 
 
 def build_models(db: pw.Database) -> Models:

@@ -22,7 +22,6 @@ import peewee as pw
 
 from decentro_core.errors import StoreError
 from decentro_core.ports import (
-    SETTLED_STATUSES,
     AuditSink,
     CallbackUpdate,
     ConsentRecord,
@@ -33,7 +32,9 @@ from decentro_core.ports import (
 )
 
 from .audit import PeeweeAuditSink
-from .schema import Dialect, Models, build_models, close_pool, connect, ensure_schema, execute, from_utc, session
+from .migrations import SchemaMode, prepare_schema
+from .record_sql import RecordSql, marks
+from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
 
@@ -61,19 +62,22 @@ class Stores:
         self.close()
 
 
-def open_stores(url: str = "", *, vault: Vault | None = None) -> Stores:
+def open_stores(url: str = "", *, vault: Vault | None = None, schema: SchemaMode = "auto") -> Stores:
     """Connect to ``url`` (``sqlite:///path``, ``postgresql://...``; empty: the default file).
 
-    Creates missing tables, and raises :class:`~decentro_core.errors.ConfigurationError` for
-    an unsupported URL or a schema newer than this library.
+    ``schema`` says what may happen to the schema (``migrations.prepare_schema``): ``"check"``
+    (serving: one read of the version, no DDL, ``ConfigurationError`` when the database is
+    behind or ahead), ``"auto"`` (the default: create the embedded demo SQLite default or an
+    empty SQLite file, check everything else, PostgreSQL always) or ``"upgrade"`` (scripts and
+    tests that own the database). Also raises ``ConfigurationError`` for an unsupported URL.
     """
     database = connect(url)
-    models = build_models(database)
     try:
-        ensure_schema(database, models)
+        prepare_schema(database, url, schema)
     except BaseException:
         close_pool(database)
         raise
+    models = build_models(database)
     return Stores(
         database=database,
         models=models,
@@ -92,7 +96,7 @@ class PeeweeConsentStore:
         self._vault = vault
         table = models.consent._meta.table_name
         names = ", ".join(f'"{c}"' for c in _CONSENT)
-        insert = f'INSERT INTO "{table}" ({names}) VALUES ({_marks(_CONSENT)})'
+        insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks(_CONSENT)})'
         self._sql_insert = dialect.sql(insert if dialect.sqlite else insert + ' RETURNING "id"')
         self._sql_for_user = dialect.sql(f'SELECT {names} FROM "{table}" WHERE "user_id" = ? ORDER BY "id"')
 
@@ -138,61 +142,6 @@ class PeeweeConsentStore:
 
 
 _CONSENT = ("user_id", "operation", "text", "purpose", "given_at", "client_ip", "user_agent")
-_OPERATION = (
-    "reference_id", "operation", "status", "created_at", "updated_at",
-    "operation_id", "user_id", "sealed_request", "sealed_result",
-)  # OperationRecord's field order, so a row unpacks straight into it
-_WEBHOOK = ("dedupe_key", "sealed_body", "received_at", "state", "attempts", "reference_id", "last_error")
-
-
-def _marks(columns: tuple[str, ...]) -> str:
-    return ", ".join("?" for _ in columns)
-
-
-class _RecordSql:
-    """The record store's statements, compiled once per store for its database's dialect."""
-
-    def __init__(self, dialect: Dialect, models: Models) -> None:
-        op, hook = models.operation._meta.table_name, models.webhook._meta.table_name
-        sql = dialect.sql
-        ops = ", ".join(f'"{c}"' for c in _OPERATION)
-        hooks = ", ".join(f'"{c}"' for c in _WEBHOOK)
-        # A settled status (SETTLED_STATUSES) is final: the upsert keeps it, atomically, whatever
-        # a slower writer (a status check, the creating call's last write) brings.
-        final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
-        settled = f'"{op}"."status" IN ({final})'
-        keep_settled = f'"status" = CASE WHEN {settled} THEN "{op}"."status" ELSE excluded."status" END'
-        replaced = ", ".join(
-            keep_settled if c == "status" else f'"{c}" = excluded."{c}"' for c in _OPERATION if c != "reference_id"
-        )
-        # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
-        lock = "" if dialect.sqlite else " FOR UPDATE"
-        self.upsert = sql(
-            f'INSERT INTO "{op}" ({ops}) VALUES ({_marks(_OPERATION)}) '
-            f'ON CONFLICT ("reference_id") DO UPDATE SET {replaced}'
-        )
-        self.by_reference = sql(f'SELECT {ops} FROM "{op}" WHERE "reference_id" = ?')
-        self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
-        self.by_reference_locked = self.by_reference + lock
-        self.by_operation_id_locked = self.by_operation_id + lock
-        self.add_hook = sql(
-            f'INSERT INTO "{hook}" ({hooks}) VALUES ({_marks(_WEBHOOK)}) ON CONFLICT ("dedupe_key") DO NOTHING'
-        )
-        self.get_hook = sql(f'SELECT {hooks} FROM "{hook}" WHERE "dedupe_key" = ?')
-        self.update_hook = sql(f'UPDATE "{hook}" SET "state" = ?, "attempts" = ?, "last_error" = ? WHERE "dedupe_key" = ?')
-        self.hook_processed = sql(
-            f'UPDATE "{hook}" SET "state" = \'processed\', "attempts" = "attempts" + 1, "last_error" = NULL '
-            'WHERE "dedupe_key" = ?'
-        )
-        # PostgreSQL: both writes in one round trip (psycopg2 sends the two statements together).
-        self.save_and_mark = None if dialect.sqlite else f"{self.upsert}; {self.hook_processed}"
-        self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
-        self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
-        self.hooks_order = ' ORDER BY "received_at", "id"'
-        self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
-        self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')
-
-
 class PeeweeRecordStore:
     """Operations (``decentro_operation``) and webhook events (``decentro_webhook_event``)."""
 
@@ -200,7 +149,7 @@ class PeeweeRecordStore:
         self._db = self.database = database  # public for maintenance (key rotation)
         self.models = models
         self._dialect = Dialect.of(database)
-        self._sql = _RecordSql(self._dialect, models)
+        self._sql = RecordSql(self._dialect, models)
 
     def save_operation(self, record: OperationRecord) -> None:
         with session(self._db):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from decentro_adapters.sql.schema import LOCK_ORDER
 from decentro_adapters.sql.stores import open_stores
 from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.memory import MemoryAuditSink, MemoryRecordStore
@@ -66,14 +67,38 @@ def test_saving_the_same_reference_id_replaces_the_record(store: RecordStore) ->
 
 @pytest.mark.parametrize("settled", sorted(SETTLED_STATUSES))
 @pytest.mark.parametrize("later", ["PENDING", "RETRIED", "SUCCESS", "FAILURE"])
-def test_a_settled_status_is_kept_while_the_rest_of_the_record_is_replaced(
+def test_a_settled_record_is_changed_only_by_a_write_with_its_own_status(
     store: RecordStore, settled: str, later: str
 ) -> None:
     store.save_operation(operation(status=settled))
-    store.save_operation(operation(status=later, sealed_result="gAAAA-later", updated_at=T0 + timedelta(minutes=1)))
+    store.save_operation(operation(status=later, operation_id="TXN-later", sealed_result="gAAAA-later",
+                                   user_id="user-2", updated_at=T0 + timedelta(minutes=1)))
     stored = store.get_operation("ref-1")
     assert stored is not None
-    assert (stored.status, stored.sealed_result) == (settled, "gAAAA-later")
+    if later == settled:
+        assert (stored.operation_id, stored.sealed_result, stored.user_id) == ("TXN-later", "gAAAA-later", "user-2")
+    else:  # a stale copy: the settled record's fields survive it
+        assert (stored.operation_id, stored.sealed_result, stored.user_id) == ("TXN-ref-1", "gAAAA-result", "user-1")
+    assert (stored.status, stored.updated_at) == (settled, T0 + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize("status", ["PENDING", "SUCCESS"])
+def test_a_stored_value_is_never_replaced_by_none(store: RecordStore, status: str) -> None:
+    store.save_operation(operation(status=status))
+    blank = dict.fromkeys(["operation_id", "user_id", "sealed_request", "sealed_result"])
+    store.save_operation(operation(status=status, updated_at=T0 + timedelta(seconds=1), **blank))
+    assert store.get_operation("ref-1") == operation(status=status, updated_at=T0 + timedelta(seconds=1))
+
+
+def test_updated_at_never_goes_backwards_and_created_at_stays_the_first(store: RecordStore) -> None:
+    store.save_operation(operation(status="PENDING", updated_at=T0 + timedelta(minutes=5)))
+    older = operation(status="PENDING", created_at=T0 - timedelta(hours=1), updated_at=T0 + timedelta(minutes=1),
+                      sealed_result="gAAAA-newer-result")
+    store.save_operation(older)
+    stored = store.get_operation("ref-1")
+    assert stored is not None
+    assert (stored.created_at, stored.updated_at) == (T0, T0 + timedelta(minutes=5))
+    assert stored.sealed_result == "gAAAA-newer-result"  # a non-null value may replace a non-null one
 
 
 def test_an_operation_is_found_by_decentro_operation_id(store: RecordStore) -> None:
@@ -284,3 +309,119 @@ def test_the_databases_own_audit_sink_joins_the_callback_transaction(database_ur
                                       decide=settle, audit=stores.audit)
         assert [e.outcome for e in stores.audit.events] == ["SUCCESS"]
         assert stores.audit.verify().ok
+
+
+# -- a late creation answer against a callback (issue 10, item 3) --------------------------
+
+CALLBACK_AT, ANSWER_AT = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+
+
+def held(reference_id: str) -> OperationRecord:
+    """The PENDING payment record the creating call wrote, and kept, before sending."""
+    return operation(reference_id, operation="upi_payment", status="PENDING", operation_id=None, sealed_result=None)
+
+
+def late_answer(kind: str, reference_id: str) -> OperationRecord:
+    """The creating call's own write after its timeout, from the record it held."""
+    if kind == "held":  # written back as it was held
+        return replace(held(reference_id), updated_at=ANSWER_AT)
+    return replace(held(reference_id), updated_at=ANSWER_AT, sealed_result="gAAAA-outcome-unknown")
+
+
+def accepted(record: OperationRecord) -> CallbackUpdate:
+    """A signed SUCCESS callback: it brings Decentro's transaction id and its own result."""
+    updated = replace(record, status="SUCCESS", operation_id=f"TXN-{record.reference_id}",
+                      sealed_result="gAAAA-callback", updated_at=CALLBACK_AT)
+    return CallbackUpdate(audit=callback_audit(updated), record=updated)
+
+
+def apply_accepted(store: RecordStore, reference_id: str) -> None:
+    store.apply_callback(f"hook-{reference_id}", reference_id=reference_id, operation_id=None,
+                         decide=accepted, audit=MemoryAuditSink())
+
+
+def assert_the_callback_survived(store: RecordStore, reference_id: str) -> OperationRecord:
+    stored = store.get_operation(reference_id)
+    assert stored is not None
+    assert (stored.status, stored.operation_id, stored.sealed_result) == (
+        "SUCCESS", f"TXN-{reference_id}", "gAAAA-callback")
+    return stored
+
+
+@pytest.mark.parametrize("answer", ["held", "timeout"])
+@pytest.mark.parametrize("callback_first", [True, False], ids=["callback-first", "answer-first"])
+def test_a_late_creation_answer_cannot_erase_what_a_callback_stored(
+    store: RecordStore, answer: str, callback_first: bool
+) -> None:
+    store.save_operation(held("ref-1"))
+    store.add_webhook_event(event("hook-ref-1", reference_id="ref-1"))
+    steps = [lambda: apply_accepted(store, "ref-1"), lambda: store.save_operation(late_answer(answer, "ref-1"))]
+    for step in steps if callback_first else steps[::-1]:
+        step()
+    stored = assert_the_callback_survived(store, "ref-1")
+    if callback_first:  # the late answer's save_operation must not move updated_at back either
+        assert stored.updated_at == ANSWER_AT
+
+
+@pytest.mark.parametrize("answer", ["held", "timeout"])
+def test_callbacks_racing_late_answers_on_threads_all_survive(store: RecordStore, answer: str) -> None:
+    references = [f"ref-{n}" for n in range(12)]
+    for reference in references:
+        store.save_operation(held(reference))
+        store.add_webhook_event(event(f"hook-{reference}", reference_id=reference))
+    barrier = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    def run(action: Callable[[str], None]) -> None:
+        try:
+            for reference in references:
+                barrier.wait()  # both writers of one reference start together
+                action(reference)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda ref: apply_accepted(store, ref),)),
+        threading.Thread(target=run, args=(lambda ref: store.save_operation(late_answer(answer, ref)),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    for reference in references:
+        assert_the_callback_survived(store, reference)
+
+
+def tables_in_lock_order_check(statements: list[str]) -> list[str]:
+    """The Decentro tables the statements touch, in the order they are first touched."""
+    seen: list[str] = []
+    for sql in statements:
+        for _, table in sorted((sql.index(f'"{t}"'), t) for t in LOCK_ORDER if f'"{t}"' in sql):
+            if table not in seen:
+                seen.append(table)
+    return seen
+
+
+def test_multi_table_transactions_take_their_locks_in_the_documented_order(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_stores(database_url) as stores:
+        stores.records.save_operation(operation(status="PENDING"))
+        stores.records.add_webhook_event(event())
+        statements: list[str] = []
+        execute_sql = stores.database.execute_sql
+
+        def recording(sql: str, params: Any = None) -> Any:
+            statements.append(sql)
+            return execute_sql(sql, params)
+
+        monkeypatch.setattr(stores.database, "execute_sql", recording)
+        stores.records.apply_callback("hook-1", reference_id="ref-1", operation_id=None,
+                                      decide=settle, audit=stores.audit)
+        callback, statements[:] = tables_in_lock_order_check(statements), []
+        stores.records.purge_before(T0 + timedelta(days=1))
+        purge = tables_in_lock_order_check(statements)
+    assert callback == ["decentro_operation", "decentro_webhook_event", "decentro_audit_event"]
+    assert purge == ["decentro_operation", "decentro_webhook_event"]

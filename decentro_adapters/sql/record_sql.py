@@ -1,0 +1,95 @@
+"""The record store's SQL, written by hand and compiled once per store for its dialect.
+
+The hot store methods run these strings directly (``schema.execute``): peewee's query builder
+cost several times what SQLite spends executing the statement. The operation upsert merges
+field by field in the database (see :func:`merge_assignments`).
+"""
+
+from __future__ import annotations
+
+from decentro_core.ports import SETTLED_STATUSES
+
+from .schema import Dialect, Models
+
+__all__ = ["OPERATION_COLUMNS", "RecordSql", "WEBHOOK_COLUMNS", "marks", "merge_assignments"]
+
+OPERATION_COLUMNS = (
+    "reference_id", "operation", "status", "created_at", "updated_at",
+    "operation_id", "user_id", "sealed_request", "sealed_result",
+)  # OperationRecord's field order, so a row unpacks straight into it
+WEBHOOK_COLUMNS = ("dedupe_key", "sealed_body", "received_at", "state", "attempts", "reference_id", "last_error")
+
+
+def marks(columns: tuple[str, ...]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+def merge_assignments(table: str) -> str:
+    """The upsert's SET clause: a field-wise merge, so no write undoes a newer one.
+
+    Evaluated by the database on the locked row (PostgreSQL) or under the write lock (SQLite),
+    so there is no read-modify-write race. ``stored`` is the row, ``new`` the written record:
+
+    * a settled status (``SETTLED_STATUSES``) is final;
+    * a write whose status differs from a settled stored one (a stale copy: the creating
+      call's late answer, a status check) changes nothing but ``updated_at``: the settled
+      record's ``operation_id``, ``sealed_result`` and the rest survive it;
+    * otherwise a non-null field is never replaced by NULL (``COALESCE``);
+    * ``created_at`` is the first write's; ``updated_at`` never goes backwards.
+    """
+    final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
+    stored = f'"{table}"'
+    frozen = f'({stored}."status" IN ({final}) AND excluded."status" <> {stored}."status")'
+
+    def merged(column: str) -> str:
+        if column == "created_at":
+            return f'{stored}."{column}"'
+        if column == "updated_at":  # SQLite compares peewee's ISO text, which sorts by time
+            return (f'CASE WHEN excluded."{column}" > {stored}."{column}" '
+                    f'THEN excluded."{column}" ELSE {stored}."{column}" END')
+        new = f'excluded."{column}"'
+        if column in _NULLABLE:
+            new = f'COALESCE({new}, {stored}."{column}")'
+        return f"CASE WHEN {frozen} THEN {stored}.\"{column}\" ELSE {new} END"
+
+    return ", ".join(f'"{c}" = {merged(c)}' for c in OPERATION_COLUMNS if c != "reference_id")
+
+
+_NULLABLE = frozenset({"operation_id", "user_id", "sealed_request", "sealed_result"})
+
+
+class RecordSql:
+    """The record store's statements, compiled once per store for its database's dialect."""
+
+    def __init__(self, dialect: Dialect, models: Models) -> None:
+        op, hook = models.operation._meta.table_name, models.webhook._meta.table_name
+        sql = dialect.sql
+        ops = ", ".join(f'"{c}"' for c in OPERATION_COLUMNS)
+        hooks = ", ".join(f'"{c}"' for c in WEBHOOK_COLUMNS)
+        replaced = merge_assignments(op)
+        # SQLite has no row locks; its BEGIN IMMEDIATE already excludes every other writer.
+        lock = "" if dialect.sqlite else " FOR UPDATE"
+        self.upsert = sql(
+            f'INSERT INTO "{op}" ({ops}) VALUES ({marks(OPERATION_COLUMNS)}) '
+            f'ON CONFLICT ("reference_id") DO UPDATE SET {replaced}'
+        )
+        self.by_reference = sql(f'SELECT {ops} FROM "{op}" WHERE "reference_id" = ?')
+        self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
+        self.by_reference_locked = self.by_reference + lock
+        self.by_operation_id_locked = self.by_operation_id + lock
+        self.add_hook = sql(
+            f'INSERT INTO "{hook}" ({hooks}) VALUES ({marks(WEBHOOK_COLUMNS)}) ON CONFLICT ("dedupe_key") DO NOTHING'
+        )
+        self.get_hook = sql(f'SELECT {hooks} FROM "{hook}" WHERE "dedupe_key" = ?')
+        self.update_hook = sql(f'UPDATE "{hook}" SET "state" = ?, "attempts" = ?, "last_error" = ? WHERE "dedupe_key" = ?')
+        self.hook_processed = sql(
+            f'UPDATE "{hook}" SET "state" = \'processed\', "attempts" = "attempts" + 1, "last_error" = NULL '
+            'WHERE "dedupe_key" = ?'
+        )
+        # PostgreSQL: both writes in one round trip (psycopg2 sends the two statements together).
+        self.save_and_mark = None if dialect.sqlite else f"{self.upsert}; {self.hook_processed}"
+        self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
+        self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
+        self.hooks_order = ' ORDER BY "received_at", "id"'
+        self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
+        self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')
