@@ -164,23 +164,24 @@ class MemoryRecordStore:
     def save_operation(self, record: OperationRecord) -> None:
         """The SQL upsert's field-wise merge (``RecordStore.save_operation``), under the lock."""
         with self._guard:
-            stored = self.operations.get(record.reference_id)
-            if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
-                # A write that disagrees with a settled status is a stale copy: only time moves on.
-                record = replace(stored, updated_at=max(stored.updated_at, record.updated_at))
-            elif stored is not None:
-                record = replace(  # a non-null field is never replaced by None
-                    record,
-                    created_at=stored.created_at,
-                    updated_at=max(stored.updated_at, record.updated_at),
-                    operation_id=stored.operation_id if record.operation_id is None else record.operation_id,
-                    user_id=stored.user_id if record.user_id is None else record.user_id,
-                    sealed_request=(
-                        stored.sealed_request if record.sealed_request is None else record.sealed_request
-                    ),
-                    sealed_result=stored.sealed_result if record.sealed_result is None else record.sealed_result,
-                )
-            self.operations[record.reference_id] = record
+            self._merge(record)
+
+    def _merge(self, record: OperationRecord) -> None:
+        stored = self.operations.get(record.reference_id)
+        if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
+            # A write that disagrees with a settled status is a stale copy: only time moves on.
+            record = replace(stored, updated_at=max(stored.updated_at, record.updated_at))
+        elif stored is not None:
+            record = replace(  # a non-null field is never replaced by None
+                record,
+                created_at=stored.created_at,
+                updated_at=max(stored.updated_at, record.updated_at),
+                operation_id=stored.operation_id if record.operation_id is None else record.operation_id,
+                user_id=stored.user_id if record.user_id is None else record.user_id,
+                sealed_request=stored.sealed_request if record.sealed_request is None else record.sealed_request,
+                sealed_result=stored.sealed_result if record.sealed_result is None else record.sealed_result,
+            )
+        self.operations[record.reference_id] = record
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:
         with self._guard:
@@ -233,7 +234,7 @@ class MemoryRecordStore:
             update = decide(record)
             audit.append(update.audit)  # first: if it raises, nothing below has changed
             if update.record is not None:
-                self.operations[update.record.reference_id] = update.record
+                self._merge(update.record)
             event = self.events.get(dedupe_key)
             if event is not None:
                 self.events[dedupe_key] = replace(event, state="processed", attempts=event.attempts + 1, last_error=None)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import click
 from typing import cast
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from decentro_core.ports import WebhookState
 
@@ -22,7 +22,9 @@ __all__ = ["decentro_cli", "parse_age"]
 
 decentro_cli = AppGroup("decentro", help="Flask-Decentro maintenance commands.")
 webhooks_cli = AppGroup("webhooks", help="Inspect and replay stored Decentro callbacks.")
+db_cli = click.Group("db", help="The database schema: see its version, upgrade it once per deploy.")
 decentro_cli.add_command(webhooks_cli)
+decentro_cli.add_command(db_cli)
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -34,6 +36,41 @@ def parse_age(text: str) -> timedelta:
     if not match:
         raise click.BadParameter("use a number and d, h or m, e.g. 90d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _database_url(context: click.Context) -> str:
+    """The app's database URL, read from an app loaded without a schema check (the check would
+    refuse exactly the database these commands are for)."""
+    from decentro_adapters.sql.migrations import schema_check_deferred
+
+    with schema_check_deferred():
+        app = context.ensure_object(ScriptInfo).load_app()
+    state = get_state(app)
+    state.close()
+    return state.settings.database_url
+
+
+@db_cli.command("upgrade")
+@click.option("--lock-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds to wait for a busy table before giving up (nothing is changed then).")
+@click.pass_context
+def db_upgrade(context: click.Context, lock_timeout: float) -> None:
+    """Bring the schema to this version of the library (once per deploy, before serving)."""
+    from decentro_adapters.sql.migrations import upgrade
+
+    click.echo(upgrade(_database_url(context), lock_timeout=lock_timeout).summary())
+
+
+@db_cli.command("status")
+@click.pass_context
+def db_status(context: click.Context) -> None:
+    """The schema's version against this library's; exit 1 unless it is current."""
+    from decentro_adapters.sql.migrations import status
+
+    report = status(_database_url(context))
+    click.echo(report.summary())
+    if report.state != "current":
+        sys.exit(1)
 
 
 @decentro_cli.command("gen-key")

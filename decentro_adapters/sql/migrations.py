@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,6 +49,7 @@ __all__ = [
     "check_database",
     "prepare_schema",
     "read_version",
+    "schema_check_deferred",
     "status",
     "status_of_database",
     "upgrade",
@@ -140,6 +142,20 @@ def _in_lock_order(models: Models) -> list[Any]:
     return [by_table[table] for table in LOCK_ORDER]
 
 
+_CHECK_DEFERRED: ContextVar[bool] = ContextVar("decentro_schema_check_deferred", default=False)
+
+
+@contextmanager
+def schema_check_deferred() -> Iterator[None]:
+    """While ``flask decentro db ...`` loads the app to read its settings, the app's stores open
+    without looking at the schema: the command is there to inspect or upgrade it."""
+    token = _CHECK_DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _CHECK_DEFERRED.reset(token)
+
+
 def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     """What :func:`~decentro_adapters.sql.stores.open_stores` does to the schema before serving.
 
@@ -149,6 +165,8 @@ def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     """
     if mode not in ("check", "auto", "upgrade"):
         raise ValueError(f"schema mode must be 'check', 'auto' or 'upgrade', not {mode!r}")
+    if _CHECK_DEFERRED.get():
+        return
     if mode == "upgrade":
         upgrade_database(db)
     elif mode == "check" or sqlite_path(url) is None:

@@ -76,3 +76,27 @@ def test_rotate_keys_reseals_stored_values_under_the_first_key(make_app, tmp_pat
     with open_stores(url) as stores:
         token = stores.records.get_operation("r1").sealed_request
     assert FernetVault([new]).open(token) == b"{}"
+
+
+@pytest.mark.postgres
+def test_db_upgrade_brings_an_empty_database_to_the_schema_the_app_then_serves_on(empty_postgres_url):
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DECENTRO_")},
+           "USE_MOCKS": "true", "DECENTRO_DATABASE_URL": empty_postgres_url}
+
+    def flask(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "example_app", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    refused = flask("routes")  # serving (any command that builds the app) checks the schema first
+    assert refused.returncode != 0 and "decentro db upgrade" in refused.stderr
+    behind = flask("decentro", "db", "status")
+    assert behind.returncode == 1, behind.stderr
+    upgraded = flask("decentro", "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = flask("decentro", "db", "status")
+    assert current.returncode == 0 and "current" in current.stdout, current.stdout + current.stderr
+    assert flask("routes").returncode == 0
