@@ -111,9 +111,9 @@ class UidaiOfflineVerifier:
     ) -> AadhaarKyc:
         """Check ``content`` (XML or share-code ZIP) and return what the signed file says.
 
-        A refusal is raised with no traceback into this module and no chained exception,
-        so an error kept by the caller (a log record, a retry queue) keeps nothing of the
-        file alive: no unzipped XML, no partial tree.
+        A refusal is raised with its traceback cut here and no chained exception, so an
+        error kept by the caller (a log record, a retry queue) keeps nothing of the file
+        alive: no unzipped XML, no partial tree.
         """
         try:
             return self._verify(content, share_code, mobile, email)

@@ -74,13 +74,14 @@ def parse_xml(xml: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element:
     The rejection is raised here, after the parser and its partial tree are released, and
     carries no chained exception: keeping the error keeps nothing of the file alive.
     """
-    root, problem = _stream(xml, limits)
-    if root is None:
-        raise reject(*problem)
-    return root
+    outcome = _stream(xml, limits)
+    if isinstance(outcome, tuple):
+        raise reject(*outcome)
+    return outcome
 
 
-def _stream(xml: bytes, limits: XmlLimits) -> tuple[etree._Element | None, tuple[str, str]]:
+def _stream(xml: bytes, limits: XmlLimits) -> etree._Element | tuple[str, str]:
+    """The root, or the (code, message) of the first problem found."""
     parser = etree.XMLPullParser(
         events=_EVENTS,
         encoding="utf-8",
@@ -97,18 +98,19 @@ def _stream(xml: bytes, limits: XmlLimits) -> tuple[etree._Element | None, tuple
             chunk = xml[start : start + step]
             problem = screen.raw(chunk) or screen.nodes(_fed(parser, chunk))
             if problem is not None:
-                return None, problem
+                return problem
         root = parser.close()
         problem = screen.nodes(parser.read_events())  # what close() itself completed
     except etree.XMLSyntaxError:
         # libxml2 stops at 256 levels by itself; what was read before that still counts.
-        return None, screen.nodes(parser.read_events()) or _MALFORMED
-    return (None, problem) if problem is not None else (root, _MALFORMED)
+        return screen.nodes(parser.read_events()) or _MALFORMED
+    return root if problem is None else problem
 
 
 def _fed(parser: etree.XMLPullParser, chunk: bytes) -> Iterable[tuple[str, Any]]:
     parser.feed(chunk)
-    return parser.read_events()
+    events: Iterable[tuple[str, Any]] = parser.read_events()
+    return events
 
 
 _MALFORMED = (XML_MALFORMED, "The file is neither a ZIP nor well-formed XML.")
@@ -154,6 +156,8 @@ class _Screen:
             if self.count > limits.max_nodes:
                 return _TOO_MANY
             if event == "start":
+                if self.depth == 0 and _declares_a_dtd(node):
+                    return _DTD
                 self.depth += 1
                 if self.depth > limits.max_depth:
                     return _TOO_DEEP
@@ -162,6 +166,13 @@ class _Screen:
             elif len(node.text or "") > limits.max_text:
                 return _TOO_LONG  # a comment or processing instruction with "<" in it
         return None
+
+
+def _declares_a_dtd(root: etree._Element) -> bool:
+    """A second guard behind the byte check, read when the root starts (the DTD, if any,
+    has been parsed by then, though none of its entities expanded)."""
+    info = root.getroottree().docinfo
+    return bool(info.doctype) or info.internalDTD is not None or info.externalDTD is not None
 
 
 def _longest_text(element: etree._Element) -> int:

@@ -125,6 +125,17 @@ def test_refuses_a_doctype_wherever_it_falls_against_a_chunk_boundary(offset):
     assert parse_refusal(content).code == "AADHAAR_XML_UNSAFE"
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b'<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>', b'<!DOCTYPE r SYSTEM "file:///etc/hostname"><r/>', b"<!DOCTYPE r><r/>", b"<?p?><!--c--><!DOCTYPE r><r/>"],
+)
+def test_a_dtd_that_got_past_the_byte_check_is_still_refused(monkeypatch, content):
+    from decentro_adapters.aadhaar import parsing
+
+    monkeypatch.setattr(parsing, "_DOCTYPE", b"<!NEVER-SEEN")  # disable the first guard
+    assert parse_refusal(content).code == "AADHAAR_XML_UNSAFE"
+
+
 def test_forces_utf8_so_an_other_encoding_cannot_hide_markup_from_the_byte_checks():
     utf16 = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r><r/>'.encode("utf-16")
     assert parse_refusal(utf16).code == "AADHAAR_XML_MALFORMED"
@@ -153,10 +164,10 @@ def test_keeping_the_error_keeps_nothing_of_the_file():
 
 def test_a_genuine_size_file_verifies_under_the_adapters_own_default_cap():
     document = vectors.signed_xml(generated_at=GENERATED, photo=vectors.genuine_size_photo())
-    archive = vectors.zip_file(document, vectors.SHARE_CODE)
+    archives = [vectors.zip_file(document, vectors.SHARE_CODE, compress=c) for c in (True, False)]
     assert 30_000 < len(document) < DEFAULT_MAX_BYTES // 3  # a real file is about 20 KB
     verifier = make_verifier()  # max_bytes and xml_limits: the adapter's defaults
-    for content in (document, archive):
+    for content in (document, *archives):
         kyc = verifier.verify(content, vectors.SHARE_CODE, mobile=vectors.MOBILE)
         assert (kyc.name, kyc.photo_base64, kyc.mobile_verified) == (
             "Asha Testperson", vectors.genuine_size_photo(), True,
