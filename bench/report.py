@@ -16,6 +16,13 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "upstream_calls_per_unique_document": ("1.00", lambda v: abs(v - 1.0) < 1e-9),
     "webhook_vs_bare": (">= 0.6", lambda v: v >= 0.6),
     "rss_growth_pct": ("< 10", lambda v: v < 10),
+    # bench/aadhaar_refusal.py: hostile uploads at a 5 MiB cap; ZIPs at the adapter's default cap
+    "aadhaar_xml_refusal_cpu_ms": ("< 100", lambda v: v < 100),
+    "aadhaar_xml_refusal_peak_rss_mib": ("< 20", lambda v: v < 20),
+    "aadhaar_zip_refusal_cpu_ms": ("< 100", lambda v: v < 100),
+    "aadhaar_zip_refusal_cpu_ms_at_5mib": ("reported", None),
+    "aadhaar_genuine_verify_ms": ("reported", None),
+    "aadhaar_genuine_zip_verify_ms": ("reported", None),
 }
 
 
@@ -38,6 +45,8 @@ def table(metrics: dict[str, dict[str, Any]]) -> str:
 
 def chart(bars: dict[str, float], *, width: int = 40) -> str:
     """A Unicode bar chart, scaled to the largest value."""
+    if not bars:
+        return "(not run)"
     top = max(bars.values()) or 1.0
     lines = []
     for label, value in bars.items():
@@ -218,7 +227,7 @@ It runs in about 10 s.
 ```
 .venv/bin/python -m bench            # everything, writes bench/results.json and this file
 .venv/bin/python -m bench --quick    # a smoke run with small counts (does not mean anything)
-.venv/bin/python -m bench --only latency --only webhooks   # some parts (latency, upstream, webhooks, rss, faults)
+.venv/bin/python -m bench --only latency --only webhooks   # some parts (latency, upstream, webhooks, rss, faults, aadhaar)
 .venv/bin/python -m bench --render   # rewrite this page from bench/results.json
 ```
 

@@ -1,7 +1,8 @@
 """``python -m bench``: run every benchmark on loopback, write results.json and docs/benchmarks.md.
 
 Options: ``--quick`` (small counts: a smoke run whose figures mean nothing), ``--only NAME``
-(repeatable: latency, upstream, webhooks, rss, faults), ``--results PATH``, ``--docs PATH``,
+(repeatable: latency, upstream, webhooks, rss, faults, aadhaar; ``aadhaar`` runs only when
+named, its ZIP cases at a 5 MiB cap cost a minute of CPU), ``--results PATH``, ``--docs PATH``,
 ``--render`` (rewrite the page from saved results, measuring nothing).
 """
 
@@ -24,13 +25,16 @@ from .common import sandbox_process
 __all__ = ["main"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARTS = ("latency", "upstream", "webhooks", "rss", "faults")
+PARTS = ("latency", "upstream", "webhooks", "rss", "faults", "aadhaar")
+DEFAULT_PARTS = PARTS[:-1]
 FULL = {"latency": {"rounds": 5, "per_round": 200}, "upstream": {"documents": 1000},
         "webhooks": {"rounds": 5, "per_phase": 1000, "phase_seconds": 15.0},
-        "rss": {"operations": 100_000, "warmup": 5_000}, "faults": {"operations": 1000}}
+        "rss": {"operations": 100_000, "warmup": 5_000}, "faults": {"operations": 1000},
+        "aadhaar": {"repeats": 20}}
 QUICK = {"latency": {"rounds": 2, "per_round": 10}, "upstream": {"documents": 20},
          "webhooks": {"rounds": 2, "per_phase": 30, "phase_seconds": 5.0},
-         "rss": {"operations": 500, "warmup": 100}, "faults": {"operations": 40}}
+         "rss": {"operations": 500, "warmup": 100}, "faults": {"operations": 40},
+         "aadhaar": {"repeats": 2}}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +71,10 @@ def _run_parts(parts: Sequence[str], counts: dict[str, dict[str, Any]]) -> dict[
         from .faultrun import run_fault_mix
 
         details["faults"] = run_fault_mix(**counts["faults"]).summary()
+    if "aadhaar" in parts:
+        from .aadhaar_refusal import run_both
+
+        details["aadhaar"] = run_both(**counts["aadhaar"])
     return details
 
 
@@ -86,6 +94,10 @@ def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
         values["webhook_vs_bare"] = details["webhooks"]["ratio"]
     if "rss" in details:
         values["rss_growth_pct"] = details["rss"]["growth_pct"]
+    if "aadhaar" in details:
+        from .aadhaar_refusal import metrics
+
+        values.update(metrics(details["aadhaar"]))
     return {name: report.verdict(name, value) for name, value in values.items()}
 
 
@@ -96,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.write(report.markdown(json.load(saved)))
         return 0
     logging.basicConfig(level=logging.ERROR)  # the library's warnings about demo settings are expected here
-    parts = args.only or list(PARTS)
+    parts = args.only or list(DEFAULT_PARTS)
     details = _run_parts(parts, QUICK if args.quick else FULL)
     results = {
         "command": " ".join([".venv/bin/python -m bench", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),

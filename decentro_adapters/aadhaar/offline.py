@@ -20,13 +20,13 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from xml.etree.ElementTree import Element
 
 from lxml import etree
 
+from decentro_core.errors import AadhaarFileRejected
 from decentro_core.ports import AadhaarKyc
 
-from .container import open_container, screen_xml
+from .container import open_container
 from .errors import (
     FILE_FROM_FUTURE,
     FILE_TOO_OLD,
@@ -36,13 +36,23 @@ from .errors import (
     reject,
 )
 from .keys import KeySource, PinnedKey, load_keys, load_shipped_keys
+from .parsing import DEFAULT_LIMITS, XmlLimits, parse_xml
 from .signature import DS_NS, verify_signature
 
-__all__ = ["IST", "UidaiOfflineVerifier", "contact_hash", "contact_matches", "parse_reference_time"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "IST",
+    "UidaiOfflineVerifier",
+    "XmlLimits",
+    "contact_hash",
+    "contact_matches",
+    "parse_reference_time",
+]
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 DEFAULT_MAX_AGE = timedelta(days=3)  # RBI's KYC Master Direction
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_BYTES = 128 * 1024
+"""About six times a genuine file (~20 KB of XML, a little less zipped); see docs/aadhaar.md."""
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 _REFERENCE = re.compile(r"[0-9]{21}")
 _ROOT = "OfflinePaperlessKyc"
@@ -53,7 +63,8 @@ class UidaiOfflineVerifier:
 
     ``pinned_keys`` replaces the shipped UIDAI keys entirely (tests pin their own key);
     ``extra_keys`` adds operator keys to them. Keys are paths or PEM/DER bytes, certificate
-    or bare public key.
+    or bare public key. ``xml_limits`` caps the XML's shape while it is parsed (see
+    :class:`~decentro_adapters.aadhaar.parsing.XmlLimits`).
     """
 
     def __init__(
@@ -65,6 +76,7 @@ class UidaiOfflineVerifier:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
         now: Callable[[], datetime] | None = None,
+        xml_limits: XmlLimits = DEFAULT_LIMITS,
     ) -> None:
         base = load_shipped_keys() if pinned_keys is None else load_keys(pinned_keys)
         self.keys: tuple[PinnedKey, ...] = base + load_keys(extra_keys)
@@ -75,6 +87,7 @@ class UidaiOfflineVerifier:
         self.max_age = max_age
         self.max_bytes = max_bytes
         self.clock_skew = clock_skew
+        self.xml_limits = xml_limits
         self._now = now or (lambda: datetime.now(timezone.utc))
 
     @classmethod
@@ -96,13 +109,27 @@ class UidaiOfflineVerifier:
         mobile: str | None = None,
         email: str | None = None,
     ) -> AadhaarKyc:
-        """Check ``content`` (XML or share-code ZIP) and return what the signed file says."""
+        """Check ``content`` (XML or share-code ZIP) and return what the signed file says.
+
+        A refusal is raised with its traceback cut here and no chained exception, so an
+        error kept by the caller (a log record, a retry queue) keeps nothing of the file
+        alive: no unzipped XML, no partial tree.
+        """
+        try:
+            return self._verify(content, share_code, mobile, email)
+        except AadhaarFileRejected as error:
+            rejected = error
+        rejected.__context__ = rejected.__cause__ = None
+        raise rejected.with_traceback(None)
+
+    def _verify(self, content: bytes, share_code: str, mobile: str | None, email: str | None) -> AadhaarKyc:
         if isinstance(content, str):
             content = content.encode("utf-8")
         share_code = share_code if isinstance(share_code, str) else ""  # None opens nothing
-        xml = open_container(content, share_code, max_bytes=self.max_bytes)
-        _check_layout(screen_xml(xml))
-        signed, key = verify_signature(xml, self.keys)
+        xml = open_container(bytes(content), share_code, max_bytes=self.max_bytes)
+        root = parse_xml(xml, self.xml_limits)  # the one parse; screening happens during it
+        _check_layout(root)
+        signed, key = verify_signature(root, self.keys)
         fields = _read_fields(signed)
         generated_at = self._check_fresh(fields["reference"])
         last4 = fields["reference"][:4]
@@ -144,7 +171,7 @@ def parse_reference_time(reference: str) -> datetime:
     return stamp.replace(microsecond=millis * 1000, tzinfo=IST)
 
 
-def _check_layout(root: Element) -> None:
+def _check_layout(root: etree._Element) -> None:
     """Refuse what is not the current signed layout, before any cryptography runs."""
     if root.tag != _ROOT:
         raise reject(FORMAT_UNSUPPORTED, "This is not a UIDAI offline e-KYC XML file.")

@@ -7,6 +7,10 @@ unless told to: SHA-1 must be allowed, certificate dates must not be enforced, a
 under a default-namespace ``Signature`` adds ``xmlns=""`` to its grandchildren
 (signxml issues #193/#197) while UIDAI's signer (and libxml2's xmlsec) does not.
 
+The check runs on the tree that :func:`~decentro_adapters.aadhaar.parsing.parse_xml` built
+and screened: signxml's own ``get_root`` would serialise and parse the whole file again.
+signxml still copies that (screened, UIDAI-sized) tree before its enveloped transform.
+
 The data handed back is signxml's ``signed_xml``: the tree re-parsed from the canonical
 bytes that were digested, so nothing outside the signature can be smuggled in.
 """
@@ -14,15 +18,16 @@ bytes that were digested, so nothing outside the signature can be smuggled in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from .container import lxml_parser
 from .errors import SIGNATURE_INVALID, reject
 from .keys import CARRIER_CHECK_TIME, PinnedKey
+from .parsing import lxml_parser
 
 __all__ = ["UIDAI_SIGNATURE_CONFIG", "verify_signature"]
 
@@ -47,13 +52,26 @@ UIDAI_SIGNATURE_CONFIG = SignatureConfiguration(
 class _UidaiXMLVerifier(XMLVerifier):
     excise_empty_xmlns_declarations = True
 
+    def get_root(self, data: Any) -> Any:
+        """The already parsed and screened tree itself, not a re-parsed copy of it.
 
-def verify_signature(xml: bytes, keys: Sequence[PinnedKey]) -> tuple[etree._Element, PinnedKey]:
-    """The signed root and the pinned key that signed it; rejects anything else."""
+        signxml only reads the root it gets here: it copies it before removing the
+        signature, so the caller's tree is left as it was.
+        """
+        if not isinstance(data, etree._Element):
+            raise TypeError("verify_signature takes the tree built by parse_xml")
+        return data
+
+
+def verify_signature(root: etree._Element, keys: Sequence[PinnedKey]) -> tuple[etree._Element, PinnedKey]:
+    """The signed root and the pinned key that signed it; rejects anything else.
+
+    ``root`` is the tree built by :func:`~decentro_adapters.aadhaar.parsing.parse_xml`.
+    """
     for key in keys:
         try:
             result = _UidaiXMLVerifier().verify(
-                xml, x509_cert=key.carrier, expect_config=UIDAI_SIGNATURE_CONFIG, parser=lxml_parser()
+                root, x509_cert=key.carrier, expect_config=UIDAI_SIGNATURE_CONFIG, parser=lxml_parser()
             )
         except InvalidDigest:
             # The key matched SignedInfo, so the content changed after UIDAI signed it.

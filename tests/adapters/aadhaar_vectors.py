@@ -53,6 +53,16 @@ ADDRESS = {
 }
 
 
+def genuine_size_photo(jpeg_bytes: int = 24 * 1024) -> str:
+    """Base64 of a synthetic JPEG-shaped blob as large as a real ``Pht`` (tens of KB).
+
+    UIDAI's offline file carries the enrolment photo as a small JPEG; with its base64 text
+    a genuine file is tens of kilobytes. Deterministic, so figures are repeatable.
+    """
+    filler = hashlib.shake_256(b"synthetic photo").digest(max(jpeg_bytes - 24, 0))
+    return base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + filler + b"\xff\xd9").decode()
+
+
 @dataclass(frozen=True)
 class Signer:
     """An RSA key and a self-signed certificate that expired before the tests run."""
@@ -111,10 +121,12 @@ def unsigned_xml(
     email: str | None = EMAIL,
     reference: str | None = None,
     e_hash: str | None = None,
+    photo: str = PHOTO,
 ) -> bytes:
     """The document in UIDAI's layout, without a signature (attributes in canonical order).
 
-    ``e_hash`` overrides the e-mail hash (UIDAI's pages also describe plain SHA-256).
+    ``e_hash`` overrides the e-mail hash (UIDAI's pages also describe plain SHA-256);
+    ``photo`` the base64 ``Pht`` text (see :func:`genuine_size_photo`).
     """
     n = int(last4[-1])
     m = hash_contact(mobile, share_code, n) if mobile else ""
@@ -128,7 +140,7 @@ def unsigned_xml(
         " <UidData>\n"
         f'  <Poi dob="01-01-1990" e="{e}" gender="F" m="{m}" name={quoteattr(name)}/>\n'
         f"  <Poa {poa}/>\n"
-        f"  <Pht>{PHOTO}</Pht>\n"
+        f"  <Pht>{photo}</Pht>\n"
         " </UidData>\n"
         "</OfflinePaperlessKyc>"
     )
@@ -229,18 +241,23 @@ def zip_file(
     name: str = "offlineaadhaar20250101120000000.xml",
     declared_size: int | None = None,
     extra_entries: int = 0,
+    compress: bool = True,
 ) -> bytes:
     """A deflated ZIP holding ``content``, ZipCrypto-encrypted when ``share_code`` is set.
 
     ``declared_size`` lies about the uncompressed size in the headers (ZIP-bomb tests);
-    ``extra_entries`` adds that many more copies under other names.
+    ``extra_entries`` adds that many more copies under other names; ``compress=False``
+    stores the entry as it is (every byte of it then has to be decrypted).
     """
     entries = [(name, content)] + [(f"extra{i}.xml", content) for i in range(extra_entries)]
     body, central = bytearray(), bytearray()
     for entry_name, data in entries:
         crc = zlib.crc32(data)
-        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-        payload = packer.compress(data) + packer.flush()
+        if compress:
+            packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+            payload = packer.compress(data) + packer.flush()
+        else:
+            payload = data
         flags = 0
         if share_code is not None:
             flags = 1
@@ -249,7 +266,8 @@ def zip_file(
             payload = cipher.encrypt(header + payload)
         size = len(data) if declared_size is None else declared_size
         raw_name = entry_name.encode()
-        fields = struct.pack("<HHHHHIII", 20, flags, 8, 0, 0x21, crc, len(payload), size)
+        method = 8 if compress else 0
+        fields = struct.pack("<HHHHHIII", 20, flags, method, 0, 0x21, crc, len(payload), size)
         offset = len(body)
         body += b"PK\x03\x04" + fields + struct.pack("<HH", len(raw_name), 0) + raw_name + payload
         central += (

@@ -89,10 +89,10 @@ def test_rejects_a_zip_bomb_that_lies_about_its_size_without_inflating_it(share_
 
 
 def test_rejects_oversized_input_before_parsing_it(monkeypatch):
-    def must_not_parse(xml: bytes) -> None:
+    def must_not_parse(xml: bytes, limits: object) -> None:
         raise AssertionError("parsed an oversized file")
 
-    monkeypatch.setattr(aadhaar_offline, "screen_xml", must_not_parse)
+    monkeypatch.setattr(aadhaar_offline, "parse_xml", must_not_parse)
     content = vectors.signed_xml(generated_at=GENERATED)
     assert code_of(content, max_bytes=len(content) - 1) == "AADHAAR_FILE_TOO_LARGE"
 
