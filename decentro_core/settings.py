@@ -170,7 +170,8 @@ class Settings:
         "DECENTRO_AADHAAR_MAX_AGE_HOURS", 72.0, float, "Oldest offline e-KYC file accepted, hours"
     )
     aadhaar_max_bytes: int = setting(
-        "DECENTRO_AADHAAR_MAX_BYTES", 5 * 1024 * 1024, int, "Largest offline e-KYC XML or ZIP accepted"
+        "DECENTRO_AADHAAR_MAX_BYTES", 128 * 1024, int,
+        "Largest offline e-KYC XML or ZIP accepted (a genuine one is about 20-40 KB)"
     )
 
     def __repr__(self) -> str:
