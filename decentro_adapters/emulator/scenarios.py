@@ -46,6 +46,9 @@ __all__ = [
     "MAGIC_AMOUNTS",
     "MAGIC_DIGITS",
     "MAGIC_EMAIL_LOCAL_PARTS",
+    "PLACEHOLDER_JPEG",
+    "SANDBOX_EMAIL",
+    "SANDBOX_MOBILE",
     "UPI_AMOUNT_STATUS",
     "synthetic_digits",
     "synthetic_name",
@@ -95,7 +98,20 @@ DECENTRO_SANDBOX: Final[dict[str, object]] = {
     "bank_success": ("123456789011", "SBIN0001077"),
     "bank_failure": ("123456789013", "HDFC0001234"),
     "ckyc_pan": "ABCDE1234A",
+    "ckyc_age": "25",  # docs.decentro.tech "CKYC Sandbox": the testbed PAN's record says "25"
 }
+
+# The contact details every synthetic Aadhaar resident has: UIDAI's hashes in the offline
+# e-KYC file are of these (so a verifier given them reports the mobile/e-mail as verified).
+SANDBOX_MOBILE: Final = "9800000002"
+SANDBOX_EMAIL: Final = "sandbox.resident@example.com"
+
+# A 1x1 white JPEG: the photo slot is never empty, and never anybody's face.
+PLACEHOLDER_JPEG: Final = (
+    "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////"
+    "////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgB"
+    "AQABPxA="
+)
 
 # Obviously fictional people: no real person can be named by the emulator.
 FICTIONAL_NAMES: Final[tuple[str, ...]] = (
