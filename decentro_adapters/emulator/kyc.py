@@ -35,6 +35,11 @@ NO_RECORD = "No records found for the given ID."
 VALIDATION_TYPES = frozenset({"penniless", "pennydrop", "hybrid"})
 CKYC_DOCUMENT_TYPES = frozenset({"PAN", "AADHAAR", "PASSPORT", "VOTER_ID", "DRIVING_LICENCE", "CKYC"})
 PAN_DOCUMENT_TYPES = frozenset({"PAN", "PAN-DETAILED"})  # the emulated ones; case-insensitive (our guess)
+# Valid for Decentro (its E00016 message; docs.decentro.tech "Validate & Fetch") but not emulated here.
+NOT_EMULATED_TYPES = frozenset({
+    "GSTIN", "GSTIN-DETAILED", "VOTERID", "AADHAAR", "DRIVING_LICENSE", "RC", "RC-DETAILED", "CIN", "DIN",
+    "FCRN", "FLLPIN", "LLPIN", "FSSAI", "UDYOG_AADHAAR", "PASSPORT",
+})
 INVALID_DOCUMENT_TYPE = (  # Decentro's 400 E00016 message, word for word (KYC SDK spec)
     "Invalid Identity Document. Valid document types are PAN, PAN-DETAILED, GSTIN, GSTIN-DETAILED, "
     "VOTERID, AADHAAR, DRIVING_LICENSE, RC, RC-DETAILED, CIN, DIN, FCRN, FLLPIN, LLPIN, FSSAI and UDYOG_AADHAAR."
@@ -67,6 +72,9 @@ def _pan_request(body: Mapping[str, Any]) -> tuple[bool, str]:
     """(detailed?, PAN), checked in the order of Decentro's examples; raises :class:`Refused`."""
     require_reference(body)
     document_type = body.get("document_type")
+    if isinstance(document_type, str) and document_type.upper() in NOT_EMULATED_TYPES:
+        raise Refused(f"The offline sandbox does not emulate document_type {document_type.upper()}; "
+                      "Decentro's staging host does.", status=501, code="E00000", key="error_not_emulated")
     if not isinstance(document_type, str) or document_type.upper() not in PAN_DOCUMENT_TYPES:
         raise Refused(INVALID_DOCUMENT_TYPE, code="E00016", key="error_invalid_document_type")
     pan = require_str(body, "id_number", pattern=PAN_PATTERN, min_len=10, max_len=10)

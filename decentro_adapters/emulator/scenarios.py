@@ -12,7 +12,7 @@ the sandbox HTTP server alike, so both behave the same. Two kinds of entries:
 =====================  ==================================================================
 Four digits            Answer
 =====================  ==================================================================
-``0000``               invalid document: PAN 200 ``idStatus INVALID``; bank 200
+``0000``               invalid document: PAN / PAN-DETAILED 200 ``idStatus INVALID``; bank 200
                        ``accountStatus invalid``; CKYC 200 FAILURE ``E00016``;
                        SMS 200 FAILURE; Aadhaar OTP start 422 ``error_no_mobile_found``
 ``0404``               no record: PAN 200 ``kycStatus UNKNOWN`` + ``error.E00026``;
@@ -26,7 +26,8 @@ UPI amounts: 10 settles SUCCESS, 20 FAILURE, 30 stays PENDING, any other amount 
 5.00 → 500, 5.03 → 503, 4.29 → 429, 4.08 → timeout. E-mail local parts: ``fail`` → FAILURE,
 ``timeout`` → timeout, ``error500`` → 500. Aadhaar OTPs: ``123456`` succeeds, ``000000``
 ``error_invalid_otp``, ``111111`` ``error_otp_limit_exceeded``, ``222222``
-``error_invalid_session``; any other OTP is ``error_invalid_otp``.
+``error_invalid_session``; any other OTP is ``error_invalid_otp``. CKYC answers the same on
+``/v2/kyc/ckyc/search`` and Decentro's ``/testbed/v2/kyc/ckyc/search``.
 
 Faults (429, 5xx, timeout) do not use up the ``reference_id``: they stand for a refusal in
 front of Decentro's API, so a retry with the same reference meets the same fault again.

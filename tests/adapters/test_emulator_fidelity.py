@@ -75,6 +75,12 @@ def test_an_unknown_document_type_is_e00016_with_decentros_list_and_kyc_status_u
     assert body["error"]["responseCode"] == "E00016" and "PAN, PAN-DETAILED, GSTIN" in body["error"]["message"]
 
 
+@pytest.mark.parametrize("document_type", ["GSTIN", "AADHAAR", "Passport"])
+def test_a_type_decentro_accepts_but_the_sandbox_does_not_emulate_says_so_with_501(emu, document_type):
+    status, body = emu.handle("POST", req.PAN_PATH, None, req.pan(document_type=document_type))
+    assert (status, body["responseKey"]) == (501, "error_not_emulated")
+
+
 def test_pan_answers_carry_decentros_ist_timestamps(emu):
     body = emu.handle("POST", req.PAN_PATH, None, req.pan())[1]
     assert body["requestTimestamp"].endswith(" IST (GMT +0530)") and body["responseTimestamp"]
