@@ -109,6 +109,20 @@ def test_a_saved_key_signs_with_the_same_certificate_next_time(tmp_path):
     assert SandboxUidaiSigner.from_file(path).spki_sha256() == first.spki_sha256()
 
 
+def test_the_mock_gateway_hands_out_the_certificate_that_verifies_its_files():
+    from decentro_core.ports import GatewayRequest
+
+    from decentro_adapters.gateway.mock import MockGateway
+
+    gateway = MockGateway(DecentroEmulator(uidai_signer=SIGNER))
+    start = gateway.send(GatewayRequest("POST", req.OTP_PATH, "kyc", "r1", req.otp_start())).body
+    answer = gateway.send(GatewayRequest("POST", req.OTP_VALIDATE_PATH, "kyc", "r2",
+                                         req.otp_validate(start["decentroTxnId"], share_code="1357"))).body
+    archive = base64.b64decode(answer["data"]["aadhaarFile"]["aadhaarZip"])
+    verifier = UidaiOfflineVerifier(pinned_keys=[gateway.uidai_certificate_pem()])
+    assert verifier.verify(archive, "1357").aadhaar_last4 == "1234"
+
+
 def test_the_certificate_survives_a_reset(emu):
     before = emu.uidai_signer.certificate_pem()
     emu.reset()
