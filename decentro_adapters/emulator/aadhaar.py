@@ -5,18 +5,28 @@ session lasts 10 minutes and ends after one successful validation. Sessions keep
 Aadhaar number's last four digits and a hash only, never the number. Numbers are checked for
 shape (12 digits, not starting 0 or 1), not for their Verhoeff check digit, so any ending
 works as a magic value.
+
+With a ``share_code``, the answer also carries UIDAI's offline e-KYC ZIP of the same synthetic
+resident, signed by the sandbox's key (:mod:`decentro_adapters.emulator.uidai`), as
+``data.aadhaarFile{aadhaarZip (base64), shareCode}``. Decentro documents that key only for its
+older captcha flow (``decentro-in/decentro-in-kyc-sdk-go`` ``api/openapi.yaml``,
+``AadhaarxmlValidateOtpResponse``); that the OTP flow uses the same key is our guess. The
+file's mobile and e-mail hashes are UIDAI's, of :data:`SANDBOX_MOBILE` and :data:`SANDBOX_EMAIL`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .scenarios import AADHAAR_OTPS, synthetic_digits, synthetic_name
+from .scenarios import AADHAAR_OTPS, PLACEHOLDER_JPEG, SANDBOX_EMAIL, SANDBOX_MOBILE, synthetic_digits, synthetic_name
+from .uidai import contact_hash
 from .wire import (
+    IST,
     Fault,
     Refused,
     Reply,
@@ -24,19 +34,14 @@ from .wire import (
     digits_fault,
     failure,
     require_consent_true,
+    require_reference,
     require_str,
     success,
 )
 
-__all__ = ["SESSION_LIFETIME", "otp_start", "otp_validate"]
+__all__ = ["SANDBOX_EMAIL", "SANDBOX_MOBILE", "SESSION_LIFETIME", "otp_start", "otp_validate"]
 
 SESSION_LIFETIME = timedelta(minutes=10)
-# A 1x1 white JPEG: the photo slot is never empty, and never anybody's face.
-PLACEHOLDER_JPEG = (
-    "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////"
-    "////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgB"
-    "AQABPxA="
-)
 _OTP_ERRORS = {
     "error_invalid_otp": "The OTP entered is invalid.",
     "error_otp_limit_exceeded": "OTP attempts exceeded. Please start again.",
@@ -53,7 +58,7 @@ class _Session:
 
 
 def otp_start(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    require_str(body, "reference_id", max_len=100)
+    require_reference(body)
     require_consent_true(body)
     require_str(body, "purpose", max_len=500)
     number = require_str(body, "aadhaar_number", pattern=r"[2-9][0-9]{11}", min_len=12, max_len=12)
@@ -75,7 +80,7 @@ def otp_start(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
 
 
 def otp_validate(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    require_str(body, "reference_id", max_len=100)
+    require_reference(body)
     require_consent_true(body)
     require_str(body, "purpose", max_len=500)
     initiation = require_str(body, "initiation_transaction_id", max_len=100)
@@ -92,13 +97,26 @@ def otp_validate(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
         return 400, failure(txn, _OTP_ERRORS[outcome], code="E00009", key=outcome)
     assert session is not None  # expired covers the missing session
     session.used = True
-    return 200, success(txn, "Aadhaar details fetched successfully.", key=outcome,
-                        data=_ekyc(session, rt.now()))
+    data = _ekyc(session, rt.now())
+    if share_code is not None:
+        _attach_offline_file(rt, data, share_code)
+    return 200, success(txn, "Aadhaar data retrieved successfully.", key=outcome, data=data)
+
+
+def _attach_offline_file(rt: Runtime, data: dict[str, Any], share_code: str) -> None:
+    """Add UIDAI's signed share-code ZIP; the JSON hashes become the file's (UIDAI's scheme)."""
+    last_digit = int(data["aadhaarReferenceNumber"][3])
+    identity = data["proofOfIdentity"]
+    identity["hashedMobileNumber"] = contact_hash(SANDBOX_MOBILE, share_code, last_digit)
+    identity["hashedEmail"] = contact_hash(SANDBOX_EMAIL, share_code, last_digit)
+    archive = rt.uidai.offline_ekyc_zip(data, share_code, mobile=SANDBOX_MOBILE, email=SANDBOX_EMAIL)
+    data["aadhaarFile"] = {"aadhaarZip": base64.b64encode(archive).decode("ascii"), "shareCode": share_code}
 
 
 def _ekyc(session: _Session, now: datetime) -> dict[str, Any]:
     key = session.key
-    stamp = now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
+    local = now.astimezone(IST)  # UIDAI's referenceId time is IST
+    stamp = local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
     return {
         "aadhaarReferenceNumber": session.last4 + stamp,
         "proofOfIdentity": {

@@ -11,7 +11,9 @@ Rules it enforces like Decentro: required fields (HTTP 400 ``E00009``), consent,
 ``reference_id`` used once across every path for the emulator's life (HTTP 400 ``E00019``,
 even when the first request was refused), and, when built with :class:`Credentials`, the
 ``client_id``/``client_secret``/``module_secret`` (+ ``provider_secret`` for payments)
-headers (HTTP 401). ``headers=None`` (the in-process gateway) skips the credential check.
+headers (HTTP 401, :mod:`decentro_adapters.emulator.credentials`). ``headers=None`` (the
+in-process gateway) skips the credential check. Offline e-KYC files (Aadhaar OTP with a
+``share_code``) are signed by ``uidai_signer``, whose certificate is ``uidai_signer.certificate_pem()``.
 
 Example::
 
@@ -21,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import hmac
 import logging
 import random
 import re
@@ -32,33 +33,29 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import aadhaar as emulator_aadhaar, kyc as emulator_kyc, notifications as emulator_notifications, payments as emulator_payments
+from . import aadhaar as emulator_aadhaar, kyc as emulator_kyc, notifications as emulator_notifications
+from . import payments as emulator_payments, refunds as emulator_refunds
+from .credentials import Credentials, check_credentials
+from .uidai import SandboxUidaiSigner
 from .wire import TIMEOUT, Fault, Refused, Reply, Runtime, failure
 
-__all__ = ["TIMEOUT", "Credentials", "DecentroEmulator", "Fault", "Reply", "SeededIds", "path_template"]
+__all__ = [
+    "TIMEOUT",
+    "Credentials",
+    "DecentroEmulator",
+    "Fault",
+    "Reply",
+    "SandboxUidaiSigner",
+    "SeededIds",
+    "path_template",
+    "served_paths",
+]
 
 log = logging.getLogger(__name__)
 
 STATUS_TEMPLATE = "/v2/payments/transaction/{transaction_id}/status"
 _STATUS_PATH = re.compile(r"/v2/payments/transaction/([^/]+)/status")
 Handler = Callable[[Runtime, Any], "Reply | Fault"]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The headers the emulator expects; ``module_secrets`` maps module name to secret."""
-
-    client_id: str
-    client_secret: str
-    module_secrets: Mapping[str, str]
-    provider_secret: str | None = None
-
-    @classmethod
-    def same_for_every_module(
-        cls, *, client_id: str, client_secret: str, module_secret: str, provider_secret: str | None = None
-    ) -> Credentials:
-        modules = ("kyc", "banking", "payments", "notifications")
-        return cls(client_id, client_secret, {m: module_secret for m in modules}, provider_secret)
 
 
 class SeededIds:
@@ -90,8 +87,10 @@ class DecentroEmulator:
         on_terminal: Callable[[dict[str, Any]], None] | None = None,
         sms_path: str = "/v2/notifications/sms",
         email_path: str = "/v2/notifications/email",
+        uidai_signer: SandboxUidaiSigner | None = None,
     ) -> None:
         self.credentials = credentials
+        self.uidai_signer = uidai_signer or SandboxUidaiSigner()
         self.on_terminal = on_terminal
         self._new_id = new_id or SeededIds()
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -102,7 +101,7 @@ class DecentroEmulator:
     def reset(self) -> None:
         """Forget references, payments, sessions and counts (the id sequence goes on)."""
         with self._lock:
-            self._rt = Runtime(new_id=self._new_id, now=self._clock)
+            self._rt = Runtime(new_id=self._new_id, now=self._clock, uidai=self.uidai_signer)
             self._seen: set[str] = set()
             self._received: Counter[str] = Counter()
             self._billable: Counter[str] = Counter()
@@ -186,22 +185,9 @@ class DecentroEmulator:
         return None, None
 
     def _check_credentials(self, module: str, headers: Mapping[str, str] | None) -> Reply | None:
-        creds = self.credentials
-        if creds is None or headers is None:
+        if self.credentials is None or headers is None:
             return None
-        sent = {name.lower(): value for name, value in headers.items()}
-        expected = {"client_id": creds.client_id, "client_secret": creds.client_secret,
-                    "module_secret": creds.module_secrets.get(module, "")}
-        if module == "payments" and creds.provider_secret:
-            expected["provider_secret"] = creds.provider_secret
-        missing = sorted(name for name in expected if not sent.get(name))
-        if missing:
-            return 401, failure(self._new_id(), f"Missing header(s): {', '.join(missing)}.",
-                                code="E00013", key="error_empty_module_secret")
-        if not all(hmac.compare_digest(sent[k].encode(), v.encode()) for k, v in expected.items()):
-            return 401, failure(self._new_id(), "Invalid credentials for this module.", code="E00013",
-                                key="error_unauthorized_module")
-        return None
+        return check_credentials(self.credentials, module, headers, self._new_id)
 
     def _count(self, template: str, reply: Reply | Fault) -> Reply | Fault:
         status = "timeout" if isinstance(reply, Fault) else str(reply[0])
@@ -223,16 +209,23 @@ def _post_routes(sms_path: str, email_path: str) -> dict[str, _Route]:
     table: list[tuple[str, str, Handler]] = [
         ("/kyc/public_registry/validate", "kyc", emulator_kyc.pan_validate),
         ("/v2/kyc/ckyc/search", "kyc", emulator_kyc.ckyc_search),
+        ("/testbed/v2/kyc/ckyc/search", "kyc", emulator_kyc.ckyc_search),  # Decentro's CKYC testbed
         ("/v2/kyc/aadhaar/otp", "kyc", emulator_aadhaar.otp_start),
         ("/v2/kyc/aadhaar/otp/validate", "kyc", emulator_aadhaar.otp_validate),
         ("/core_banking/money_transfer/validate_account", "banking", emulator_kyc.validate_account),
         ("/v2/payments/upi/link", "payments", emulator_payments.upi_link),
         ("/v2/payments/collection", "payments", emulator_payments.collection),
         ("/v2/payments/vpa/validate", "payments", emulator_payments.vpa_validate),
+        ("/v2/payments/upi/refund", "payments", emulator_refunds.upi_refund),
         (_clean(sms_path), "notifications", emulator_notifications.send_sms),
         (_clean(email_path), "notifications", emulator_notifications.send_email),
     ]
     return {path: _Route(path, module, handler) for path, module, handler in table}
+
+
+def served_paths(sms_path: str = "/v2/notifications/sms", email_path: str = "/v2/notifications/email") -> list[str]:
+    """Every Decentro path the emulator answers (POST paths, then the GET status template)."""
+    return sorted(_post_routes(sms_path, email_path)) + [STATUS_TEMPLATE]
 
 
 def path_template(path: str) -> str:

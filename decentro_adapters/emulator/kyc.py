@@ -1,8 +1,10 @@
-"""Emulated KYC and bank-account endpoints: PAN, CKYC search, account validation.
+"""Emulated KYC and bank-account endpoints: PAN (and PAN-Detailed), CKYC search, account validation.
 
 Each handler takes the runtime and the request body and returns Decentro's raw answer, or
 raises :class:`~decentro_adapters.emulator.wire.Refused`. Scenarios: see
-:mod:`decentro_adapters.emulator.scenarios`.
+:mod:`decentro_adapters.emulator.scenarios`. Shapes follow Decentro's KYC spec
+(``decentro-in/decentro-in-kyc-sdk-go`` ``api/openapi.yaml``, ``/kyc/public_registry/validate``)
+and docs.decentro.tech ("Validate & Fetch", "CKYC Sandbox").
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .scenarios import DECENTRO_SANDBOX, MAGIC_DIGITS, synthetic_digits, synthetic_name
+from .scenarios import DECENTRO_SANDBOX, MAGIC_DIGITS, PLACEHOLDER_JPEG, synthetic_digits, synthetic_name
 from .wire import (
     Fault,
     Refused,
@@ -18,10 +20,11 @@ from .wire import (
     Runtime,
     digits_fault,
     failure,
+    ist_timestamp,
     optional_int,
     require_consent_true,
+    require_reference,
     require_str,
-    success,
 )
 
 __all__ = ["ckyc_search", "pan_validate", "validate_account"]
@@ -31,39 +34,89 @@ IFSC_PATTERN = r"[A-Z]{4}0[A-Z0-9]{6}"
 NO_RECORD = "No records found for the given ID."
 VALIDATION_TYPES = frozenset({"penniless", "pennydrop", "hybrid"})
 CKYC_DOCUMENT_TYPES = frozenset({"PAN", "AADHAAR", "PASSPORT", "VOTER_ID", "DRIVING_LICENCE", "CKYC"})
+PAN_DOCUMENT_TYPES = frozenset({"PAN", "PAN-DETAILED"})  # the emulated ones; case-insensitive (our guess)
+# Valid for Decentro (its E00016 message; docs.decentro.tech "Validate & Fetch") but not emulated here.
+NOT_EMULATED_TYPES = frozenset({
+    "GSTIN", "GSTIN-DETAILED", "VOTERID", "AADHAAR", "DRIVING_LICENSE", "RC", "RC-DETAILED", "CIN", "DIN",
+    "FCRN", "FLLPIN", "LLPIN", "FSSAI", "UDYOG_AADHAAR", "PASSPORT",
+})
+INVALID_DOCUMENT_TYPE = (  # Decentro's 400 E00016 message, word for word (KYC SDK spec)
+    "Invalid Identity Document. Valid document types are PAN, PAN-DETAILED, GSTIN, GSTIN-DETAILED, "
+    "VOTERID, AADHAAR, DRIVING_LICENSE, RC, RC-DETAILED, CIN, DIN, FCRN, FLLPIN, LLPIN, FSSAI and UDYOG_AADHAAR."
+)
 
 
 def pan_validate(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    require_str(body, "reference_id", max_len=100)
-    if body.get("document_type") != "PAN":
-        raise Refused("document_type must be PAN.", code="E00016", key="error_invalid_document_type")
-    pan = require_str(body, "id_number", pattern=PAN_PATTERN, min_len=10, max_len=10)
-    if body.get("consent") != "Y":
-        raise Refused("Consent is required.", code="E00016", key="error_invalid_consent")
-    purpose = body.get("consent_purpose")
-    if not isinstance(purpose, str) or len(purpose.strip()) <= 20:
-        raise Refused("consent_purpose must be longer than 20 characters.")
+    """``/kyc/public_registry/validate`` for PAN and PAN-DETAILED; every 400 says ``kycStatus UNKNOWN``."""
+    try:
+        detailed, pan = _pan_request(body)
+    except Refused as refused:
+        refusal = failure(rt.new_id(), refused.message, code=refused.code, key=refused.key)
+        return refused.status, {**refusal, "kycStatus": "UNKNOWN", **_timestamps(rt)}
     txn = rt.new_id()
     fault = digits_fault(pan[5:9], txn)
     if fault is not None:
         return fault
     outcome = MAGIC_DIGITS.get(pan[5:9])
-    base = {"decentroTxnId": txn, "status": "SUCCESS", "responseCode": "S00000"}
+    base = {"decentroTxnId": txn, "status": "SUCCESS", "responseCode": "S00000", **_timestamps(rt)}
     if outcome == "no_record":
         error = {"message": NO_RECORD, "responseCode": "E00026"}
         return 200, {**base, "kycStatus": "UNKNOWN", "message": NO_RECORD, "error": error}
     valid = outcome != "invalid"
-    result = {
-        "idNumber": pan,
-        "idStatus": "VALID" if valid else "INVALID",
-        "name": synthetic_name(pan) if valid else "",
-    }
-    message = "KYC details retrieved successfully." if valid else "The ID is invalid."
+    result = _pan_detailed(pan, valid) if detailed else _pan_result(pan, valid)
+    message = "KYC Details for PAN retrieved successfully" if valid else "The ID is invalid."
     return 200, {**base, "kycStatus": "SUCCESS", "message": message, "kycResult": result}
 
 
+def _pan_request(body: Mapping[str, Any]) -> tuple[bool, str]:
+    """(detailed?, PAN), checked in the order of Decentro's examples; raises :class:`Refused`."""
+    require_reference(body)
+    document_type = body.get("document_type")
+    if isinstance(document_type, str) and document_type.upper() in NOT_EMULATED_TYPES:
+        raise Refused(f"The offline sandbox does not emulate document_type {document_type.upper()}; "
+                      "Decentro's staging host does.", status=501, code="E00000", key="error_not_emulated")
+    if not isinstance(document_type, str) or document_type.upper() not in PAN_DOCUMENT_TYPES:
+        raise Refused(INVALID_DOCUMENT_TYPE, code="E00016", key="error_invalid_document_type")
+    pan = require_str(body, "id_number", pattern=PAN_PATTERN, min_len=10, max_len=10)
+    consent = body.get("consent")
+    if consent is None or consent == "":
+        raise Refused("User consent cannot be empty. Hint: consent (string)", key="error_empty_consent")
+    if consent != "Y":
+        raise Refused("Invalid consent. Hint: consent must be 'Y'.", key="error_invalid_consent_type")
+    purpose = body.get("consent_purpose")
+    if purpose is None or purpose == "":
+        raise Refused("Consent purpose cannot be empty. Hint: consent_purpose (string).", key="error_empty_purpose")
+    if not isinstance(purpose, str) or len(purpose.strip()) <= 20:
+        raise Refused("consent_purpose must be longer than 20 characters.", key="error_short_purpose_length")
+    return document_type.upper() == "PAN-DETAILED", pan
+
+
+def _pan_result(pan: str, valid: bool) -> dict[str, str]:
+    return {"idNumber": pan, "idStatus": "VALID" if valid else "INVALID", "name": synthetic_name(pan) if valid else ""}
+
+
+def _pan_detailed(pan: str, valid: bool) -> dict[str, str]:
+    """PAN-Detailed's fields (all strings), synthetic: the same fictional person as plain PAN."""
+    first, last = synthetic_name(pan).split(" ", 1) if valid else ("", "")
+    return {
+        "idNumber": pan,
+        "idStatus": "VALID" if valid else "INVALID",
+        "panStatus": "VALID" if valid else "INVALID",
+        "firstName": first,
+        "lastName": last,
+        "fullName": f"{first} {last}".strip(),
+        "aadhaarSeedingStatus": "Y" if valid else "NA",
+    }
+
+
+def _timestamps(rt: Runtime) -> dict[str, str]:
+    stamp = ist_timestamp(rt.now())
+    return {"requestTimestamp": stamp, "responseTimestamp": stamp}
+
+
 def ckyc_search(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    require_str(body, "reference_id", max_len=100)
+    """``/v2/kyc/ckyc/search`` and Decentro's ``/testbed/...`` twin: ``data{kycStatus, kycResult, message}``."""
+    require_reference(body)
     doc_type = body.get("document_type")
     if doc_type not in CKYC_DOCUMENT_TYPES:
         raise Refused("document_type is not supported.", code="E00016", key="error_invalid_document_type")
@@ -81,27 +134,39 @@ def ckyc_search(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
         return 200, failure(txn, NO_RECORD, code="E00026", key="error_no_records_found")
     if outcome == "invalid":
         return 200, failure(txn, "The ID is invalid.", code="E00016", key="error_invalid_id_number")
-    return 200, success(txn, "CKYC search successful.", key="success_ckyc_search", data={
-        "kycStatus": "SUCCESS",
-        "kycResult": _ckyc_record(id_number, doc_type),
-    })
+    return 200, {
+        "decentroTxnId": txn,
+        "status": "SUCCESS",
+        "responseCode": "S00000",
+        "data": {
+            "kycStatus": "SUCCESS",
+            "kycResult": _ckyc_record(id_number, str(doc_type)),
+            "message": "KYC Details for CKYC retrieved successfully.",
+        },
+        "responseKey": "success_ckyc_search",
+    }
 
 
 def _ckyc_record(id_number: str, doc_type: str) -> dict[str, Any]:
+    """Decentro's sandbox record: ``age`` a string, identity status ``"03"``; fictional person."""
     name = synthetic_name(id_number)
+    age = (str(DECENTRO_SANDBOX["ckyc_age"]) if id_number == DECENTRO_SANDBOX["ckyc_pan"]
+           else str(20 + int(synthetic_digits("age" + id_number, 2)) % 50))
     return {
         "ckycId": synthetic_digits("ckyc" + id_number, 14),
-        "fullName": name.upper(),
-        "age": 20 + int(synthetic_digits("age" + id_number, 2)) % 50,
+        "fullName": name,
+        "age": age,
         "kycDate": "01-01-2020",
-        "fathersFullName": synthetic_name("father" + id_number).upper(),
-        "photo": "",
-        "identityDetails": {"identity": [{"type": doc_type, "status": "VERIFIED"}]},
+        "updatedDate": "14-04-2020",
+        "fathersFullName": synthetic_name("father" + id_number),
+        "imageType": "JPG",
+        "photo": PLACEHOLDER_JPEG,
+        "identityDetails": {"identity": [{"status": "03", "type": doc_type}]},
     }
 
 
 def validate_account(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    require_str(body, "reference_id", max_len=100)
+    require_reference(body)
     require_str(body, "purpose_message", pattern=r"[A-Za-z0-9 ]+", min_len=5, max_len=255)
     validation_type = body.get("validation_type", "penniless")
     if validation_type not in VALIDATION_TYPES:

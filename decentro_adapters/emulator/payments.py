@@ -7,11 +7,18 @@ settles at once (before the creating call returns) to the status its amount sele
 :meth:`DecentroEmulator.settle_payment`. Each terminal step queues one callback payload in
 Decentro's shape for the ``on_terminal`` hook. ``transactionId`` in the creation answer is
 the creating call's ``decentroTxnId``, and is what the status path takes.
+
+Shapes and messages follow Decentro's collections spec (``decentro-in/decentro-in-collections-sdk-java``
+``api/openapi.yaml``) and docs.decentro.tech ("Collections Response keys", "Response Keys - User
+Verification"): a PENDING status answers ``"NA"`` for the bank reference and NPCI id, an unknown
+transaction ``E00009`` "not found", a ``purpose_message`` with ``. @ # $ % ^ & * ! ; : ' " ~ ` ? = + ) (``
+``error_unsanitized_values``, VPA validation ``success_UPI_id_valid`` / ``success_UPI_id_invalid``.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,19 +34,28 @@ from .scenarios import (
 )
 from .wire import (
     Fault,
+    Refused,
     Reply,
     Runtime,
     amount,
-    failure,
     fault_reply,
     optional_int,
+    require_reference,
+    require_sanitized,
     require_str,
     success,
 )
 
-__all__ = ["Payment", "collection", "settle", "transaction_status", "upi_link", "vpa_validate"]
+__all__ = ["NOT_FOUND", "Payment", "collection", "settle", "transaction_status", "upi_link", "vpa_validate"]
 
 VPA_PATTERN = r"[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}"
+NOT_AVAILABLE = "NA"  # Decentro's value for a bank reference / NPCI id not known yet
+NOT_FOUND = (  # the spec's example, word for word
+    "This transaction was not found in our system. If there was any debit, it would have already been "
+    "reversed. Please retry the corresponding initiate payment transaction."
+)
+MAX_PURPOSE = 50
+VPA_TYPES = frozenset({"BASIC", "ADVANCE"})
 MAX_EXPIRY_MINUTES = 45 * 24 * 60
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
 _MESSAGES = {
@@ -57,43 +73,66 @@ class Payment:
     created_at: datetime
     expires_at: datetime | None
     status: str = "PENDING"
-    bank_reference: str | None = None
-    npci_txn_id: str | None = None
+    bank_reference: str = NOT_AVAILABLE
+    npci_txn_id: str = NOT_AVAILABLE
+    refunded: bool = False
 
 
 def upi_link(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
     payment = _new_payment(rt, body)
     if not isinstance(payment, Payment):
         return payment
-    uri = f"upi://pay?pa={body['payee_account']}@emulator&am={payment.amount}&tr={payment.transaction_id}"
+    query = f"pay?pa={body['payee_account']}@emulator&am={payment.amount}&cu=INR&tr={payment.transaction_id}"
+    uri = "upi://" + query
     data: dict[str, Any] = {
         "generatedLink": f"https://upi.emulator.invalid/pay/{payment.transaction_id}",
         "transactionId": payment.transaction_id,
         "transactionStatus": "PENDING",
         "upiUri": uri,
-        "pspUri": {"gpayUri": "tez" + uri[3:], "phonepeUri": "phonepe" + uri[3:], "paytmUri": "paytmmp" + uri[3:]},
+        "pspUri": {"commonUri": uri, "gpayUri": "gpay://upi/" + query, "phonepeUri": "phonepe://" + query,
+                   "paytmUri": "paytmmp://" + query},
     }
     if body.get("generate_qr") == 1:
         data["encodedDynamicQrCode"] = base64.b64encode(uri.encode()).decode()
-    return _created(rt, payment, "Payment link created.", "success_payment_link_created", data)
+    return _created(rt, payment, "Payment Link created Successfully", "success_payment_link_created", data)
 
 
 def collection(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
+    if not body.get("payer_upi"):
+        raise Refused("UPI-ID (Virtual Payment Address) cannot be null or empty. Hint : payer_upi (string).",
+                      key="error_missing_UPI_id")
     require_str(body, "payer_upi", pattern=VPA_PATTERN, max_len=320)
     payment = _new_payment(rt, body)
     if not isinstance(payment, Payment):
         return payment
-    data = {"transactionId": payment.transaction_id, "transactionStatus": "PENDING"}
-    return _created(rt, payment, "Collection request sent.", "success_collection_request_created", data)
+    data = {"transactionId": payment.transaction_id, "transactionStatus": "PENDING",
+            "transactionStatusDescription": "Successfully initiated the collection request.",
+            "bankReferenceNumber": NOT_AVAILABLE, "npciTransactionId": NOT_AVAILABLE}
+    return _created(rt, payment, "Transaction Collection request processed successfully",
+                    "success_collection_request_created", data)
+
+
+def purpose_message(body: Mapping[str, Any]) -> str:
+    """Decentro's rule: a string of 1-50 characters without the sanitiser's characters."""
+    value = body.get("purpose_message")
+    if not isinstance(value, str) or not value.strip():
+        raise Refused("Purpose message cannot be null or empty. Hint: purpose_message (string).",
+                      key="error_invalid_purpose_message")
+    if len(value) > MAX_PURPOSE:
+        raise Refused("Purpose Message cannot exceed 50 characters.", key="error_invalid_purpose_message_length")
+    return require_sanitized(value, "purpose_message")
 
 
 def _new_payment(rt: Runtime, body: Mapping[str, Any]) -> Payment | Reply | Fault:
-    reference_id = require_str(body, "reference_id", max_len=100)
+    reference_id = require_reference(body)
     require_str(body, "payee_account", pattern=r"[A-Za-z0-9]{4,40}", max_len=40)
     rupees = amount(body)
-    require_str(body, "purpose_message", pattern=r"[A-Za-z0-9 ]+", max_len=50)
-    for flag in ("generate_qr", "generate_uri"):
-        optional_int(body, flag, low=0, high=1)
+    purpose_message(body)
+    for flag, label, key in (("generate_qr", "Generate QR", "error_invalid_generate_QR_value"),
+                             ("generate_uri", "Generate URI", "error_invalid_generate_uri_value")):
+        if body.get(flag) not in (None, 0, 1) or isinstance(body.get(flag), bool):
+            raise Refused(f"Invalid value entered for {label}. {label} can be either 0 or 1. Hint : {flag} (int)",
+                          key=key)
     expiry = optional_int(body, "expiry_time", low=1, high=MAX_EXPIRY_MINUTES)
     txn = rt.new_id()
     if rupees in MAGIC_AMOUNTS:
@@ -142,14 +181,14 @@ def _callback_payload(rt: Runtime, payment: Payment) -> dict[str, Any]:
 
 
 def transaction_status(rt: Runtime, transaction_id: str) -> Reply:
+    """Decentro's status answer; an unknown id is the spec's E00009 example (HTTP 400: our guess)."""
     txn = rt.new_id()
     payment = rt.payments.get(transaction_id)
     if payment is None:
-        return 404, failure(txn, "No transaction found for the given ID.", code="E00026",
-                            key="error_transaction_not_found")
+        return 400, {"decentroTxnId": txn, "status": "FAILURE", "responseCode": "E00009", "message": NOT_FOUND}
     if payment.status == "PENDING" and payment.expires_at and rt.now() > payment.expires_at:
         settle(rt, payment, "EXPIRED")
-    return 200, success(txn, "Transaction status fetched.", key="success_transaction_status", data={
+    return 200, success(txn, "UPI Transaction Status processed successfully", key="success_transaction_status", data={
         "transactionStatus": payment.status,
         "bankReferenceNumber": payment.bank_reference,
         "npciTxnId": payment.npci_txn_id,
@@ -157,14 +196,27 @@ def transaction_status(rt: Runtime, transaction_id: str) -> Reply:
 
 
 def vpa_validate(rt: Runtime, body: Mapping[str, Any]) -> Reply:
-    require_str(body, "reference_id", max_len=100)
-    vpa = require_str(body, "upi_id", pattern=VPA_PATTERN, max_len=320)
+    """``/v2/payments/vpa/validate``: Decentro's sandbox handles, its response keys and refusals."""
+    require_reference(body)
+    vpa = body.get("upi_id")
+    if vpa is None or vpa == "":
+        raise Refused("UPI-ID (Virtual Payment Address) cannot be null or empty. Hint : upi_id (string)",
+                      key="error_missing_UPI_id")
+    if not isinstance(vpa, str) or re.fullmatch(VPA_PATTERN, vpa) is None or len(vpa) > 320:
+        raise Refused("UPI-ID (Virtual Payment Address) is not in valid format. Please try again with valid UPI-ID.",
+                      key="error_invalid_UPI_id_format")
+    kind = body.get("type")
+    if kind is not None and (not isinstance(kind, str) or kind.upper() not in VPA_TYPES):
+        raise Refused("Invalid value entered for type. Type can be either 'basic' or 'advance'.",
+                      key="error_invalid_type")
     valid_names: Mapping[str, str] = DECENTRO_SANDBOX["vpa_valid"]  # type: ignore[assignment]
     invalid = vpa.lower() in DECENTRO_SANDBOX["vpa_invalid"]  # type: ignore[operator]
     data = {
         "upiId": vpa,
         "name": "" if invalid else valid_names.get(vpa.lower(), synthetic_name(vpa.lower())),
         "status": "INVALID" if invalid else "VALID",
-        "statusDescription": "VPA does not exist." if invalid else "VPA is valid.",
+        "statusDescription": "Failure" if invalid else "Success",
     }
-    return 200, success(rt.new_id(), "VPA validated.", key="success_vpa_validated", data=data)
+    key = "success_UPI_id_invalid" if invalid else "success_UPI_id_valid"
+    return 200, success(rt.new_id(), "UPI-ID (Virtual Payment Address) validation processed successfully",
+                        key=key, data=data)

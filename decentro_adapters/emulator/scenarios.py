@@ -12,7 +12,7 @@ the sandbox HTTP server alike, so both behave the same. Two kinds of entries:
 =====================  ==================================================================
 Four digits            Answer
 =====================  ==================================================================
-``0000``               invalid document: PAN 200 ``idStatus INVALID``; bank 200
+``0000``               invalid document: PAN / PAN-DETAILED 200 ``idStatus INVALID``; bank 200
                        ``accountStatus invalid``; CKYC 200 FAILURE ``E00016``;
                        SMS 200 FAILURE; Aadhaar OTP start 422 ``error_no_mobile_found``
 ``0404``               no record: PAN 200 ``kycStatus UNKNOWN`` + ``error.E00026``;
@@ -26,7 +26,8 @@ UPI amounts: 10 settles SUCCESS, 20 FAILURE, 30 stays PENDING, any other amount 
 5.00 → 500, 5.03 → 503, 4.29 → 429, 4.08 → timeout. E-mail local parts: ``fail`` → FAILURE,
 ``timeout`` → timeout, ``error500`` → 500. Aadhaar OTPs: ``123456`` succeeds, ``000000``
 ``error_invalid_otp``, ``111111`` ``error_otp_limit_exceeded``, ``222222``
-``error_invalid_session``; any other OTP is ``error_invalid_otp``.
+``error_invalid_session``; any other OTP is ``error_invalid_otp``. CKYC answers the same on
+``/v2/kyc/ckyc/search`` and Decentro's ``/testbed/v2/kyc/ckyc/search``.
 
 Faults (429, 5xx, timeout) do not use up the ``reference_id``: they stand for a refusal in
 front of Decentro's API, so a retry with the same reference meets the same fault again.
@@ -46,6 +47,9 @@ __all__ = [
     "MAGIC_AMOUNTS",
     "MAGIC_DIGITS",
     "MAGIC_EMAIL_LOCAL_PARTS",
+    "PLACEHOLDER_JPEG",
+    "SANDBOX_EMAIL",
+    "SANDBOX_MOBILE",
     "UPI_AMOUNT_STATUS",
     "synthetic_digits",
     "synthetic_name",
@@ -95,7 +99,20 @@ DECENTRO_SANDBOX: Final[dict[str, object]] = {
     "bank_success": ("123456789011", "SBIN0001077"),
     "bank_failure": ("123456789013", "HDFC0001234"),
     "ckyc_pan": "ABCDE1234A",
+    "ckyc_age": "25",  # docs.decentro.tech "CKYC Sandbox": the testbed PAN's record says "25"
 }
+
+# The contact details every synthetic Aadhaar resident has: UIDAI's hashes in the offline
+# e-KYC file are of these (so a verifier given them reports the mobile/e-mail as verified).
+SANDBOX_MOBILE: Final = "9800000002"
+SANDBOX_EMAIL: Final = "sandbox.resident@example.com"
+
+# A 1x1 white JPEG: the photo slot is never empty, and never anybody's face.
+PLACEHOLDER_JPEG: Final = (
+    "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////"
+    "////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgB"
+    "AQABPxA="
+)
 
 # Obviously fictional people: no real person can be named by the emulator.
 FICTIONAL_NAMES: Final[tuple[str, ...]] = (

@@ -1,7 +1,9 @@
 """Decentro's wire shapes for the emulator: envelopes, field checks and the fault marker.
 
 Handlers raise :class:`Refused` for a bad request; the emulator turns it into Decentro's
-HTTP 400 answer. Shapes follow /work/shared/DECENTRO.md (raw wire format, not our envelope).
+HTTP 400 answer. Shapes follow Decentro's public docs (docs.decentro.tech) and the OpenAPI specs
+behind its SDKs (``decentro-in/decentro-in-kyc-sdk-go``, ``decentro-in/decentro-in-collections-sdk-java``):
+the raw wire format, not our envelope. ``docs/sandbox.md`` lists each rule with its source.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from .scenarios import FAULT_DIGITS
+from .uidai import SandboxUidaiSigner
 
 __all__ = [
     "TIMEOUT",
@@ -25,13 +28,24 @@ __all__ = [
     "digits_fault",
     "failure",
     "fault_reply",
+    "ist_timestamp",
     "optional_int",
     "require_consent_true",
+    "require_reference",
+    "require_sanitized",
     "require_str",
     "success",
 ]
 
 Reply = tuple[int, dict[str, Any]]
+
+IST = timezone(timedelta(hours=5, minutes=30))
+# Decentro's sanitiser: the characters it names in error_unsanitized_values (a hyphen is fine).
+UNSANITIZED_CHARACTERS: Final = frozenset(".@#$%^&*!;:'\"~`?=+)(")
+_UNSANITIZED_MESSAGE = (
+    "Unsanitized values detected for key(s): {name}. Kindly sanitize the corresponding values by "
+    "removing special characters such as . @ # $ % ^ & * ! ; : ' \" ~ ` ? = + ) ( and retry."
+)
 
 
 @dataclass(frozen=True)
@@ -78,9 +92,11 @@ class Runtime:
     payments: dict[str, Any] = field(default_factory=dict)
     sessions: dict[str, Any] = field(default_factory=dict)
     terminal: list[dict[str, Any]] = field(default_factory=list)
+    uidai: SandboxUidaiSigner = field(default_factory=SandboxUidaiSigner)
 
 
-def success(txn: str, message: str, *, key: str, data: Any = None, **extra: Any) -> dict[str, Any]:
+def success(txn: str, message: str, *, key: str | None, data: Any = None, **extra: Any) -> dict[str, Any]:
+    """Decentro's success envelope; ``key=None`` where Decentro's example shows no responseKey."""
     body: dict[str, Any] = {
         "decentroTxnId": txn,
         "status": "SUCCESS",
@@ -89,9 +105,15 @@ def success(txn: str, message: str, *, key: str, data: Any = None, **extra: Any)
     }
     if data is not None:
         body["data"] = data
-    body["responseKey"] = key
+    if key is not None:
+        body["responseKey"] = key
     body.update(extra)
     return body
+
+
+def ist_timestamp(moment: datetime) -> str:
+    """Decentro's KYC timestamp text, e.g. ``2023-01-19 17:55:01.270716 IST (GMT +0530)``."""
+    return moment.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S.%f") + " IST (GMT +0530)"
 
 
 def failure(txn: str, message: str, *, code: str, key: str) -> dict[str, Any]:
@@ -137,6 +159,26 @@ def require_str(
         raise Refused(f"{name} must be {min_len} to {max_len} characters long.")
     if pattern is not None and re.fullmatch(pattern, value) is None:
         raise Refused(f"{name} is not valid.")
+    return value
+
+
+def require_reference(body: Mapping[str, Any]) -> str:
+    """``reference_id``: Decentro's ``error_missing_reference_id`` when absent or empty."""
+    value = body.get("reference_id")
+    if value is None or value == "":
+        raise Refused("Request reference id cannot be null or empty. Hint: reference_id (string).",
+                      key="error_missing_reference_id")
+    if not isinstance(value, str) or not value.strip():
+        raise Refused("Request reference id is not of type string.", key="error_invalid_reference_id")
+    if len(value) > 100:
+        raise Refused("reference_id must be 1 to 100 characters long.", key="error_invalid_reference_id")
+    return value
+
+
+def require_sanitized(value: str, name: str) -> str:
+    """Refuse ``value`` if it holds a character Decentro's sanitiser rejects."""
+    if UNSANITIZED_CHARACTERS.intersection(value):
+        raise Refused(_UNSANITIZED_MESSAGE.format(name=name), key="error_unsanitized_values")
     return value
 
 

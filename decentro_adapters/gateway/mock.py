@@ -3,7 +3,9 @@
 It is what ``USE_MOCKS=true`` runs on. Bodies go through a JSON round trip both ways, so a
 body the live gateway could not send fails here too, and the core cannot change the
 emulator's state through a returned dict. The emulated timeout raises
-:class:`~decentro_core.errors.GatewayTimeout` at once, without sleeping.
+:class:`~decentro_core.errors.GatewayTimeout` at once, without sleeping. Offline e-KYC files
+the emulator returns (Aadhaar OTP with a share code) are signed by a sandbox key:
+:meth:`MockGateway.uidai_certificate_pem` is the certificate a mock-mode verifier should trust.
 
 Example::
 
@@ -32,6 +34,10 @@ class MockGateway:
 
     def __init__(self, emulator: DecentroEmulator | None = None) -> None:
         self.emulator = emulator if emulator is not None else DecentroEmulator()
+
+    def uidai_certificate_pem(self) -> bytes:
+        """The sandbox signer's certificate (PEM), to trust in mock mode only, never in production."""
+        return self.emulator.uidai_signer.certificate_pem()
 
     def send(self, request: GatewayRequest) -> GatewayResponse:
         body = _round_trip(request.body) if request.body is not None else None

@@ -48,7 +48,7 @@ def test_pan_digits_0408_time_out(emu):
 @pytest.mark.parametrize(
     "override",
     [{"consent": "N"}, {"consent": True}, {"consent_purpose": "too short purpose"},
-     {"id_number": "ABCDE1234"}, {"document_type": "AADHAAR"}, {"reference_id": ""}],
+     {"id_number": "ABCDE1234"}, {"document_type": "NOT-A-TYPE"}, {"reference_id": ""}],
 )
 def test_pan_requests_decentro_would_refuse_get_http_400_failure(emu, override):
     status, body = emu.handle("POST", req.PAN_PATH, None, req.pan(**override))

@@ -91,9 +91,11 @@ def test_payment_requests_decentro_would_refuse_get_http_400(emu, override):
     assert status == 400 and body["status"] == "FAILURE"
 
 
-def test_an_unknown_transaction_id_is_not_found(emu):
+def test_an_unknown_transaction_id_is_decentros_e00009_not_found(emu):
     status, body = emu.handle("GET", "/v2/payments/transaction/NOPE/status", None, None)
-    assert (status, body["status"], body["responseCode"]) == (404, "FAILURE", "E00026")
+    assert (status, body["status"], body["responseCode"]) == (400, "FAILURE", "E00009")
+    assert body["message"].startswith("This transaction was not found in our system.")
+    assert set(body) == {"decentroTxnId", "status", "responseCode", "message"}  # the spec's example, no more
 
 
 def test_vpa_validation_knows_decentros_sandbox_handles(emu):

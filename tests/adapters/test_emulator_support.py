@@ -15,6 +15,7 @@ OTP_VALIDATE_PATH = "/v2/kyc/aadhaar/otp/validate"
 LINK_PATH = "/v2/payments/upi/link"
 COLLECTION_PATH = "/v2/payments/collection"
 VPA_PATH = "/v2/payments/vpa/validate"
+REFUND_PATH = "/v2/payments/upi/refund"
 SMS_PATH = "/v2/notifications/sms"
 EMAIL_PATH = "/v2/notifications/email"
 
@@ -62,6 +63,10 @@ def collect(amount: Any = 10, **over: Any) -> dict[str, Any]:
 
 def vpa(upi_id: str, **over: Any) -> dict[str, Any]:
     return {"reference_id": ref(), "upi_id": upi_id, "type": "basic", **over}
+
+
+def refund(**over: Any) -> dict[str, Any]:
+    return {"reference_id": ref(), "purpose_message": "Refund for order 42", **over}
 
 
 def sms(to: str = "9876543210", **over: Any) -> dict[str, Any]:

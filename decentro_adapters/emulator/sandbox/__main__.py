@@ -4,6 +4,7 @@ Example::
 
     decentro-sandbox --port 8765 --callback-url http://127.0.0.1:5000/decentro/webhook \\
         --fault /v2/payments/upi/link:503:2 --latency uniform:5:50 --random-faults 0.2 --seed 7
+    decentro-sandbox --uidai-cert-out /tmp/sandbox-uidai.pem   # then DECENTRO_UIDAI_CERT=/tmp/sandbox-uidai.pem
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..core import Credentials
+from ..core import Credentials, SandboxUidaiSigner
+from ..credentials import MODULES
 from .faults import FAULT_KINDS
 from .server import DEFAULT_CREDENTIALS, SandboxServer
 
@@ -33,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--module-secret", default=d.module_secrets["kyc"], help="the same for every module")
     p.add_argument("--provider-secret", default=d.provider_secret, help="payments provider_secret")
     p.add_argument("--no-auth", action="store_true", help="accept requests without credentials")
+    p.add_argument("--kyc-without-module-secret", action="store_true",
+                   help="accept KYC calls with only client_id/client_secret (unconfirmed by Decentro's docs)")
+    p.add_argument("--banking-provider-secret", metavar="SECRET",
+                   help="require this provider_secret on validate_account (unconfirmed by Decentro's docs)")
+    p.add_argument("--expired-module", action="append", default=[], choices=MODULES,
+                   help="answer this module's calls with error_module_access_expired (repeatable)")
+    p.add_argument("--uidai-key", metavar="FILE", help="PEM key signing offline e-KYC files (made there if absent)")
+    p.add_argument("--uidai-cert-out", metavar="FILE", help="write the offline e-KYC signer's certificate (PEM)")
     p.add_argument("--faults", metavar="FILE", help="JSON fault plan (faults, latency, random)")
     p.add_argument("--fault", action="append", default=[], metavar="PATH:KIND[:COUNT[:DELAY_MS]]",
                    help=f"next COUNT answers on PATH (* = any) are KIND: {', '.join(sorted(FAULT_KINDS))}")
@@ -66,13 +76,18 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     credentials = None if args.no_auth else Credentials.same_for_every_module(
         client_id=args.client_id, client_secret=args.client_secret,
         module_secret=args.module_secret, provider_secret=args.provider_secret,
+        provider_secrets={"banking": args.banking_provider_secret} if args.banking_provider_secret else {},
+        expired_modules=frozenset(args.expired_module),
+        optional_module_secret=frozenset({"kyc"}) if args.kyc_without_module_secret else frozenset(),
     )
+    signer = SandboxUidaiSigner.from_file(args.uidai_key) if args.uidai_key else None
     return {
         "host": args.host, "port": args.port, "credentials": credentials, "faults": plan,
         "timeout_delay": args.timeout_delay, "seed": args.seed, "callback_url": args.callback_url,
         "callback_secret": args.callback_secret, "callback_attempts": args.callback_attempts,
         "duplicate_callbacks": args.duplicate_callbacks, "reorder_callbacks": args.reorder_callbacks,
         "sms_path": args.sms_path, "email_path": args.email_path,
+        "uidai_signer": signer, "uidai_cert_out": args.uidai_cert_out,
     }
 
 
@@ -106,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     server.start()
     print(f"Decentro sandbox listening on {server.url}", flush=True)
+    if args.uidai_cert_out:
+        print(f"Offline e-KYC signer certificate (sandbox key, not UIDAI's): {args.uidai_cert_out}", flush=True)
     try:
         done.wait()
     finally:

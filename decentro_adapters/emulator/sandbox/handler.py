@@ -4,6 +4,7 @@ Control endpoints (no credentials; loopback only by default):
 ``GET /_sandbox/stats``, ``POST /_sandbox/reset``, ``GET|POST|DELETE /_sandbox/faults``,
 ``POST /_sandbox/callbacks`` (url, secret, attempts, backoff, duplicate, reorder),
 ``POST /_sandbox/payments/{transaction_id}/settle`` (``{"status": "SUCCESS"}``),
+``GET /_sandbox/uidai-cert`` (the certificate that signs offline e-KYC files),
 ``GET /_sandbox/health``. Request bodies and headers are never logged.
 """
 
@@ -122,6 +123,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return {"status": "ok"}
         if route == ("GET", "/_sandbox/stats"):
             return sandbox.stats()
+        if route == ("GET", "/_sandbox/uidai-cert"):
+            signer = sandbox.emulator.uidai_signer
+            return {"certificate": signer.certificate_pem().decode("ascii"), "spki_sha256": signer.spki_sha256()}
         if route == ("POST", "/_sandbox/reset"):
             sandbox.reset()
             return {"reset": True}

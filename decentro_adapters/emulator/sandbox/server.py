@@ -9,17 +9,20 @@ Start it in a thread for tests::
 Credentials are required (defaults in :data:`DEFAULT_CREDENTIALS`). Faults, latency and
 callbacks: :mod:`.faults`, :mod:`.callbacks`. Control endpoints live under ``/_sandbox/``
 (see ``docs/sandbox.md``); they are unauthenticated, so the server binds 127.0.0.1 by default.
+Offline e-KYC files are signed by ``uidai_signer`` (a fresh key per server unless given);
+``uidai_cert_out`` writes its certificate (PEM) where ``DECENTRO_UIDAI_CERT`` can point.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from ..core import Credentials, DecentroEmulator, SeededIds
+from ..core import Credentials, DecentroEmulator, SandboxUidaiSigner, SeededIds
 from .callbacks import CallbackDeliverer
 from .faults import FaultPlan
 from .handler import SandboxRequestHandler
@@ -63,6 +66,8 @@ class SandboxServer:
         reorder_callbacks: bool = False,
         sms_path: str = "/v2/notifications/sms",
         email_path: str = "/v2/notifications/email",
+        uidai_signer: SandboxUidaiSigner | None = None,
+        uidai_cert_out: str | os.PathLike[str] | None = None,
     ) -> None:
         self.faults = FaultPlan(seed=seed, default_delay_ms=timeout_delay * 1000)
         if faults:
@@ -79,9 +84,13 @@ class SandboxServer:
             backoff=callback_backoff, duplicate=duplicate_callbacks, reorder=reorder_callbacks,
         )
         self.emulator = emulator or DecentroEmulator(
-            credentials=credentials, new_id=SeededIds(seed), sms_path=sms_path, email_path=email_path
+            credentials=credentials, new_id=SeededIds(seed), sms_path=sms_path, email_path=email_path,
+            uidai_signer=uidai_signer,
         )
         self.emulator.on_terminal = self.callbacks.enqueue
+        if uidai_cert_out is not None:
+            with open(uidai_cert_out, "wb") as handle:
+                handle.write(self.emulator.uidai_signer.certificate_pem())
         self._thread: threading.Thread | None = None
 
     @property
