@@ -4,7 +4,7 @@ Example::
 
     decentro-sandbox --port 8765 --callback-url http://127.0.0.1:5000/decentro/webhook \\
         --fault /v2/payments/upi/link:503:2 --latency uniform:5:50 --random-faults 0.2 --seed 7
-    decentro-sandbox --uidai-cert-out /tmp/sandbox-uidai.pem   # then DECENTRO_UIDAI_CERT=/tmp/sandbox-uidai.pem
+    decentro-sandbox --uidai-cert-out sandbox-uidai.pem   # then DECENTRO_UIDAI_CERT=sandbox-uidai.pem
 """
 
 from __future__ import annotations
