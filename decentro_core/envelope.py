@@ -45,6 +45,10 @@ AUTH_KEYS = frozenset(
         "error_invalid_credentials",
         "error_empty_client_id",
         "error_empty_client_secret",
+        "error_module_access_expired",
+        "unauthorized_provider",
+        "error_unauthorized_provider",
+        "error_invalid_module_secret",
     }
 )
 DUPLICATE_KEYS = frozenset({"E00019", "error_duplicate_reference_id"})
@@ -56,8 +60,22 @@ MESSAGES = {
     "REJECTED_BY_PROVIDER": "Decentro rejected the request.",
     "PAYMENT_FAILED": "The payment failed.",
     "PAYMENT_EXPIRED": "The payment request expired.",
+    "PAYMENT_NOT_FOUND": "Decentro does not know this transaction (nothing was debited).",
     "OUTCOME_UNKNOWN": "Decentro did not confirm the outcome in time; reconcile by status.",
     "DELIVERY_FAILED": "The message was not accepted for delivery.",
+    # An offline e-KYC file (uploaded, or signed and returned by the OTP flow) refused here:
+    "AADHAAR_SIGNATURE_INVALID": "The file's UIDAI signature does not verify.",
+    "AADHAAR_SIGNATURE_MISSING": "The file carries no UIDAI signature.",
+    "AADHAAR_FILE_TOO_OLD": "The file is older than the accepted age.",
+    "AADHAAR_FILE_FROM_FUTURE": "The file's generation time is in the future.",
+    "AADHAAR_SHARE_CODE_WRONG": "The share code does not open the file.",
+    "AADHAAR_FORMAT_UNSUPPORTED": "The file is not a supported offline e-KYC format.",
+    "AADHAAR_FILE_TOO_LARGE": "The file is larger than the accepted size.",
+    "AADHAAR_XML_UNSAFE": "The file contains XML constructs that are refused.",
+    "AADHAAR_XML_MALFORMED": "The file is not well-formed XML.",
+    "AADHAAR_ZIP_INVALID": "The ZIP is damaged or does not hold exactly one XML file.",
+    "AADHAAR_REFERENCE_INVALID": "The file's reference id is malformed.",
+    "AADHAAR_FILE_REJECTED": "The Aadhaar file was rejected.",
 }
 
 

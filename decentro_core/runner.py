@@ -137,7 +137,10 @@ class OperationRunner:
                                        request_id=reference)
             response = self.ports.gateway.send(self._request(call, reference, timeout=left))
             raise_for_transient_status(response, request_id=reference)
-            return operation.parse(response, reference, request), reference
+            outcome = operation.parse(response, reference, request)
+            if operation.complete is not None and outcome.status == "SUCCESS":
+                outcome = operation.complete(self, outcome, request)
+            return outcome, reference
 
         try:
             outcome, reference = run_with_retry(

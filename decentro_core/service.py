@@ -98,10 +98,12 @@ class BlockingDecentroService:
 
     # -- KYC -------------------------------------------------------------------------------
 
-    def verify_pan(self, pan: str, name: str | None = None, *, user_id: str | None = None,
+    def verify_pan(self, pan: str, name: str | None = None, *, detailed: bool = False, user_id: str | None = None,
                    consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
-        """Check a PAN with the Income Tax registry; ``name`` is compared when given."""
-        return self._run(kyc.PAN, {"pan": pan, "name": name}, user_id=user_id, consent=consent, context=context)
+        """Check a PAN with the Income Tax registry; ``name`` is compared when given.
+        ``detailed`` asks for Decentro's PAN-DETAILED answer (first and last name, Aadhaar seeding)."""
+        given = {"pan": pan, "name": name, "detailed": detailed}
+        return self._run(kyc.PAN, given, user_id=user_id, consent=consent, context=context)
 
     def verify_bank(self, account_number: str, ifsc: str, name: str | None = None, *,
                     validation_type: str = "penniless", user_id: str | None = None,

@@ -103,11 +103,23 @@ class Settings:
     payments_provider_secret: str = setting(
         "DECENTRO_PAYMENTS_PROVIDER_SECRET", "", str, "provider_secret for UPI payments"
     )
+    banking_provider_secret: str = setting(
+        "DECENTRO_BANKING_PROVIDER_SECRET", "", str,
+        "provider_secret sent to bank-account validation (public integrations send one; unconfirmed by Decentro's docs)"
+    )
+    kyc_module_secret_optional: bool = setting(
+        "DECENTRO_KYC_MODULE_SECRET_OPTIONAL", False, parse_bool,
+        "Call KYC with only client_id and client_secret (public integrations do; unconfirmed by Decentro's docs)"
+    )
     notifications_module_secret: str = setting(
         "DECENTRO_NOTIFICATIONS_MODULE_SECRET", "", str, "module_secret for SMS and e-mail"
     )
     payee_account: str = setting(
         "DECENTRO_PAYEE_ACCOUNT", "", str, "Your Decentro virtual account that receives UPI payments"
+    )
+    ckyc_path: str = setting(
+        "DECENTRO_CKYC_PATH", "/v2/kyc/ckyc/search", str,
+        "CKYC search path (Decentro's staging serves its test PAN at /testbed/v2/kyc/ckyc/search)"
     )
     sms_path: str = setting(
         "DECENTRO_SMS_PATH", "/v2/notifications/sms", str, "SMS path (not public: confirm with Decentro)"
@@ -200,7 +212,7 @@ class Settings:
             for name, env in (("client_id", "DECENTRO_CLIENT_ID"), ("client_secret", "DECENTRO_CLIENT_SECRET"))
             if not getattr(self, name)
         ]
-        if not self.api_key and not self.kyc_module_secret:
+        if not self.api_key and not self.kyc_module_secret and not self.kyc_module_secret_optional:
             missing.append("DECENTRO_API_KEY (or DECENTRO_KYC_MODULE_SECRET)")
         if not self.encryption_keys:
             missing.append("DECENTRO_ENCRYPTION_KEYS")

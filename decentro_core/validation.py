@@ -24,6 +24,7 @@ __all__ = [
     "IFSC_RE",
     "NAME_RE",
     "PAN_RE",
+    "PURPOSE_ERROR",
     "PURPOSE_RE",
     "VPA_RE",
     "ConsentSchema",
@@ -46,7 +47,9 @@ ACCOUNT_RE = re.compile(r"^[0-9]{9,18}\Z")
 MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})\Z")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?\Z")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}\Z")
-PURPOSE_RE = re.compile(r"^[A-Za-z0-9 ]+\Z")
+# Decentro's sanitiser refuses these in payment purposes (error_unsanitized_values); a hyphen is fine.
+PURPOSE_RE = re.compile(r"^[^.@#$%^&*!;:'\"~`?=+)(\x00-\x1f\x7f]+\Z")
+PURPOSE_ERROR = "Must not contain . @ # $ % ^ & * ! ; : ' \" ~ ` ? = + ) ( or control characters."
 
 # Verhoeff tables: Aadhaar numbers carry a Verhoeff check digit.
 _VERHOEFF_D = [

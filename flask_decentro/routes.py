@@ -140,7 +140,7 @@ def _kyc_view(
 
 
 def _pan(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    return svc.verify_pan(d["pan"], d.get("name"), **kw)
+    return svc.verify_pan(d["pan"], d.get("name"), detailed=d.get("detailed", False), **kw)
 
 
 def _bank(svc: BlockingDecentroService, d: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:

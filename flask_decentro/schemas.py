@@ -37,6 +37,7 @@ class _KycSchema(Schema):
 class PanSchema(_KycSchema):
     pan = _text(20, required=True)
     name = _text(200)
+    detailed = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false only
 
 
 class BankSchema(_KycSchema):

@@ -68,6 +68,10 @@ class RequestsGateway:
         }
         if module == "payments":
             headers["provider_secret"] = s.payments_provider_secret
+        elif module == "banking" and s.banking_provider_secret:
+            headers["provider_secret"] = s.banking_provider_secret
+        if not headers["module_secret"] and module == "kyc" and s.kyc_module_secret_optional:
+            del headers["module_secret"]  # client_id and client_secret only
         return headers
 
     def send(self, request: GatewayRequest) -> GatewayResponse:

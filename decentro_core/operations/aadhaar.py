@@ -14,6 +14,7 @@ outcome, a digest and the size; an accepted file is sealed as the signed proof.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -43,6 +44,8 @@ __all__ = [
     "check_session_owner",
     "verify_offline_file",
 ]
+
+SIGNED_FILE = "_aadhaar_zip"
 
 # -- OTP flow -----------------------------------------------------------------------------------
 
@@ -122,7 +125,33 @@ def parse_otp(response: GatewayResponse, reference_id: str, request: Request) ->
              "gender": identity.get("gender"), "address": data.get("proofOfAddress"),
              "photo": data.get("image"), "hashed_mobile": identity.get("hashedMobileNumber"),
              "hashed_email": identity.get("hashedEmail")}
+    signed = data.get("aadhaarFile")
+    if isinstance(signed, Mapping) and signed.get("aadhaarZip"):
+        found[SIGNED_FILE] = signed["aadhaarZip"]  # taken out again by verify_signed_file
     return Outcome("SUCCESS", txn, found)
+
+
+def verify_signed_file(runner: OperationRunner, outcome: Outcome, request: Request) -> Outcome:
+    """With a share code, Decentro's answer carries UIDAI's signed offline e-KYC ZIP (base64).
+    It is checked here like an uploaded file (pinned UIDAI keys, the caller's share code): the
+    e-KYC then rests on UIDAI's signature, not only on Decentro's word. A file that fails the
+    check fails the call; the file and the share code are never stored (a digest is)."""
+    found = dict(outcome.fields)
+    encoded = found.pop(SIGNED_FILE, None)
+    if encoded is None:
+        return Outcome(outcome.status, outcome.operation_id, found)
+    limit = runner.settings.aadhaar_max_bytes
+    try:
+        if not isinstance(encoded, str) or len(encoded) > (limit + 2) // 3 * 4:
+            raise AadhaarFileRejected("The signed file is larger than the accepted size.", code="AADHAAR_FILE_TOO_LARGE")
+        content = base64.b64decode(encoded, validate=True)
+        kyc = runner.ports.aadhaar_verifier.verify(content, request.get("share_code") or "")
+    except binascii.Error:
+        return failure("AADHAAR_ZIP_INVALID", operation_id=outcome.operation_id)
+    except AadhaarFileRejected as exc:
+        return failure(exc.code, operation_id=outcome.operation_id)
+    proof = {"signed_file_sha256": hashlib.sha256(content).hexdigest(), "signed_proof": True}
+    return Outcome("SUCCESS", outcome.operation_id, {**found, **_verified_fields(kyc), **proof})
 
 
 def last_four_only(operation: Operation, request: Request) -> dict[str, Any]:
@@ -142,6 +171,7 @@ OTP_VERIFY = Operation(
     name="aadhaar_otp_verify", method="POST", path="/v2/kyc/aadhaar/otp/validate", module="kyc",
     mode=RetryMode.WRITE, schema=AadhaarOtpVerifySchema(), body=otp_verify_body, parse=parse_otp,
     subject=lambda request: f"initiation {request['initiation_id']}", sealed_input=initiation_only, consent=True,
+    complete=verify_signed_file,
 )
 
 
@@ -155,19 +185,6 @@ def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: st
 
 # -- the offline file, verified here ---------------------------------------------------------------
 
-AADHAAR_MESSAGES = {
-    "AADHAAR_SIGNATURE_INVALID": "The file's UIDAI signature does not verify.",
-    "AADHAAR_SIGNATURE_MISSING": "The file carries no UIDAI signature.",
-    "AADHAAR_FILE_TOO_OLD": "The file is older than the accepted age.",
-    "AADHAAR_FILE_FROM_FUTURE": "The file's generation time is in the future.",
-    "AADHAAR_SHARE_CODE_WRONG": "The share code does not open the file.",
-    "AADHAAR_FORMAT_UNSUPPORTED": "The file is not a supported offline e-KYC format.",
-    "AADHAAR_FILE_TOO_LARGE": "The file is larger than the accepted size.",
-    "AADHAAR_XML_UNSAFE": "The file contains XML constructs that are refused.",
-    "AADHAAR_XML_MALFORMED": "The file is not well-formed XML.",
-    "AADHAAR_ZIP_INVALID": "The ZIP is damaged or does not hold exactly one XML file.",
-    "AADHAAR_REFERENCE_INVALID": "The file's reference id is malformed.",
-}
 
 
 class AadhaarXmlSchema(StrictSchema):
@@ -233,8 +250,6 @@ def verify_offline_file(runner: OperationRunner, request: Request, *, user_id: s
         proof = {**file_digest(content), "file_base64": base64.b64encode(content).decode()}
         record = replace(record, sealed_request=runner.seal_json(proof))
     envelope = to_envelope(outcome, reference_id=reference)
-    if outcome.error_code:
-        envelope["error"]["message"] = AADHAAR_MESSAGES.get(outcome.error_code, "The Aadhaar file was rejected.")
     runner.settle_record(record, outcome.status, operation_id=operation_id, result=envelope)
     runner.record_audit(actor=actor, action=OFFLINE_FILE.name, subject=subject,
                         outcome=outcome.error_code or outcome.status, reference_id=reference,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from marshmallow import Schema
 
@@ -22,6 +22,9 @@ from ..envelope import Outcome
 from ..ports import GatewayResponse, Module
 from ..retry import RetryMode
 from ..validation import load
+
+if TYPE_CHECKING:
+    from ..runner import OperationRunner
 
 __all__ = ["LocalOperation", "Operation", "Request", "validated_input"]
 
@@ -57,6 +60,8 @@ class Operation:
     cache_fields: tuple[str, ...] = ()
     consent: bool = False
     envelope_fields: Callable[[Request], Mapping[str, Any]] | None = None
+    complete: Callable[[OperationRunner, Outcome, Request], Outcome] | None = None
+    """A step after a successful answer is parsed, over the ports (the OTP flow's signed file)."""
 
     def load(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the caller's input with this operation's schema (typed errors)."""

@@ -36,6 +36,7 @@ def missing_fields(what: str, *, request_id: str) -> NoReturn:
 class PanSchema(StrictSchema):
     pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
     name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
+    detailed = fields.Boolean(load_default=False)  # Decentro's PAN-DETAILED: split names, Aadhaar seeding
 
     @pre_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -44,8 +45,13 @@ class PanSchema(StrictSchema):
 
 def pan_body(request: Request, reference_id: str) -> dict[str, Any]:
     # Here ``consent`` is the string "Y" and the purpose must be over 20 characters.
-    return {"reference_id": reference_id, "document_type": "PAN", "id_number": request["pan"], "consent": "Y",
-            "consent_purpose": request["consent_purpose"]}
+    document_type = "PAN-DETAILED" if request.get("detailed") else "PAN"
+    return {"reference_id": reference_id, "document_type": document_type, "id_number": request["pan"],
+            "consent": "Y", "consent_purpose": request["consent_purpose"]}
+
+
+PAN_DETAIL_FIELDS = (("panStatus", "pan_status_detail"), ("aadhaarSeedingStatus", "aadhaar_seeding_status"),
+                     ("firstName", "first_name"), ("lastName", "last_name"), ("fullName", "full_name"))
 
 
 def parse_pan(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
@@ -61,7 +67,7 @@ def parse_pan(response: GatewayResponse, reference_id: str, request: Request) ->
     registered = result.get("name") or result.get("fullName")
     found = {"kyc_status": str(body.get("kycStatus", "")).upper() or None, "pan_status": status or None,
              "registered_name": registered, "name_match": names_match(request.get("name"), registered)}
-    for source, target in (("panStatus", "pan_status_detail"), ("aadhaarSeedingStatus", "aadhaar_seeding_status")):
+    for source, target in PAN_DETAIL_FIELDS:
         if source in result:
             found[target] = result[source]
     if status == "VALID":
@@ -72,15 +78,19 @@ def parse_pan(response: GatewayResponse, reference_id: str, request: Request) ->
 PAN = Operation(
     name="pan", method="POST", path="/kyc/public_registry/validate", module="kyc", mode=RetryMode.READ,
     schema=PanSchema(), body=pan_body, parse=parse_pan, subject=lambda request: mask_pan(request["pan"]),
-    cache_fields=("pan", "name"), consent=True,
+    cache_fields=("pan", "name", "detailed"), consent=True,
 )
 
 
 # -- CKYC ---------------------------------------------------------------------------------------
 
 
-class CkycSchema(PanSchema):
-    pass
+class CkycSchema(StrictSchema):
+    pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
+
+    @pre_load
+    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**data, "pan": upper_strip(data.get("pan"))}
 
 
 def ckyc_body(request: Request, reference_id: str) -> dict[str, Any]:
@@ -108,7 +118,7 @@ def parse_ckyc(response: GatewayResponse, reference_id: str, request: Request) -
 
 
 CKYC = Operation(
-    name="ckyc", method="POST", path="/v2/kyc/ckyc/search", module="kyc", mode=RetryMode.READ,
+    name="ckyc", method="POST", path="{settings.ckyc_path}", module="kyc", mode=RetryMode.READ,
     schema=CkycSchema(), body=ckyc_body, parse=parse_ckyc, subject=lambda request: mask_pan(request["pan"]),
     cache_fields=("pan",), consent=True,
 )

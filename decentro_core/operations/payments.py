@@ -18,7 +18,7 @@ from ..errors import UnknownReference
 from ..masking import mask_upi
 from ..ports import SETTLED_STATUSES, GatewayResponse, OperationRecord
 from ..retry import RetryMode
-from ..validation import NAME_RE, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
+from ..validation import NAME_RE, PURPOSE_ERROR, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
 from .base import Operation, Request
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ __all__ = [
     "payment_status",
 ]
 
+NOT_KNOWN = (None, "", "NA")
 PAYMENT_OPERATION = "upi_payment"  # both ways of opening a payment are recorded as one operation
 FINAL_TRANSACTION_STATES = frozenset({"SUCCESS", "FAILURE", "FAILED", "EXPIRED"})
 CONCLUSIVE_FAILURES = frozenset({"PAYMENT_FAILED", "PAYMENT_EXPIRED"})
@@ -71,7 +72,7 @@ class PaymentSchema(StrictSchema):
     customer_details = fields.Nested(CustomerSchema, load_default=dict)
     purpose = fields.String(
         load_default="Payment",
-        validate=[validate.Length(min=1, max=50), validate.Regexp(PURPOSE_RE, error="Letters, digits and spaces only.")],
+        validate=[validate.Length(min=1, max=50), validate.Regexp(PURPOSE_RE, error=PURPOSE_ERROR)],
     )
     expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
 
@@ -89,7 +90,8 @@ def collect_body(request: Request, reference_id: str) -> dict[str, Any]:
 
 
 def parse_payment(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
-    """A created payment, or a transaction's status: the same ``data`` keys."""
+    """A created payment, or a transaction's status: the same ``data`` keys. A status field
+    Decentro does not know yet reads ``"NA"`` (collections spec): it is left out, like null."""
     early = classify(response, request_id=reference_id)
     if early:
         return early
@@ -101,8 +103,9 @@ def parse_payment(response: GatewayResponse, reference_id: str, request: Request
     found = {"transaction_id": data.get("transactionId"), "transaction_status": raw_status,
              "payment_link": data.get("generatedLink"), "upi_uri": data.get("upiUri"),
              "qr_code": data.get("encodedDynamicQrCode"),
-             "bank_reference_number": data.get("bankReferenceNumber"), "npci_txn_id": data.get("npciTxnId")}
-    found = {k: v for k, v in found.items() if v is not None}
+             "bank_reference_number": data.get("bankReferenceNumber"),
+             "npci_txn_id": data.get("npciTxnId") or data.get("npciTransactionId")}
+    found = {k: v for k, v in found.items() if v not in NOT_KNOWN}
     status = PAYMENT_STATUS_NAMES.get(raw_status, "PENDING")
     if status == "FAILURE":
         code = "PAYMENT_EXPIRED" if raw_status == "EXPIRED" else "PAYMENT_FAILED"
@@ -143,9 +146,18 @@ def no_body(request: Request, reference_id: str) -> None:
     return None
 
 
+def parse_status(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
+    """A transaction's status. Decentro answers an unknown transaction with ``E00009`` ("not
+    found"; collections spec example), which its docs say means nothing was debited."""
+    outcome = parse_payment(response, reference_id, request)
+    if outcome.error_code == "REJECTED_BY_PROVIDER" and outcome.provider_code == "E00009":
+        return failure("PAYMENT_NOT_FOUND", operation_id=outcome.operation_id, provider_code="E00009")
+    return outcome
+
+
 PAYMENT_STATUS = Operation(
     name="payment_status", method="GET", path="/v2/payments/transaction/{transaction_id}/status",
-    module="payments", mode=RetryMode.READ, schema=StatusSchema(), body=no_body, parse=parse_payment,
+    module="payments", mode=RetryMode.READ, schema=StatusSchema(), body=no_body, parse=parse_status,
     subject=lambda request: f"payment {request['reference_id']}",
 )
 

@@ -58,6 +58,8 @@ async def test_every_awaited_method_returns_the_same_envelope_as_the_blocking_se
     twin_a, twin_b = build(), build()
     awaited = await _run_async(DecentroService(blocking=twin_a.service))
     blocking = _run_blocking(twin_b)
+    for results in (awaited, blocking):  # each signed ZIP is encrypted afresh: only its digest differs
+        assert len(results[6]["data"].pop("signed_file_sha256")) == 64
     assert awaited == blocking
     assert [r["status"] for r in awaited][:4] == ["SUCCESS"] * 4
     assert awaited[1]["data"]["cached"] is True

@@ -35,7 +35,7 @@ def test_a_pending_record_exists_before_the_gateway_is_called() -> None:
     assert seen is not None
     assert (seen.status, seen.operation, seen.user_id, seen.created_at) == ("PENDING", "pan", "user-1", NOW)
     assert seen.operation_id is None and seen.sealed_result is None
-    assert h.opened(seen.sealed_request) == {"pan": PAN, "name": None}
+    assert h.opened(seen.sealed_request) == {"pan": PAN, "name": None, "detailed": False}
 
 
 def test_after_the_call_the_record_has_the_final_status_and_the_operation_id() -> None:
@@ -43,7 +43,7 @@ def test_after_the_call_the_record_has_the_final_status_and_the_operation_id() -
     result = h.service.verify_pan(PAN, NAME)
     record = h.record(result["data"]["reference_id"])
     assert (record.status, record.operation_id) == ("SUCCESS", result["data"]["operation_id"])
-    assert h.opened(record.sealed_request) == {"pan": PAN, "name": NAME}
+    assert h.opened(record.sealed_request) == {"pan": PAN, "name": NAME, "detailed": False}
     assert h.opened(record.sealed_result) == result
 
 
@@ -112,7 +112,8 @@ def test_each_abandoned_read_attempt_leaves_a_retried_record_for_its_reference()
     assert statuses == {"ref-0001": "RETRIED", "ref-0002": "RETRIED", "ref-0003": "SUCCESS"}
     assert result["data"]["reference_id"] == "ref-0003"
     assert h.record("ref-0003").operation_id == "TXN-3"
-    assert all(h.opened(r.sealed_request) == {"pan": PAN, "name": None} for r in h.records.operations.values())
+    expected = {"pan": PAN, "name": None, "detailed": False}
+    assert all(h.opened(r.sealed_request) == expected for r in h.records.operations.values())
 
 
 def test_a_read_that_fails_for_good_records_failure_with_the_error_code_and_audits_it() -> None:
