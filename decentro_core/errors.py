@@ -7,6 +7,7 @@
     ├── ValidationError             bad input, refused before anything leaves the process
     │   └── ConsentRequired         a KYC call without explicit, recorded consent
     ├── UnknownReference            no operation with this reference id
+    ├── IdempotencyConflict         an idempotency key reused with another body, or after its window
     ├── VerificationFailed          the document was checked and is not acceptable
     │   └── AadhaarFileRejected     an offline e-KYC file failed a local check
     ├── UpstreamError               Decentro (or the path to it) failed
@@ -48,6 +49,7 @@ __all__ = [
     "DuplicateReference",
     "GatewayConnectionError",
     "GatewayTimeout",
+    "IdempotencyConflict",
     "OtpError",
     "RateLimited",
     "StoreError",
@@ -137,6 +139,13 @@ class UnknownReference(DecentroError):
 
     http_status = 404
     code = "UNKNOWN_REFERENCE"
+
+
+class IdempotencyConflict(DecentroError):
+    """An idempotency key was reused with a different request, or after its window ran out."""
+
+    http_status = 409
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class VerificationFailed(DecentroError):

@@ -112,17 +112,19 @@ class OperationRunner:
     # -- running a call ------------------------------------------------------------------
 
     def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str,
-            consent: ConsentRecord | None = None, deadline: Deadline | None = None) -> dict[str, Any]:
+            consent: ConsentRecord | None = None, deadline: Deadline | None = None,
+            reference_id: str | None = None) -> dict[str, Any]:
         """Send ``operation`` under the retry policy and return the envelope (or raise typed).
 
         ``consent`` is recorded here, once the call is certain to be made; ``deadline`` bounds
-        the whole call (a new one starts when none is given).
+        the whole call (a new one starts when none is given); ``reference_id`` is the first
+        attempt's (an idempotency key's derived id), else a fresh one.
         """
         deadline = deadline or self.start_deadline()
         call = _Call(operation, request, user_id, actor, operation.subject(request))
         if consent is not None:
             self.ports.consents.record(consent)
-        current = [self._open(call)]
+        current = [self._open(call, reference_id)]
         attempts = [0]
 
         def attempt(number: int) -> tuple[Outcome, str]:
@@ -169,8 +171,8 @@ class OperationRunner:
                       operation.name, reference)
         return envelope
 
-    def _open(self, call: _Call) -> OperationRecord:
-        return self.open_record(self.new_reference_id(), call.operation.name, user_id=call.user_id,
+    def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
+        return self.open_record(reference_id or self.new_reference_id(), call.operation.name, user_id=call.user_id,
                                 sealed_input=call.operation.sealed_input(call.operation, call.request))
 
     def _audit(self, call: _Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:

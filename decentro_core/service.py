@@ -150,17 +150,18 @@ class BlockingDecentroService:
     # -- payments --------------------------------------------------------------------------
 
     def initiate_payment(self, payload: Mapping[str, Any], *, user_id: str | None = None,
-                         context: CallContext | None = None) -> dict[str, Any]:
+                         context: CallContext | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
         """Open a UPI payment: a collect request when ``customer_details.upi_id`` is given, else a
         payment link. Answers ``PENDING`` with the reference id; the outcome arrives by callback
-        or :meth:`get_payment_status`."""
+        or :meth:`get_payment_status`. With ``idempotency_key`` (per user), a repeat with the
+        same payload answers the first payment instead of opening another."""
         _check_user(user_id)
         data = payments.UPI_LINK.load(payload)
         payee = self.settings.payee_account or ("MOCKPAYEE0001" if self.settings.use_mocks else "")
         if not payee:
             raise ConfigurationError("DECENTRO_PAYEE_ACCOUNT is needed to take payments")
-        return self._runner.run(payments.for_payment(data), {**data, "payee_account": payee}, user_id=user_id,
-                                actor=_actor(user_id, context))
+        return payments.create_payment(self._runner, {**data, "payee_account": payee}, user_id=user_id,
+                                       actor=_actor(user_id, context), idempotency_key=idempotency_key)
 
     def get_payment_status(self, reference_id: str, *, user_id: str | None = None,
                            context: CallContext | None = None) -> dict[str, Any]:

@@ -171,6 +171,10 @@ class Settings:
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
+    idempotency_window: int = setting(
+        "DECENTRO_IDEMPOTENCY_WINDOW", 86400, int,
+        "Seconds an Idempotency-Key replays its first payment; reused later it is refused (409)"
+    )
     cache_fail_open: bool = setting(
         "DECENTRO_CACHE_FAIL_OPEN", True, parse_bool,
         "When the cache fails, call Decentro without it (logged, counted); false: refuse the call (503)"

@@ -225,7 +225,8 @@ def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callab
     def create_payment() -> Response:
         data = _load(PaymentSchema(), _json_body())
         user_id, context = _caller(state, data)
-        return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context))
+        key = request.headers.get("Idempotency-Key")  # per user; a repeat answers the first payment
+        return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context, idempotency_key=key))
 
     def payment_status(reference_id: str) -> Response:
         # Signed in: a payment is visible to the user who opened it only (the core checks).

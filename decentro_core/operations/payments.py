@@ -8,18 +8,22 @@ VPA validation are reads.
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of, to_envelope
-from ..errors import UnknownReference
+from ..errors import CacheUnavailable, IdempotencyConflict, UnknownReference, ValidationError
 from ..masking import mask_upi
 from ..ports import SETTLED_STATUSES, GatewayResponse, OperationRecord
-from ..retry import RetryMode
+from ..retry import Deadline, RetryMode
 from ..validation import NAME_RE, PURPOSE_ERROR, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
-from .base import Operation, Request
+from .base import Operation, Request, validated_input
 
 if TYPE_CHECKING:
     from ..runner import OperationRunner
@@ -31,9 +35,12 @@ __all__ = [
     "UPI_LINK",
     "VPA_VALIDATE",
     "VpaSchema",
+    "create_payment",
     "for_payment",
     "payment_status",
 ]
+
+log = logging.getLogger("decentro")
 
 NOT_KNOWN = (None, "", "NA")
 PAYMENT_OPERATION = "upi_payment"  # both ways of opening a payment are recorded as one operation
@@ -133,6 +140,58 @@ UPI_COLLECT = Operation(
 def for_payment(data: Request) -> Operation:
     """A collect request when the payer's UPI id is known, else a payment link."""
     return UPI_COLLECT if data["customer_details"].get("upi_id") else UPI_LINK
+
+
+# -- idempotency keys -------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}\Z")  # visible ASCII, as Stripe's keys
+
+
+def create_payment(runner: OperationRunner, request: Request, *, user_id: str | None, actor: str,
+                   idempotency_key: str | None = None) -> dict[str, Any]:
+    """Open a payment; with ``idempotency_key``, at most once per user and key.
+
+    The key's keyed hash is the payment's reference id, sent to Decentro as ``reference_id``:
+    a repeat with the same body answers the first payment's envelope without a new call
+    (``data.idempotent_replay``), also after our answer was lost; Decentro would refuse the
+    reference id as a duplicate in any case. Concurrent repeats wait on one lock (across
+    processes with a shared cache). The same key with another body, or after
+    ``DECENTRO_IDEMPOTENCY_WINDOW``, is an :class:`~decentro_core.errors.IdempotencyConflict`.
+    """
+    operation = for_payment(request)
+    if idempotency_key is None:
+        return runner.run(operation, request, user_id=user_id, actor=actor)
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+        raise ValidationError({"idempotency_key": ["Must be 1 to 255 visible ASCII characters."]})
+    reference = "idem-" + runner.ports.vault.fingerprint(f"idempotency|{user_id or ''}|{idempotency_key}")[:32]
+    deadline = runner.start_deadline()
+    try:
+        with runner.ports.cache.lock("idempotency:" + reference,
+                                     timeout=max(0.0, deadline.remaining() - runner.settings.timeout)):
+            return _once(runner, operation, request, reference, user_id=user_id, actor=actor, deadline=deadline)
+    except CacheUnavailable:
+        # The record check below still stops a sequential repeat; only a concurrent one could slip.
+        log.error("decentro payment: the cache is unavailable; idempotency holds for sequential repeats only")
+        return _once(runner, operation, request, reference, user_id=user_id, actor=actor, deadline=deadline)
+
+
+def _once(runner: OperationRunner, operation: Operation, request: Request, reference: str, *,
+          user_id: str | None, actor: str, deadline: Deadline) -> dict[str, Any]:
+    first = runner.ports.records.get_operation(reference)
+    if first is None:
+        return runner.run(operation, request, user_id=user_id, actor=actor, deadline=deadline, reference_id=reference)
+    if first.created_at < runner.clock() - timedelta(seconds=runner.settings.idempotency_window):
+        raise IdempotencyConflict("This idempotency key's window has passed; use a new key",
+                                  code="IDEMPOTENCY_KEY_EXPIRED", http_status=422)
+    given = json.loads(json.dumps(validated_input(operation, request), sort_keys=True, default=str))
+    if first.sealed_request is None or runner.open_json(first.sealed_request) != given:
+        raise IdempotencyConflict("This idempotency key was used with a different payment")
+    if first.sealed_result is None:  # the first call is still running, or died after writing ahead
+        pending = Outcome("PENDING", first.operation_id, {"reconciliation": "IN_FLIGHT", **amount_fields(request)})
+        envelope = to_envelope(pending, reference_id=reference)
+    else:
+        envelope = runner.open_json(first.sealed_result)
+    return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
 
 # -- status -----------------------------------------------------------------------------------------

@@ -43,3 +43,15 @@ def test_with_an_identity_a_payment_is_visible_to_its_owner_only(make_app):
     reference_id = client.post("/api/payments", json=payment(10)).get_json()["data"]["reference_id"]
     assert client.get(f"/api/payments/{reference_id}").status_code == 200
     assert client.get(f"/api/payments/{reference_id}").status_code == 404
+
+
+def test_an_idempotency_key_header_makes_a_repeated_post_answer_the_first_payment(client, service):
+    headers = {"Idempotency-Key": "checkout-7f3a"}
+    first = client.post("/api/payments", json=payment(30), headers=headers)
+    again = client.post("/api/payments", json=payment(30), headers=headers)
+    changed = client.post("/api/payments", json=payment(31), headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.get_json()["data"]["reference_id"] == first.get_json()["data"]["reference_id"]
+    assert again.get_json()["data"]["idempotent_replay"] is True
+    assert (changed.status_code, changed.get_json()["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert len([r for r in service.ports.gateway.requests if r.method == "POST"]) == 1

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import Harness, ScriptedGateway, answer, build, payment_created
+from fakes import Harness, RecordingGateway, ScriptedGateway, answer, build, payment_created
 
 from decentro_core import Settings
 from decentro_core.errors import ConfigurationError, GatewayConnectionError, GatewayTimeout, UnknownReference
-from decentro_core.errors import UpstreamUnavailable
+from decentro_core.errors import IdempotencyConflict, UpstreamUnavailable, ValidationError
 from decentro_core.memory import MemoryRecordStore
 
 LINK = "/v2/payments/upi/link"
@@ -213,3 +213,76 @@ def test_a_status_look_up_decentro_cannot_answer_leaves_the_payment_pending_and_
     assert h.service.get_payment_status(reference)["status"] == "PENDING"
     assert h.record(reference).status == "PENDING"
     assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
+
+
+# -- idempotency keys --------------------------------------------------------------------------------
+
+
+def test_a_repeat_with_the_same_key_and_body_answers_the_first_payment_without_a_new_call() -> None:
+    h = build()
+    first = h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="order-42")
+    again = h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="order-42")
+    assert len(h.gateway.requests) == 1
+    assert again["data"]["reference_id"] == first["data"]["reference_id"]
+    assert again["data"]["transaction_id"] == first["data"]["transaction_id"]
+    assert again["data"]["idempotent_replay"] is True and "idempotent_replay" not in first["data"]
+    assert h.gateway.requests[0].body["reference_id"] == first["data"]["reference_id"]  # Decentro sees it too
+
+
+def test_the_same_key_with_another_body_is_a_conflict_and_nothing_is_sent() -> None:
+    h = build()
+    h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="order-42")
+    with pytest.raises(IdempotencyConflict) as raised:
+        h.service.initiate_payment({"amount": 31}, user_id="u-1", idempotency_key="order-42")
+    assert raised.value.http_status == 409 and len(h.gateway.requests) == 1
+
+
+def test_keys_are_per_user_and_expire_after_the_window() -> None:
+    h = build(idempotency_window=60)
+    mine = h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="k")
+    theirs = h.service.initiate_payment({"amount": 30}, user_id="u-2", idempotency_key="k")
+    assert mine["data"]["reference_id"] != theirs["data"]["reference_id"] and len(h.gateway.requests) == 2
+    h.clock.advance(seconds=61)
+    with pytest.raises(IdempotencyConflict) as raised:
+        h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="k")
+    assert raised.value.code == "IDEMPOTENCY_KEY_EXPIRED"
+
+
+def test_a_repeat_after_a_lost_answer_is_pending_and_never_sent_again() -> None:
+    from decentro_core.errors import GatewayTimeout
+
+    gateway = ScriptedGateway([GatewayTimeout("lost", request_id="r")])
+    h = build(gateway)
+    first = h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="order-7")
+    again = h.service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="order-7")
+    assert first["status"] == again["status"] == "PENDING"
+    assert again["data"]["reference_id"] == first["data"]["reference_id"] and len(gateway.requests) == 1
+
+
+def test_concurrent_repeats_make_one_upstream_call() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Event()
+
+    class Slow(RecordingGateway):
+        def send(self, request: Any) -> Any:
+            gate.wait(30)
+            return super().send(request)
+
+    h = build(Slow())
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(h.service.initiate_payment, {"amount": 30}, user_id="u-1", idempotency_key="dbl")
+                   for _ in range(8)]
+        gate.set()
+        results = [f.result(timeout=60) for f in futures]
+    assert len(h.gateway.requests) == 1
+    assert len({r["data"]["reference_id"] for r in results}) == 1
+
+
+@pytest.mark.parametrize("key", ["", "a" * 256, "with space", "ünïcode"])
+def test_a_malformed_key_is_refused_before_anything_is_sent(key: str) -> None:
+    h = build()
+    with pytest.raises(ValidationError) as raised:
+        h.service.initiate_payment({"amount": 30}, idempotency_key=key)
+    assert set(raised.value.fields) == {"idempotency_key"} and h.gateway.requests == []
