@@ -130,7 +130,7 @@ class OperationRunner:
         def attempt(number: int) -> tuple[Outcome, str]:
             attempts[0] = number
             if number > 1 and operation.mode is RetryMode.READ:
-                self.settle_record(current[0], "RETRIED")
+                self._settle(call, current[0], "RETRIED")
                 current[0] = self._open(call)
             reference = current[0].reference_id
             left = deadline.remaining()
@@ -152,14 +152,14 @@ class OperationRunner:
             reference = current[0].reference_id
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                self.settle_record(current[0], "FAILURE", result={"error": exc.code})
+                self._settle(call, current[0], "FAILURE", result={"error": exc.code})
                 self._audit(call, exc.code, reference_id=reference, operation_id=None)
                 raise
             outcome = unknown
         extra = operation.envelope_fields(request) if operation.envelope_fields else None
         envelope = to_envelope(outcome, reference_id=reference, extra=extra)
         try:
-            self.settle_record(current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
+            self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
             self._audit(call, outcome.error_code or outcome.status, reference_id=reference,
                         operation_id=outcome.operation_id)
         except StoreError:
@@ -172,10 +172,20 @@ class OperationRunner:
         return envelope
 
     def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
-        return self.open_record(reference_id or self.new_reference_id(), call.operation.name, user_id=call.user_id,
-                                sealed_input=call.operation.sealed_input(call.operation, call.request))
+        reference, operation = reference_id or self.new_reference_id(), call.operation
+        if not operation.recorded:
+            now = self.clock()
+            return OperationRecord(reference, operation.name, "PENDING", now, now, user_id=call.user_id)
+        return self.open_record(reference, operation.name, user_id=call.user_id,
+                                sealed_input=operation.sealed_input(operation, call.request))
+
+    def _settle(self, call: _Call, record: OperationRecord, status: str, **changes: Any) -> None:
+        if call.operation.recorded:
+            self.settle_record(record, status, **changes)
 
     def _audit(self, call: _Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:
+        if not call.operation.recorded:
+            return
         self.record_audit(actor=call.actor, action=call.operation.name, subject=call.subject, outcome=outcome,
                           reference_id=reference_id, operation_id=operation_id)
 

@@ -171,6 +171,10 @@ class Settings:
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
+    status_check_interval: int = setting(
+        "DECENTRO_STATUS_CHECK_INTERVAL", 15, int,
+        "Seconds between two status look-ups of one pending payment at Decentro (0: every read asks)"
+    )
     idempotency_window: int = setting(
         "DECENTRO_IDEMPOTENCY_WINDOW", 86400, int,
         "Seconds an Idempotency-Key replays its first payment; reused later it is refused (409)"

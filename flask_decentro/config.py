@@ -27,6 +27,10 @@ class FlaskOptions:
         "DECENTRO_RATELIMIT",
         "10 per minute", str, "Per client IP: KYC routes share one count, POST /payments another"
     )
+    status_ratelimit: str = setting(
+        "DECENTRO_STATUS_RATELIMIT",
+        "60 per minute", str, "GET /payments/<reference_id>, per signed-in user (per client IP in demo mode)"
+    )
     ratelimit_storage_uri: str = setting(
         "DECENTRO_RATELIMIT_STORAGE_URI",
         "memory://", str, "Limiter storage; redis://... when several processes serve"

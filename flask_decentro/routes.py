@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter
 from marshmallow import Schema
@@ -96,12 +96,28 @@ def _consent(body: dict[str, Any]) -> Consent:
         raise ConsentRequired(fields, message="Explicit consent is required") from None
 
 
+def _identity(state: DecentroState) -> str | None:
+    """The signed-in user, asked of the host app once per request (the limiter asks too)."""
+    if "decentro_user" not in g:
+        g.decentro_user = state.identity() if state.identity is not None else None
+    user_id: str | None = g.decentro_user
+    return user_id
+
+
 def _signed_in(state: DecentroState) -> str:
-    assert state.identity is not None
-    user_id = state.identity()
+    user_id = _identity(state)
     if not user_id:
         raise Unauthenticated("Sign in to use this endpoint")
     return user_id
+
+
+def _reader_key(state: DecentroState) -> Callable[[], str]:
+    """Status reads are counted per signed-in user (one user, many devices), else per address."""
+    def key() -> str:
+        user_id = _identity(state)
+        return f"user:{user_id}" if user_id else f"ip:{request.remote_addr or 'unknown'}"
+
+    return key
 
 
 def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:
@@ -268,7 +284,9 @@ def create_blueprint(state: DecentroState) -> Blueprint:
         bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"])
     create_payment, payment_status = _payment_views(state)
     bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
-    bp.add_url_rule("/payments/<reference_id>", view_func=payment_status, methods=["GET"])
+    status_limit = state.limiter.limit(state.options.status_ratelimit, key_func=_reader_key(state),
+                                       scope="decentro-payment-status")
+    bp.add_url_rule("/payments/<reference_id>", view_func=status_limit(payment_status), methods=["GET"])
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
     bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"])
     # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too

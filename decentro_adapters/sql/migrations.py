@@ -174,11 +174,17 @@ def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     elif not url.strip():
         upgrade_database(db)
     else:
-        version = read_version(db)
-        if version is None and status_of_database(db).state == "empty":
-            upgrade_database(db)  # a new SQLite file; concurrent starters queue in the upgrade
-        else:
+        version = read_version(db)  # a started database: this one read is all
+        if version is not None:
             refuse(version, SCHEMA_VERSION)
+            return
+        # No version yet: look at tables and version together, since another starter may have
+        # created the file between our two reads (then it is current, not unversioned).
+        found = status_of_database(db)
+        if found.state == "empty":
+            upgrade_database(db)  # starters queue in the upgrade, which looks again under its lock
+        elif found.state != "current":
+            refuse(found.current, SCHEMA_VERSION)
 
 
 # -- deploy: status and upgrade -------------------------------------------------------------

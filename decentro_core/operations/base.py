@@ -62,6 +62,9 @@ class Operation:
     envelope_fields: Callable[[Request], Mapping[str, Any]] | None = None
     complete: Callable[[OperationRunner, Outcome, Request], Outcome] | None = None
     """A step after a successful answer is parsed, over the ports (the OTP flow's signed file)."""
+    recorded: bool = True
+    """Whether each call writes its own operation record and audit event. A status look-up
+    does not: the payment's own record changes, and is audited, only when its status does."""
 
     def load(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the caller's input with this operation's schema (typed errors)."""

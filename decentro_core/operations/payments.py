@@ -217,7 +217,7 @@ def parse_status(response: GatewayResponse, reference_id: str, request: Request)
 PAYMENT_STATUS = Operation(
     name="payment_status", method="GET", path="/v2/payments/transaction/{transaction_id}/status",
     module="payments", mode=RetryMode.READ, schema=StatusSchema(), body=no_body, parse=parse_status,
-    subject=lambda request: f"payment {request['reference_id']}",
+    subject=lambda request: f"payment {request['reference_id']}", recorded=False,
 )
 
 
@@ -246,7 +246,9 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     transaction_id = found.get("transaction_id")
     if record.status in SETTLED_STATUSES:
         return to_envelope(_settled(record, found, stored), reference_id=reference_id)
-    if not transaction_id:  # the creation's outcome is unknown: wait for the callback
+    if not transaction_id or not _due_for_a_check(runner, reference_id):
+        # The creation's outcome is unknown (wait for the callback or reconciliation), or
+        # Decentro was asked within DECENTRO_STATUS_CHECK_INTERVAL: answer what we know.
         return to_envelope(Outcome("PENDING", record.operation_id, found), reference_id=reference_id)
     checked = runner.run(PAYMENT_STATUS, {"reference_id": reference_id, "transaction_id": transaction_id},
                          user_id=None, actor=actor)
@@ -259,8 +261,28 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     merged = {**found, **{k: v for k, v in checked["data"].items() if k not in ("reference_id", "operation_id")}}
     outcome = Outcome(checked["status"], record.operation_id, merged, error_code=error_code)
     envelope = to_envelope(outcome, reference_id=reference_id)
-    runner.settle_record(record, outcome.status, result=envelope)
+    if outcome.status != record.status:  # a read that changes nothing writes nothing
+        runner.settle_record(record, outcome.status, result=envelope)
+        runner.record_audit(actor=actor, action=PAYMENT_STATUS.name, subject=PAYMENT_STATUS.subject(
+            {"reference_id": reference_id}), outcome=outcome.error_code or outcome.status,
+            reference_id=reference_id, operation_id=record.operation_id)
     return envelope
+
+
+def _due_for_a_check(runner: OperationRunner, reference_id: str) -> bool:
+    """At most one status look-up per payment per interval (across processes with a shared
+    cache); a cache that fails lets the look-up through."""
+    interval = runner.settings.status_check_interval
+    if interval <= 0:
+        return True
+    key = "payment-status-checked:" + runner.ports.vault.fingerprint(reference_id)
+    try:
+        if runner.ports.cache.get(key) is not None:
+            return False
+        runner.ports.cache.set(key, b"1", ttl=interval)
+    except CacheUnavailable:
+        pass
+    return True
 
 
 # -- VPA validation -----------------------------------------------------------------------------------

@@ -60,3 +60,13 @@ def test_two_app_instances_share_one_count_through_redis(make_app, redis_url, re
     finally:
         for app in (first, second):
             app.extensions["decentro"].limiter.storage.storage.close()
+
+
+def test_payment_status_reads_are_limited_per_signed_in_user_not_per_address(make_app):
+    from flask import request
+
+    app = make_app(identity=lambda: request.headers.get("X-User"), DECENTRO_STATUS_RATELIMIT="2 per minute")
+    client = app.test_client()
+    answers = [client.get("/api/payments/unknown-ref", headers={"X-User": user}).status_code
+               for user in ("alice", "alice", "alice", "bob")]
+    assert answers == [404, 404, 429, 404]  # alice's third read is refused; bob still reads

@@ -91,8 +91,30 @@ def test_a_pending_payment_is_asked_again_until_it_settles(h: Harness) -> None:
     reference = created["data"]["reference_id"]
     assert h.service.get_payment_status(reference)["status"] == "PENDING"
     h.gateway.emulator.settle_payment(created["data"]["transaction_id"], "SUCCESS")
+    h.monotonic.advance(16)  # past DECENTRO_STATUS_CHECK_INTERVAL
     assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
     assert _status_requests(h) == 2
+
+
+def test_reads_within_the_check_interval_ask_decentro_once_and_a_read_that_changes_nothing_writes_nothing(
+        h: Harness) -> None:
+    reference = h.service.initiate_payment(_payload(30))["data"]["reference_id"]
+    rows = (len(h.records.operations), len(h.audit.events))
+    results = [h.service.get_payment_status(reference) for _ in range(50)]
+    assert {r["status"] for r in results} == {"PENDING"} and _status_requests(h) == 1
+    assert (len(h.records.operations), len(h.audit.events)) == rows
+    h.monotonic.advance(16)
+    h.service.get_payment_status(reference)
+    assert _status_requests(h) == 2 and (len(h.records.operations), len(h.audit.events)) == rows
+
+
+def test_a_status_that_changes_is_saved_and_audited_once(h: Harness) -> None:
+    created = h.service.initiate_payment(_payload(30))
+    reference = created["data"]["reference_id"]
+    h.gateway.emulator.settle_payment(created["data"]["transaction_id"], "SUCCESS")
+    assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
+    assert h.record(reference).status == "SUCCESS"
+    assert [(e.action, e.outcome) for e in h.audit.events][-1] == ("payment_status", "SUCCESS")
 
 
 def test_a_failed_payment_keeps_payment_failed_when_read_back_from_the_record(h: Harness) -> None:
@@ -212,6 +234,7 @@ def test_a_status_look_up_decentro_cannot_answer_leaves_the_payment_pending_and_
     reference = h.service.initiate_payment(_payload(10))["data"]["reference_id"]
     assert h.service.get_payment_status(reference)["status"] == "PENDING"
     assert h.record(reference).status == "PENDING"
+    h.monotonic.advance(16)
     assert h.service.get_payment_status(reference)["status"] == "SUCCESS"
 
 
