@@ -43,8 +43,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     live = not Settings.from_mapping(merged_mapping({}, app.config)).use_mocks
     if live:
+        Decentro(app, identity=lambda: session.get("user_id"))  # names any missing variable first
         _add_demo_sign_in(app)
-        Decentro(app, identity=lambda: session.get("user_id"))
     else:
         Decentro(app)  # demo: the routes read user_id from the body
 
@@ -61,6 +61,7 @@ def _add_demo_sign_in(app: Flask) -> None:
     """``POST /demo/sign-in {"user_id": ...}`` puts the id in the session; ``/demo/sign-out``
     clears it. Your app replaces both with its real login (and ``identity`` with its user)."""
     if not app.config.get("SECRET_KEY"):
+        app.extensions["decentro"].close()
         raise ConfigurationError("The demo in live mode keeps the signed-in user in a session: set FLASK_SECRET_KEY")
 
     @app.post("/demo/sign-in")
