@@ -1,8 +1,14 @@
 """A small demo of Flask-Decentro: ``flask --app example_app run``.
 
-Mock mode on the embedded defaults: the in-process emulator instead of Decentro, SQLite in
-the instance folder, an in-memory cache, an ephemeral encryption key and the public demo
-webhook secret (both logged loudly). The page at ``/`` verifies a PAN and opens a payment.
+Mock mode (the default) runs on the embedded defaults: the in-process emulator instead of
+Decentro, SQLite in the instance folder, an in-memory cache, an ephemeral encryption key and
+the public demo webhook secret (each logged once as a WARNING). The routes take ``user_id``
+from the request body there, as the README's curl walk-through does.
+
+Live mode (``USE_MOCKS=false`` and the variables of the README's "Going live") needs to know
+who is signed in: ``Decentro(app, identity=...)``. This demo reads the user from the Flask
+session, set by ``POST /demo/sign-in`` (needs ``FLASK_SECRET_KEY``). That sign-in believes
+whatever id it is given: it stands in for your real login and is for demos only.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request, session
+from flask.typing import ResponseReturnValue
 
+from decentro_core.errors import ConfigurationError
+from decentro_core.settings import Settings
 from flask_decentro import Decentro
+from flask_decentro.config import merged_mapping
 
 __all__ = ["create_app"]
 
@@ -31,11 +41,40 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    Decentro(app)
+    live = not Settings.from_mapping(merged_mapping({}, app.config)).use_mocks
+    if live:
+        Decentro(app, identity=lambda: session.get("user_id"))  # names any missing variable first
+        _add_demo_sign_in(app)
+    else:
+        Decentro(app)  # demo: the routes read user_id from the body
 
     @app.get("/")
     def index() -> str:
         state = app.extensions["decentro"]
-        return render_template("index.html", prefix=state.options.url_prefix, mock=state.settings.use_mocks)
+        return render_template("index.html", prefix=state.options.url_prefix, mock=state.settings.use_mocks,
+                               user=session.get("user_id") if live else None)
 
     return app
+
+
+def _add_demo_sign_in(app: Flask) -> None:
+    """``POST /demo/sign-in {"user_id": ...}`` puts the id in the session; ``/demo/sign-out``
+    clears it. Your app replaces both with its real login (and ``identity`` with its user)."""
+    if not app.config.get("SECRET_KEY"):
+        app.extensions["decentro"].close()
+        raise ConfigurationError("The demo in live mode keeps the signed-in user in a session: set FLASK_SECRET_KEY")
+
+    @app.post("/demo/sign-in")
+    def demo_sign_in() -> ResponseReturnValue:
+        body = request.get_json(silent=True) or {}
+        user_id = body.get("user_id") if isinstance(body, dict) else None
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= 64:
+            return jsonify({"status": "FAILURE", "error": {"code": "VALIDATION_ERROR",
+                                                           "message": "Send {\"user_id\": \"...\"}"}}), 400
+        session["user_id"] = user_id
+        return jsonify({"status": "SUCCESS", "data": {"user_id": user_id}})
+
+    @app.post("/demo/sign-out")
+    def demo_sign_out() -> ResponseReturnValue:
+        session.pop("user_id", None)
+        return jsonify({"status": "SUCCESS", "data": {}})

@@ -2,25 +2,63 @@
 
 Registered through the ``flask.commands`` entry point, so any app that uses the extension has
 them. Output never includes personal data: callbacks are listed by key, state and reference.
+No command serves requests, so the demo warnings (ephemeral key, public webhook secret,
+in-memory rate limits, logged on ``decentro.demo`` when an app is built) are quiet here, and a
+library error ends the command with its one-line message instead of a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any, cast
 
 import click
-from typing import cast
 from flask.cli import AppGroup, ScriptInfo
 
+from decentro_core.errors import DecentroError, StoreError
 from decentro_core.ports import WebhookState
+from decentro_core.webhooks import WebhookProcessor
 
 from .state import get_state
 
 __all__ = ["decentro_cli", "parse_age"]
 
-decentro_cli = AppGroup("decentro", help="Flask-Decentro maintenance commands.")
+DEMO_LOGGER = "decentro.demo"
+UNREADABLE_HINT = ("sealed under a key that is no longer configured; in demo mode the key changes "
+                   "every start: set DECENTRO_ENCRYPTION_KEYS")
+
+
+@contextmanager
+def _demo_warnings_quiet() -> Iterator[None]:
+    """The demo warnings are about serving; a maintenance command has nothing to do with them."""
+    logger = logging.getLogger(DEMO_LOGGER)
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
+
+
+class _DecentroGroup(AppGroup):
+    """Every ``flask decentro`` command (and its subgroups) runs with the demo warnings quiet,
+    and a ``DecentroError`` (loading the app or running the command) becomes one line, exit 1.
+    Our errors' messages never carry personal data, so the message itself is shown."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _demo_warnings_quiet():
+            try:
+                return super().invoke(ctx)
+            except DecentroError as exc:
+                message = " ".join(str(exc).split())  # one line, whatever the message held
+                raise click.ClickException(f"{exc.code}: {message}") from None
+
+
+decentro_cli = _DecentroGroup("decentro", help="Flask-Decentro maintenance commands.")
 webhooks_cli = AppGroup("webhooks", help="Inspect and replay stored Decentro callbacks.")
 db_cli = click.Group("db", help="The database schema: see its version, upgrade it once per deploy.")
 decentro_cli.add_command(webhooks_cli)
@@ -73,7 +111,7 @@ def db_status(context: click.Context) -> None:
         sys.exit(1)
 
 
-@decentro_cli.command("gen-key")
+@decentro_cli.command("gen-key", with_appcontext=False)
 def gen_key() -> None:
     """Print a new key for DECENTRO_ENCRYPTION_KEYS (put it first to start a rotation)."""
     from decentro_adapters.vault.fernet import FernetVault
@@ -146,6 +184,8 @@ def replay_webhooks(replay_all: bool, key: str | None) -> None:
         raise click.UsageError("give either --all or one KEY")
     processor = get_state().webhooks
     if key is not None:
+        if not _opens(processor, key):
+            raise click.ClickException(f"callback {key} cannot be opened: {UNREADABLE_HINT}")
         try:
             outcome = processor.replay(key)
         except KeyError:
@@ -160,8 +200,24 @@ def replay_webhooks(replay_all: bool, key: str | None) -> None:
     for failed_key in report.failed:
         click.echo(f"{failed_key}\tfailed")
     click.echo(f"replayed {len(report.processed)}, still failing {len(report.failed)}", err=True)
+    unreadable = [k for k in report.failed if not _opens(processor, k)]
+    if unreadable:
+        click.echo(f"{len(unreadable)} callback(s) cannot be opened: {UNREADABLE_HINT}", err=True)
     if report.failed:
         sys.exit(1)
+
+
+def _opens(processor: WebhookProcessor, key: str) -> bool:
+    """Whether the stored body of callback ``key`` opens with the configured keys (True when
+    there is no such callback: the replay itself says so)."""
+    event = processor.records.get_webhook_event(key)
+    if event is None:
+        return True
+    try:
+        processor.vault.open(event.sealed_body)
+    except StoreError:
+        return False
+    return True
 
 
 @decentro_cli.command("purge")

@@ -13,7 +13,7 @@ from typing import Any
 
 from decentro_core.errors import ConfigurationError
 from decentro_core.webhooks import DEMO_WEBHOOK_SECRET
-from decentro_core.settings import ALIASES, SETTINGS, Settings, read_fields, setting
+from decentro_core.settings import ALIASES, SETTINGS, Settings, parse_bool, read_fields, setting
 
 __all__ = ["DEMO_WEBHOOK_SECRET", "FLASK_OPTIONS", "FlaskOptions", "merged_mapping"]
 
@@ -38,6 +38,10 @@ class FlaskOptions:
     ratelimit_key_prefix: str = setting(
         "DECENTRO_RATELIMIT_KEY_PREFIX",
         "flask-decentro", str, "Limiter key prefix; instances sharing a count share it"
+    )
+    payments_enabled: bool = setting(
+        "DECENTRO_PAYMENTS_ENABLED",
+        True, parse_bool, "Mount the payment routes; live mode then needs DECENTRO_PAYEE_ACCOUNT at start-up"
     )
 
     @classmethod

@@ -15,7 +15,7 @@ from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
-from decentro_core.errors import DecentroError, UpstreamError, ValidationError
+from decentro_core.errors import ConfigurationError, DecentroError, UpstreamError, ValidationError
 
 __all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
 
@@ -55,6 +55,11 @@ def schema_fields(messages: Any) -> dict[str, list[str]]:
 
 
 def _decentro_error(exc: DecentroError) -> tuple[Response, int]:
+    if isinstance(exc, ConfigurationError):
+        # A hand-built service missing a setting (the extension checks its own at init_app):
+        # the server's fault and fixable, so 503; the variable is named in the log, not to the client.
+        log.error("Decentro is not configured for this call: %s", exc)
+        return failure(503, {"code": exc.code, "message": "This operation is not configured on this server"})
     if isinstance(exc, UpstreamError):
         log.warning("Decentro call failed: %s (request %s)", exc.code, exc.request_id)
     return failure(exc.http_status, exc.to_dict())

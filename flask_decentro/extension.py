@@ -59,6 +59,7 @@ class Decentro:
                 "Live mode (USE_MOCKS=false) needs Decentro(identity=...): a callable returning "
                 "the signed-in user's id; reading user_id from the request body is for demos only"
             )
+        _check_payee(self._service.settings if self._service is not None else settings, options)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
             service, webhooks, close = system.service, system.webhooks, system.close
@@ -97,6 +98,17 @@ class Decentro:
     @property
     def state(self) -> DecentroState:
         return get_state()
+
+
+def _check_payee(settings: Settings, options: FlaskOptions) -> None:
+    """Live payments need the account they are paid into: refused at start-up, not at the
+    first customer's payment (mock mode pays the emulator's own account)."""
+    if options.payments_enabled and not settings.use_mocks and not settings.payee_account:
+        raise ConfigurationError(
+            "Live mode takes UPI payments at POST /payments and needs DECENTRO_PAYEE_ACCOUNT (your "
+            "Decentro virtual account); set it, or DECENTRO_PAYMENTS_ENABLED=false to leave the "
+            "payment routes out"
+        )
 
 
 def _nothing() -> None:

@@ -16,7 +16,9 @@ from .config import FlaskOptions
 
 __all__ = ["build_limiter", "client_ip"]
 
-log = logging.getLogger("flask_decentro")
+# Demo warnings share one logger, so a command that does not serve can quiet them all at once.
+_DEMO_LOG = logging.getLogger("decentro.demo")
+_DEMO_WARNED: set[str] = set()  # the warnings already given in this process
 
 
 def client_ip() -> str:
@@ -28,6 +30,17 @@ def _never() -> bool:
     return True
 
 
+def _warn_in_memory_storage() -> None:
+    """Once per process, and only when someone listens (a CLI command quiets ``decentro.demo``)."""
+    if "memory-storage" in _DEMO_WARNED or not _DEMO_LOG.isEnabledFor(logging.WARNING):
+        return
+    _DEMO_WARNED.add("memory-storage")
+    _DEMO_LOG.warning(
+        "Decentro rate limits use IN-MEMORY storage: each process counts on its own. "
+        "Set DECENTRO_RATELIMIT_STORAGE_URI=redis://... when several processes serve."
+    )
+
+
 def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
     """A limiter of our own, so the host app's ``RATELIMIT_*`` defaults do not leak into it.
 
@@ -35,10 +48,7 @@ def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
     KYC call into a 500.
     """
     if options.ratelimit_storage_uri.startswith("memory://"):
-        log.warning(
-            "Decentro rate limits use IN-MEMORY storage: each process counts on its own. "
-            "Set DECENTRO_RATELIMIT_STORAGE_URI=redis://... when several processes serve."
-        )
+        _warn_in_memory_storage()
     uri = options.ratelimit_storage_uri
     # Redis keys start with our prefix too (not limits' "LIMITS"), so one prefix names them all.
     storage_options: dict[str, str | int] = {}

@@ -282,11 +282,12 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     }
     for rule, view in kyc_routes.items():
         bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"])
-    create_payment, payment_status = _payment_views(state)
-    bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
-    status_limit = state.limiter.limit(state.options.status_ratelimit, key_func=_reader_key(state),
-                                       scope="decentro-payment-status")
-    bp.add_url_rule("/payments/<reference_id>", view_func=status_limit(payment_status), methods=["GET"])
+    if state.options.payments_enabled:  # off: /payments is an unknown path (JSON 404)
+        create_payment, payment_status = _payment_views(state)
+        bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
+        status_limit = state.limiter.limit(state.options.status_ratelimit, key_func=_reader_key(state),
+                                           scope="decentro-payment-status")
+        bp.add_url_rule("/payments/<reference_id>", view_func=status_limit(payment_status), methods=["GET"])
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
     bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"])
     # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too

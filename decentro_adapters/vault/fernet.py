@@ -29,7 +29,9 @@ __all__ = ["FernetVault"]
 
 KEYS_VARIABLE = "DECENTRO_ENCRYPTION_KEYS"
 _FINGERPRINT_INFO = b"decentro fingerprint v1"
-_log = logging.getLogger(__name__)
+# Demo warnings share one logger, so a command that does not serve can quiet them all at once.
+_DEMO_LOG = logging.getLogger("decentro.demo")
+_DEMO_WARNED: set[str] = set()  # logger names already warned in this process
 
 
 class FernetVault:
@@ -64,13 +66,7 @@ class FernetVault:
             raise ConfigurationError(
                 f"USE_MOCKS=false needs {KEYS_VARIABLE}: generate one with FernetVault.generate_key()"
             )
-        (logger or _log).warning(
-            "%s is not set: using an EPHEMERAL encryption key. Everything sealed in this "
-            "process (stored operations, webhook bodies, cached KYC results) will be "
-            "unreadable after a restart. Set %s for anything but a demo.",
-            KEYS_VARIABLE,
-            KEYS_VARIABLE,
-        )
+        _warn_ephemeral_key(logger or _DEMO_LOG)
         return cls([cls.generate_key()])
 
     def seal(self, plaintext: bytes) -> str:
@@ -99,6 +95,21 @@ class FernetVault:
         except (InvalidToken, UnicodeEncodeError, TypeError):
             return False
         return True
+
+
+def _warn_ephemeral_key(logger: logging.Logger) -> None:
+    """Once per process and logger, and only when someone listens: a second app in the same
+    process, or a CLI command that quiets ``decentro.demo``, adds nothing to read."""
+    if logger.name in _DEMO_WARNED or not logger.isEnabledFor(logging.WARNING):
+        return
+    _DEMO_WARNED.add(logger.name)
+    logger.warning(
+        "%s is not set: using an EPHEMERAL encryption key. Everything sealed in this "
+        "process (stored operations, webhook bodies, cached KYC results) will be "
+        "unreadable after a restart. Set %s for anything but a demo.",
+        KEYS_VARIABLE,
+        KEYS_VARIABLE,
+    )
 
 
 def _fernet(key: str, index: int) -> Fernet:

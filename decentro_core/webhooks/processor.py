@@ -55,6 +55,9 @@ from .wire import ACK_UNAVAILABLE, TERMINAL_STATUSES, Callback, WebhookAck, pars
 __all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
 
 log = logging.getLogger("decentro.webhooks")
+# Demo warnings share one logger, so a command that does not serve can quiet them all at once.
+_DEMO_LOG = logging.getLogger("decentro.demo")
+_DEMO_WARNED: set[str] = set()  # the warnings already given in this process
 
 # Used only in mock mode when no DECENTRO_WEBHOOK_SECRET is configured; logged loudly.
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
@@ -107,8 +110,7 @@ class WebhookProcessor:
         secret (logged loudly); live mode without one is refused by ``Settings.check``."""
         secrets = settings.webhook_secrets
         if not secrets and settings.webhook_require_signature and settings.use_mocks:
-            log.warning("DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
-                        "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
+            _warn_demo_secret()
             secrets = (DEMO_WEBHOOK_SECRET,)
         return cls(
             records, vault, audit, secrets=secrets, require_signature=settings.webhook_require_signature,
@@ -305,6 +307,15 @@ class WebhookProcessor:
                 outcome = "failed"
             (failed if outcome == "failed" else processed).append(event.dedupe_key)
         return ReplayReport(processed=tuple(processed), failed=tuple(failed))
+
+
+def _warn_demo_secret() -> None:
+    """Once per process, and only when someone listens (a CLI command quiets ``decentro.demo``)."""
+    if "demo-secret" in _DEMO_WARNED or not _DEMO_LOG.isEnabledFor(logging.WARNING):
+        return
+    _DEMO_WARNED.add("demo-secret")
+    _DEMO_LOG.warning("DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
+                      "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
 
 
 def _safe_reason(exc: BaseException) -> str:

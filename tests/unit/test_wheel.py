@@ -56,3 +56,31 @@ def test_the_wheel_declares_the_flask_cli_and_the_sandbox_command(wheel):
     text = wheel.read(name).decode()
     assert "decentro = flask_decentro.cli:decentro_cli" in text
     assert "decentro-sandbox = decentro_adapters.emulator.sandbox.__main__:main" in text
+
+
+def _metadata(wheel: zipfile.ZipFile) -> str:
+    (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    return wheel.read(name).decode()
+
+
+def test_the_wheel_ships_the_mit_license_it_declares(wheel):
+    licenses = [n for n in wheel.namelist() if ".dist-info/" in n and n.rsplit("/", 1)[-1] == "LICENSE"]
+    assert len(licenses) == 1, wheel.namelist()
+    text = wheel.read(licenses[0]).decode()
+    assert text.startswith("MIT License") and "Copyright (c) 2026 Flask-Decentro contributors" in text
+    assert "License-File: LICENSE" in _metadata(wheel)
+
+
+def test_the_metadata_names_every_python_tox_runs_and_the_project_urls(wheel):
+    metadata = _metadata(wheel)
+    classifiers = {line.removeprefix("Classifier: ") for line in metadata.splitlines()
+                   if line.startswith("Classifier: ")}
+    tox = (ROOT / "tox.ini").read_text()
+    pythons = {f"Programming Language :: Python :: 3.{env[3:]}" for env in ("py311", "py312", "py313") if env in tox}
+    assert pythons and pythons <= classifiers
+    assert {"Framework :: Flask", "License :: OSI Approved :: MIT License", "Typing :: Typed",
+            "Topic :: Office/Business :: Financial", "Intended Audience :: Developers",
+            "Operating System :: OS Independent", "Development Status :: 4 - Beta"} <= classifiers
+    urls = {line.removeprefix("Project-URL: ").split(", ", 1)[0] for line in metadata.splitlines()
+            if line.startswith("Project-URL: ")}
+    assert {"Documentation", "Source", "Issues"} <= urls
