@@ -13,21 +13,6 @@ from decentro_core.service import BlockingDecentroService
 from flask_decentro import Decentro
 
 
-@pytest.fixture(autouse=True)
-def _demo_warnings_reset() -> Iterator[None]:
-    """The demo warnings are given once per process: each test starts (and leaves) a fresh one."""
-    from decentro_adapters.vault import fernet
-    from decentro_core.webhooks import processor
-    from flask_decentro import limiting
-
-    guards = (fernet._DEMO_WARNED, processor._DEMO_WARNED, limiting._DEMO_WARNED)
-    for guard in guards:
-        guard.clear()
-    yield
-    for guard in guards:
-        guard.clear()
-
-
 @pytest.fixture
 def make_app() -> Callable[..., Flask]:
     """``make_app(**decentro_options)``: a fresh app with its own service and limiter."""
