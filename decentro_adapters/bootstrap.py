@@ -77,23 +77,26 @@ def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], N
             if callable(getattr(built[name], "close", None)):
                 closers.append(built[name].close)
 
-    fill("gateway", lambda: _gateway(settings))
-    fill("vault", lambda: _vault(settings))
-    if any(built[name] is None for name in STORE_PORTS):
-        from .sql.stores import open_stores
-
-        stores = open_stores(settings.database_url, vault=built["vault"])
-        closers.append(stores.close)
-        for name in STORE_PORTS:
-            if built[name] is None:
-                built[name] = getattr(stores, name)
-    fill("cache", lambda: _cache(settings))
-    fill("aadhaar_verifier", lambda: _aadhaar_verifier(settings))
-
     def close() -> None:
         while closers:
             closers.pop()()
 
+    try:
+        fill("gateway", lambda: _gateway(settings))
+        fill("vault", lambda: _vault(settings))
+        if any(built[name] is None for name in STORE_PORTS):
+            from .sql.stores import open_stores
+
+            stores = open_stores(settings.database_url, vault=built["vault"])
+            closers.append(stores.close)
+            for name in STORE_PORTS:
+                if built[name] is None:
+                    built[name] = getattr(stores, name)
+        fill("cache", lambda: _cache(settings))
+        fill("aadhaar_verifier", lambda: _aadhaar_verifier(settings))
+    except BaseException:
+        close()  # what was opened before the failure (HTTP pool, database) is not left open
+        raise
     return Ports(**built), close
 
 

@@ -169,8 +169,16 @@ class MemoryRecordStore:
     def _merge(self, record: OperationRecord) -> None:
         stored = self.operations.get(record.reference_id)
         if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
-            # A write that disagrees with a settled status is a stale copy: only time moves on.
-            record = replace(stored, updated_at=max(stored.updated_at, record.updated_at))
+            # A write that disagrees with a settled status is a stale copy: it changes no value
+            # the settled record has, and only fills what is still missing.
+            record = replace(
+                stored,
+                updated_at=max(stored.updated_at, record.updated_at),
+                operation_id=stored.operation_id or record.operation_id,
+                user_id=stored.user_id or record.user_id,
+                sealed_request=stored.sealed_request or record.sealed_request,
+                sealed_result=stored.sealed_result or record.sealed_result,
+            )
         elif stored is not None:
             record = replace(  # a non-null field is never replaced by None
                 record,

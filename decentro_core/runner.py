@@ -232,7 +232,10 @@ class OperationRunner:
         try:
             hit = self.cache_get(key)
             if hit is None:
-                wait = max(0.0, deadline.remaining() - self.settings.timeout)
+                # Wait nearly the whole deadline: a waiter that gives up early calls (and bills)
+                # a second time; one that waits too long answers DEADLINE_EXCEEDED, and its retry
+                # finds the holder's result in the cache.
+                wait = max(0.0, deadline.remaining() - MIN_ATTEMPT_SECONDS)
                 with self.ports.cache.lock(key + ":lock", timeout=wait) as won:
                     if not won:
                         # Availability over exactness: the holder is slower than a whole call may
@@ -243,7 +246,8 @@ class OperationRunner:
                     if hit is None:
                         envelope = self.run(operation, request, user_id=user_id, actor=actor, consent=consent,
                                             deadline=deadline)
-                        self._cache_success(operation, user_id, key, envelope)
+                        if deadline.remaining() > 0:  # past it, the answer goes out uncached
+                            self._cache_success(operation, user_id, key, envelope)
                         return envelope
         except CacheUnavailable as exc:
             if not self.settings.cache_fail_open:

@@ -169,7 +169,7 @@ class BlockingDecentroService:
         may have set them), otherwise asked of Decentro. With ``user_id``, only that user's own
         payment is found (anyone else gets :class:`~decentro_core.errors.UnknownReference`)."""
         _check_user(user_id)
-        return payments.payment_status(self._runner, reference_id, user_id=user_id, actor=_actor(None, context))
+        return payments.payment_status(self._runner, reference_id, user_id=user_id, actor=_actor(user_id, context))
 
     def validate_upi_handle(self, upi_id: str, *, user_id: str | None = None, consent: ConsentArg = None,
                             context: CallContext | None = None) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
     body: dict[str, Any] = {k: v for k, v in request.form.items() if k != "consent"}
     try:
         body["consent"] = json.loads(request.form.get("consent", "null"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         body["consent"] = None
     body["file"] = content
     return body
@@ -247,7 +247,8 @@ def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callab
     def payment_status(reference_id: str) -> Response:
         # Signed in: a payment is visible to the user who opened it only (the core checks).
         user_id = _signed_in(state) if state.identity is not None else None
-        context = CallContext(actor="api", client_ip=request.remote_addr, user_agent=_user_agent())
+        context = CallContext(actor=f"user:{user_id}" if user_id else "api", client_ip=request.remote_addr,
+                              user_agent=_user_agent())
         return jsonify(state.service.get_payment_status(reference_id, user_id=user_id, context=context))
 
     return create_payment, payment_status
@@ -281,17 +282,21 @@ def create_blueprint(state: DecentroState) -> Blueprint:
         "/upi/vpa": _kyc_view(state, VpaSchema, _vpa),
     }
     for rule, view in kyc_routes.items():
-        bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"])
+        bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"], provide_automatic_options=False)
     if state.options.payments_enabled:  # off: /payments is an unknown path (JSON 404)
         create_payment, payment_status = _payment_views(state)
-        bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"])
+        bp.add_url_rule("/payments", view_func=payment_limit(create_payment), methods=["POST"],
+                       provide_automatic_options=False)
         status_limit = state.limiter.limit(state.options.status_ratelimit, key_func=_reader_key(state),
                                            scope="decentro-payment-status")
-        bp.add_url_rule("/payments/<reference_id>", view_func=status_limit(payment_status), methods=["GET"])
+        bp.add_url_rule("/payments/<reference_id>", view_func=status_limit(payment_status), methods=["GET"],
+                       provide_automatic_options=False)
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
-    bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"])
+    bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"],
+                   provide_automatic_options=False)
     # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too
-    # (Flask routes unknown paths before any blueprint is chosen).
+    # (Flask routes unknown paths before any blueprint is chosen; OPTIONS included, since the
+    # routes above do not take Flask's automatic, empty OPTIONS answer).
     bp.add_url_rule("/", "unrouted_root", _unrouted, methods=ANY_METHOD, defaults={"path": ""}, strict_slashes=False)
     bp.add_url_rule("/<path:path>", "unrouted", _unrouted, methods=ANY_METHOD)
     register_error_handlers(bp)

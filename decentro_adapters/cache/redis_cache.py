@@ -40,7 +40,7 @@ class RedisCache:
         *,
         prefix: str = "decentro:",
         lock_lease: float = 5.0,
-        socket_timeout: float = 5.0,
+        socket_timeout: float = 1.0,
         client: redis.Redis | None = None,
     ) -> None:
         self.prefix = prefix
@@ -86,8 +86,7 @@ class RedisCache:
         try:
             yield True
         finally:
-            done.set()
-            renewer.join(timeout=self._lease)
+            done.set()  # the renewal thread stops at its next wake-up; nobody waits for it
             _release(lock)
 
     def close(self) -> None:
@@ -108,7 +107,8 @@ def _renew(lock: Lock, lease: float, done: threading.Event) -> None:
         try:
             lock.reacquire()
         except (LockError, RedisError):
-            _log.warning("A cache lock could not be renewed; another caller may go ahead")
+            if not done.is_set():  # after release a failed renewal is expected, not news
+                _log.warning("A cache lock could not be renewed; another caller may go ahead")
             return
 
 

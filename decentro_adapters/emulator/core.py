@@ -59,9 +59,10 @@ Handler = Callable[[Runtime, Any], "Reply | Fault"]
 
 
 class SeededIds:
-    """Deterministic ``decentroTxnId`` values: 32 upper-case hex digits from a seeded RNG."""
+    """``decentroTxnId`` values: 32 upper-case hex digits, repeatable for a given ``seed``
+    (tests); ``None`` seeds from the OS, so processes sharing one database never repeat ids."""
 
-    def __init__(self, seed: int | None = 0) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
 
     def __call__(self) -> str:

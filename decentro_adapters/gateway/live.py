@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import threading
 import time
 from typing import Any
 
@@ -32,6 +34,7 @@ log = logging.getLogger("decentro.gateway")
 NOT_SENT = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
             requests.exceptions.InvalidHeader)
 USER_AGENT = "flask-decentro/0.1"
+MAX_ANSWER_BYTES = 8 * 1024 * 1024  # Decentro's largest answers carry a photo or a signed ZIP: tens of KB
 
 
 class RequestsGateway:
@@ -77,13 +80,20 @@ class RequestsGateway:
     def send(self, request: GatewayRequest) -> GatewayResponse:
         url = self._base + request.path
         data = None if request.body is None else json.dumps(request.body, separators=(",", ":"))
-        started = time.perf_counter()
+        started = time.monotonic()
+        # requests' read timeout is per socket read: an answer trickled a byte at a time would
+        # never trip it. The whole exchange gets the budget the call's deadline left.
+        budget = request.timeout if request.timeout is not None else sum(self._timeout)
         try:
             response = self._session.request(
                 request.method, url, data=data, headers=self.headers_for(request.module),
                 timeout=self._timeout_for(request), allow_redirects=False, proxies=self._proxies or None,
-                verify=self._verify,
+                verify=self._verify, stream=True,
             )
+            try:
+                raw = _read_within(response, budget - (time.monotonic() - started), request.reference_id)
+            finally:
+                response.close()
         except requests.ConnectTimeout as exc:
             raise GatewayConnectionError("Could not connect to Decentro in time",
                                          request_id=request.reference_id) from exc
@@ -99,10 +109,10 @@ class RequestsGateway:
             # request left: Decentro may have acted on it.
             raise GatewayTimeout("The answer from Decentro was lost after the request was sent",
                                  code="UPSTREAM_CONNECTION_LOST", request_id=request.reference_id) from exc
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("decentro %s %s -> %s in %.0f ms (ref %s)", request.method, request.path,
                   response.status_code, elapsed_ms, request.reference_id)
-        return GatewayResponse(response.status_code, _json_object(response, request.reference_id),
+        return GatewayResponse(response.status_code, _json_object(response.status_code, raw, request.reference_id),
                                dict(response.headers))
 
     def _timeout_for(self, request: GatewayRequest) -> tuple[float, float]:
@@ -127,14 +137,58 @@ def _connection_error(exc: requests.ConnectionError, reference_id: str) -> Excep
                           code="UPSTREAM_CONNECTION_LOST", request_id=reference_id)
 
 
-def _json_object(response: requests.Response, reference_id: str) -> dict[str, Any]:
+def _read_within(response: requests.Response, seconds: float, reference_id: str) -> bytes:
+    """The answer's body, read in at most ``seconds`` (a watchdog cuts the socket) and
+    :data:`MAX_ANSWER_BYTES`; running out of time is a :class:`GatewayTimeout`."""
+    cut = threading.Event()
+
+    def stop() -> None:
+        cut.set()
+        _shut(response)
+
+    watchdog = threading.Timer(max(seconds, 0.0), stop)
+    watchdog.daemon = True
+    watchdog.start()
+    chunks: list[bytes] = []
+    size = 0
     try:
-        body = response.json()
-    except ValueError:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise UpstreamProtocolError("Decentro's answer is larger than any it documents",
+                                            request_id=reference_id, upstream_status=response.status_code)
+            chunks.append(chunk)
+    except (requests.RequestException, OSError) as exc:
+        if cut.is_set():
+            raise GatewayTimeout("Decentro's answer did not arrive within the call's deadline",
+                                 request_id=reference_id) from exc
+        raise
+    finally:
+        watchdog.cancel()
+    if cut.is_set():
+        raise GatewayTimeout("Decentro's answer did not arrive within the call's deadline", request_id=reference_id)
+    return b"".join(chunks)
+
+
+def _shut(response: requests.Response) -> None:
+    """Wake a read blocked on the socket (closing it from another thread would not)."""
+    connection = getattr(response.raw, "_connection", None) or getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _json_object(status_code: int, raw: bytes, reference_id: str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         return body
-    if response.status_code >= 500 or response.status_code == 429:
+    if status_code >= 500 or status_code == 429:
         return {}  # a proxy's HTML error page: the status alone drives the retry policy
     raise UpstreamProtocolError("Decentro's answer was not a JSON object", request_id=reference_id,
-                                upstream_status=response.status_code, retryable=True)
+                                upstream_status=status_code, retryable=True)

@@ -32,8 +32,9 @@ def merge_assignments(table: str) -> str:
 
     * a settled status (``SETTLED_STATUSES``) is final;
     * a write whose status differs from a settled stored one (a stale copy: the creating
-      call's late answer, a status check) changes nothing but ``updated_at``: the settled
-      record's ``operation_id``, ``sealed_result`` and the rest survive it;
+      call's late answer, a status check) changes no value the settled record has: its
+      ``operation_id``, ``sealed_result`` and the rest survive; it only fills what is still
+      NULL (the creating call's answer after a callback that settled the row first);
     * otherwise a non-null field is never replaced by NULL (``COALESCE``);
     * ``created_at`` is the first write's; ``updated_at`` never goes backwards.
     """
@@ -48,9 +49,10 @@ def merge_assignments(table: str) -> str:
             return (f'CASE WHEN excluded."{column}" > {stored}."{column}" '
                     f'THEN excluded."{column}" ELSE {stored}."{column}" END')
         new = f'excluded."{column}"'
-        if column in _NULLABLE:
-            new = f'COALESCE({new}, {stored}."{column}")'
-        return f"CASE WHEN {frozen} THEN {stored}.\"{column}\" ELSE {new} END"
+        if column not in _NULLABLE:
+            return f"CASE WHEN {frozen} THEN {stored}.\"{column}\" ELSE {new} END"
+        kept = f'COALESCE({stored}."{column}", {new})'
+        return f"CASE WHEN {frozen} THEN {kept} ELSE COALESCE({new}, {stored}.\"{column}\") END"
 
     return ", ".join(f'"{c}" = {merged(c)}' for c in OPERATION_COLUMNS if c != "reference_id")
 

@@ -261,11 +261,18 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     merged = {**found, **{k: v for k, v in checked["data"].items() if k not in ("reference_id", "operation_id")}}
     outcome = Outcome(checked["status"], record.operation_id, merged, error_code=error_code)
     envelope = to_envelope(outcome, reference_id=reference_id)
-    if outcome.status != record.status:  # a read that changes nothing writes nothing
-        runner.settle_record(record, outcome.status, result=envelope)
-        runner.record_audit(actor=actor, action=PAYMENT_STATUS.name, subject=PAYMENT_STATUS.subject(
-            {"reference_id": reference_id}), outcome=outcome.error_code or outcome.status,
-            reference_id=reference_id, operation_id=record.operation_id)
+    if outcome.status == record.status:  # a read that changes nothing writes nothing
+        return envelope
+    runner.settle_record(record, outcome.status, result=envelope)
+    stored = runner.ports.records.get_operation(reference_id)
+    if stored is not None and stored.status in SETTLED_STATUSES and stored.status != outcome.status:
+        # A callback settled the payment while we asked: the store kept its status, and so
+        # must the answer (never FAILURE here while the record says SUCCESS).
+        kept = runner.open_json(stored.sealed_result) if stored.sealed_result else None
+        return to_envelope(_settled(stored, found, kept), reference_id=reference_id)
+    runner.record_audit(actor=actor, action=PAYMENT_STATUS.name, subject=PAYMENT_STATUS.subject(
+        {"reference_id": reference_id}), outcome=outcome.error_code or outcome.status,
+        reference_id=reference_id, operation_id=record.operation_id)
     return envelope
 
 

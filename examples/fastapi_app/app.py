@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from decentro_adapters.bootstrap import build
-from decentro_core import DecentroError, DecentroService, Settings
+from decentro_core import DecentroError, DecentroService, Settings, ValidationError
 
 __all__ = ["create_app"]
 
@@ -63,13 +64,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The library's own messages and field names: never the submitted values.
         return JSONResponse({"status": "FAILURE", "error": exc.to_dict()}, status_code=exc.http_status)
 
+    @api.exception_handler(RequestValidationError)
+    async def shape_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default answer echoes the input (a PAN, a name): name the fields only.
+        fields = {".".join(str(p) for p in error["loc"][1:]) or "_body": [error["msg"]] for error in exc.errors()}
+        error = {"code": "VALIDATION_ERROR", "message": "Invalid input", "fields": fields}
+        return JSONResponse({"status": "FAILURE", "error": error}, status_code=400)
+
     @api.post("/kyc/pan")
     async def verify_pan(body: PanBody, user: User) -> dict[str, Any]:
         return await decentro.verify_pan(body.pan, body.name, user_id=user, consent=body.consent.model_dump())
 
     @api.post("/payments")
     async def create_payment(request: Request, user: User) -> dict[str, Any]:
-        return await decentro.initiate_payment(await request.json(), user_id=user)
+        payload = await _bounded_json(request, 16 * 1024)
+        key = request.headers.get("Idempotency-Key")
+        return await decentro.initiate_payment(payload, user_id=user, idempotency_key=key)
 
     @api.get("/payments/{reference_id}")
     async def payment_status(reference_id: str, user: User) -> dict[str, Any]:
@@ -88,4 +98,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(json.dumps(dict(ack.body)), status_code=ack.http_status, media_type="application/json")
 
     return api
+
+
+async def _bounded_json(request: Request, limit: int) -> dict[str, Any]:
+    """A JSON object of at most ``limit`` bytes, or a 400/413 (never a 500)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ValidationError({"_body": [f"Larger than {limit} bytes"]})
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": ["Send a JSON object"]})
+    return body
 

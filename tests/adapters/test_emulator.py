@@ -8,7 +8,7 @@ import threading
 import pytest
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import Credentials, DecentroEmulator
+from decentro_adapters.emulator.core import Credentials, DecentroEmulator, SeededIds
 
 CREDS = Credentials.same_for_every_module(
     client_id="cid", client_secret="csecret", module_secret="msecret", provider_secret="psecret"
@@ -44,13 +44,16 @@ def test_every_answer_carries_a_fresh_decentro_txn_id_from_the_injected_factory(
     assert txns == ["ID0", "ID1", "ID2"]
 
 
-def test_the_default_id_sequence_is_deterministic_and_unique():
-    def run() -> list[str]:
-        emu = DecentroEmulator()
+def test_seeded_ids_repeat_and_default_ids_differ_between_emulators():
+    """Two processes sharing one database (gunicorn workers, a restarted demo) must never hand
+    out the same decentroTxnId: callbacks and OTP sessions are matched by it."""
+    def run(new_id: SeededIds | None = None) -> list[str]:
+        emu = DecentroEmulator(new_id=new_id)
         return [emu.handle("POST", req.PAN_PATH, None, req.pan())[1]["decentroTxnId"] for _ in range(20)]
 
-    first = run()
-    assert first == run() and len(set(first)) == 20
+    seeded = run(SeededIds(7))
+    assert seeded == run(SeededIds(7)) and len(set(seeded)) == 20
+    assert set(run()).isdisjoint(run())
 
 
 def test_credentials_are_not_checked_for_the_in_process_gateway():

@@ -82,6 +82,19 @@ def test_a_settled_record_is_changed_only_by_a_write_with_its_own_status(
     assert (stored.status, stored.updated_at) == (settled, T0 + timedelta(minutes=1))
 
 
+def test_a_late_creation_answer_fills_what_a_settling_callback_left_empty(store: RecordStore) -> None:
+    """The callback settled the row before the creating call saved its answer (link, QR code,
+    transaction id): the answer may not change the status, but its missing fields are kept."""
+    store.save_operation(operation(status="PENDING", operation_id=None, sealed_result=None))
+    store.save_operation(operation(status="SUCCESS", operation_id=None, sealed_result=None,
+                                   updated_at=T0 + timedelta(seconds=1)))  # the callback
+    store.save_operation(operation(status="PENDING", operation_id="TXN-9", sealed_result="gAAAA-answer",
+                                   updated_at=T0 + timedelta(seconds=2)))  # the late answer
+    stored = store.get_operation("ref-1")
+    assert stored is not None
+    assert (stored.status, stored.operation_id, stored.sealed_result) == ("SUCCESS", "TXN-9", "gAAAA-answer")
+
+
 @pytest.mark.parametrize("status", ["PENDING", "SUCCESS"])
 def test_a_stored_value_is_never_replaced_by_none(store: RecordStore, status: str) -> None:
     store.save_operation(operation(status=status))

@@ -227,3 +227,52 @@ def test_no_proxy_keeps_decentro_off_the_proxy(monkeypatch):
         sent = m.request_history[-1]
     gateway.close()
     assert not sent.proxies
+
+
+def test_an_answer_trickled_a_byte_at_a_time_is_cut_at_the_calls_deadline():
+    """Every socket read returns within the read timeout, yet the answer never ends: the
+    exchange as a whole must stop when the call's budget does."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                give_up = time.monotonic() + 20  # bounded: without the watchdog the test fails, never hangs
+                while not stop.is_set() and time.monotonic() < give_up:
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        break
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    settings = Settings(**{**LIVE.__dict__, "api_base": f"http://127.0.0.1:{listener.getsockname()[1]}",
+                           "allow_insecure_api_base": True, "timeout": 1.0})
+    gateway = RequestsGateway(settings)
+    started = time.monotonic()
+    try:
+        with pytest.raises(GatewayTimeout):
+            gateway.send(GatewayRequest("POST", "/kyc/public_registry/validate", "kyc", "ref-t", {"x": 1},
+                                        timeout=1.5))
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        gateway.close()
+        listener.close()
+        thread.join(timeout=10)
+    assert elapsed < 15  # the budget is 1.5 s; without the watchdog the read lasts the whole 20 s trickle

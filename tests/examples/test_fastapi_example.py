@@ -57,3 +57,11 @@ def test_a_payment_settles_by_a_signed_callback_and_is_visible_to_its_owner_only
 
     stranger = client.get(f"/payments/{reference}", headers={"X-User-Id": "user-8"})
     assert stranger.status_code == 404 and stranger.json()["error"]["code"] == "UNKNOWN_REFERENCE"
+
+
+def test_bad_shapes_never_echo_personal_data_and_bad_json_is_a_400(client: TestClient) -> None:
+    unconsented = client.post("/kyc/pan", json={"pan": "ABCDE1234F", "name": "Asha Verma"}, headers=USER)
+    assert unconsented.status_code == 400 and "consent" in unconsented.json()["error"]["fields"]
+    assert "ABCDE1234F" not in unconsented.text and "Asha" not in unconsented.text
+    broken = client.post("/payments", content=b"{not json", headers={**USER, "Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "VALIDATION_ERROR"

@@ -65,7 +65,7 @@ def test_no_attempt_starts_when_less_than_a_second_is_left() -> None:
     assert record.status == "FAILURE"
 
 
-def test_the_single_flight_wait_leaves_one_attempt_of_the_deadline() -> None:
+def test_the_single_flight_wait_takes_the_deadline_but_a_last_second() -> None:
     h = build(deadline=20.0, timeout=8.0)
     waits: list[float] = []
     real_lock = h.cache.lock
@@ -76,4 +76,4 @@ def test_the_single_flight_wait_leaves_one_attempt_of_the_deadline() -> None:
 
     h.cache.lock = recording_lock  # type: ignore[method-assign]
     h.service.verify_pan("ABCDE1234F", user_id="u-1")
-    assert waits == [12.0]
+    assert waits == [19.0]

@@ -76,3 +76,29 @@ def test_an_expired_callback_settles_the_payment_as_failed_and_decentro_is_not_a
     assert status["data"]["transaction_status"] == "EXPIRED"
     assert sent == ["POST"]  # the creation only: a settled payment is not asked about again
     assert records.get_operation(reference).status == "EXPIRED"
+
+
+def test_a_status_answer_never_contradicts_a_callback_that_settled_the_payment_meanwhile():
+    """Decentro's status says FAILED (amount 20) while a SUCCESS callback lands mid-look-up:
+    the store keeps SUCCESS, and the very answer of that look-up says SUCCESS too."""
+    records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
+    processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
+    mock = MockGateway()
+    reference: list[str] = []
+
+    class CallbackDuringStatusCheck:
+        def send(self, request):
+            if request.method == "GET":
+                body = json.dumps({"callbackTxnId": "CB-9", "transactionStatus": "SUCCESS",
+                                   "referenceId": reference[0]}).encode()
+                assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
+            return mock.send(request)
+
+    ports = memory_ports(CallbackDuringStatusCheck(), vault=vault, audit=audit, records=records)
+    service = BlockingDecentroService(Settings(), ports)
+    reference.append(service.initiate_payment({"amount": 20})["data"]["reference_id"])  # upstream: FAILED
+
+    answered = service.get_payment_status(reference[0])
+
+    assert records.get_operation(reference[0]).status == "SUCCESS"
+    assert answered["status"] == "SUCCESS" and "error" not in answered
