@@ -43,6 +43,8 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # One fixed Fernet key for the benchmark only (synthetic data; never a production key).
 BENCH_FERNET_KEY = "MXjFyX5EitONB3igFrq2qZzk3Kfew9ahOlOaSKrYkX0="
+# One fixed audit-chain key for the benchmark only, shared by its processes (never a production key).
+BENCH_AUDIT_KEY = "bench-audit-key-synthetic-0123456789abcdefgh"
 
 
 def sandbox_credentials() -> dict[str, str]:
@@ -60,7 +62,7 @@ def sandbox_env(api_base: str) -> dict[str, str]:
         "DECENTRO_CLIENT_ID": c["client_id"],
         "DECENTRO_CLIENT_SECRET": c["client_secret"], "DECENTRO_API_KEY": c["module_secret"],
         "DECENTRO_PAYMENTS_PROVIDER_SECRET": c["provider_secret"], "DECENTRO_PAYEE_ACCOUNT": "BENCHPAYEE0001",
-        "DECENTRO_ENCRYPTION_KEYS": BENCH_FERNET_KEY,
+        "DECENTRO_ENCRYPTION_KEYS": BENCH_FERNET_KEY, "DECENTRO_AUDIT_KEYS": BENCH_AUDIT_KEY,
     }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from decentro_core.audit import AuditKeyring
 from decentro_core.memory import MemoryCache
 from decentro_core.ports import Ports
 from decentro_core.service import BlockingDecentroService
@@ -85,10 +86,15 @@ def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], N
         fill("gateway", lambda: _gateway(settings))
         fill("vault", lambda: _vault(settings))
         if any(built[name] is None for name in STORE_PORTS):
+            from .sql.audit import PeeweeAuditSink
             from .sql.stores import open_stores
 
+            # DECENTRO_AUDIT_KEYS is read before connecting, so a bad key leaves nothing open
+            keyring = AuditKeyring.from_settings(settings) if built["audit"] is None else None
             stores = open_stores(settings.database_url, vault=built["vault"])
             closers.append(stores.close)
+            if keyring is not None:
+                built["audit"] = PeeweeAuditSink(stores.database, stores.models, keyring)
             for name in STORE_PORTS:
                 if built[name] is None:
                     built[name] = getattr(stores, name)

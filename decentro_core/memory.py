@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from .audit import chain_hash
+from .audit import AuditKeyring, ChainWalk, key_id_of
 from .errors import ConfigurationError, StoreError
 from .ports import (
     AadhaarKyc,
@@ -31,6 +31,7 @@ from .ports import (
     SETTLED_STATUSES,
     AadhaarVerifier,
     AuditEvent,
+    AuditHead,
     AuditSink,
     AuditVerification,
     CallbackUpdate,
@@ -116,28 +117,39 @@ class MemoryVault:
 
 
 class MemoryAuditSink:
-    """Append-only list with the same hash chain as the database sink."""
+    """Append-only list with the same keyed chain as the database sink (row ids from 1).
 
-    def __init__(self) -> None:
+    Without ``keyring`` it signs with an ephemeral key: the list lives no longer than the process.
+    """
+
+    def __init__(self, keyring: AuditKeyring | None = None) -> None:
+        self.keyring = keyring or AuditKeyring.ephemeral()
         self.rows: list[tuple[AuditEvent, str]] = []
         self._guard = threading.Lock()
 
     def append(self, event: AuditEvent) -> None:
         with self._guard:
             previous = self.rows[-1][1] if self.rows else ""
-            self.rows.append((event, chain_hash(previous, event)))
+            self.rows.append((event, self.keyring.link(previous, event)))
+
+    def head(self) -> AuditHead:
+        with self._guard:
+            link = self.rows[-1][1] if self.rows else ""
+            return AuditHead(count=len(self.rows), last_id=len(self.rows), link=link, key_id=key_id_of(link))
 
     @property
     def events(self) -> list[AuditEvent]:
         return [event for event, _ in self.rows]
 
-    def verify(self) -> AuditVerification:
-        previous = ""
-        for index, (event, stored) in enumerate(self.rows, start=1):
-            if chain_hash(previous, event) != stored:
-                return AuditVerification(ok=False, checked=index, first_broken=index, reason="hash mismatch")
-            previous = stored
-        return AuditVerification(ok=True, checked=len(self.rows))
+    def verify(self, anchor: AuditHead | None = None) -> AuditVerification:
+        walk = ChainWalk(self.keyring, anchor)
+        with self._guard:
+            rows = list(self.rows)
+        for row_id, (event, stored) in enumerate(rows, start=1):
+            broken = walk.visit(row_id, event, stored)
+            if broken is not None:
+                return broken
+        return walk.finish()
 
 
 class MemoryConsentStore:

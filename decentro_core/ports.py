@@ -8,6 +8,7 @@ Adapters convert their own exceptions into :mod:`decentro_core.errors` before th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ __all__ = [
     "AadhaarKyc",
     "AadhaarVerifier",
     "AuditEvent",
+    "AuditHead",
     "AuditSink",
     "AuditVerification",
     "Cache",
@@ -135,20 +137,64 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class AuditVerification:
-    """Result of walking the hash chain: ``first_broken`` is the id of the first bad row."""
+    """Result of walking the chain: ``first_broken`` is the id of the first bad row.
+
+    ``legacy`` counts the unkeyed (plain SHA-256) links accepted at the head of the chain,
+    written before ``DECENTRO_AUDIT_KEYS`` was set: only an anchor protects those.
+    """
 
     ok: bool
     checked: int
     first_broken: int | None = None
     reason: str | None = None
+    legacy: int = 0
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The chain's newest link and its position: an **anchor** once stored outside the database.
+
+    ``count`` rows, the last with id ``last_id`` and stored link ``link`` (made under
+    ``key_id``; ``"sha256"`` for a legacy link). ``verify(anchor)`` checks the chain still
+    holds that link at that position, so rewriting or cutting the chain below it is found.
+    """
+
+    count: int
+    last_id: int
+    link: str
+    key_id: str
+
+    def to_json(self) -> str:
+        """One line of JSON (no personal data: a position and a keyed hash)."""
+        values = {"count": self.count, "last_id": self.last_id, "link": self.link, "key_id": self.key_id}
+        return json.dumps(values, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditHead:
+        """Read :meth:`to_json`'s line back; ``ValueError`` if it is not one."""
+        try:
+            values = json.loads(text)
+            head = cls(count=values["count"], last_id=values["last_id"], link=values["link"], key_id=values["key_id"])
+        except (TypeError, KeyError, json.JSONDecodeError):
+            raise ValueError("not an audit anchor (JSON with count, last_id, link, key_id)") from None
+        ints = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (head.count, head.last_id))
+        if not ints or not isinstance(head.link, str) or not isinstance(head.key_id, str):
+            raise ValueError("not an audit anchor: count and last_id are whole numbers, link and key_id text")
+        return head
 
 
 class AuditSink(Protocol):
-    """An append-only, hash-chained log of what was done to whose data."""
+    """An append-only, keyed hash chain of what was done to whose data."""
 
     def append(self, event: AuditEvent) -> None: ...
 
-    def verify(self) -> AuditVerification: ...
+    def head(self) -> AuditHead:
+        """The newest link and its position (``count=0`` for an empty log): store it elsewhere."""
+        ...
+
+    def verify(self, anchor: AuditHead | None = None) -> AuditVerification:
+        """Walk the chain; with ``anchor``, also require that head at that position."""
+        ...
 
 
 # -- Consent --------------------------------------------------------------------------------

@@ -168,6 +168,11 @@ class Settings:
     encryption_keys: tuple[str, ...] = setting(
         "DECENTRO_ENCRYPTION_KEYS", (), parse_csv, "Fernet keys, comma-separated; the first encrypts"
     )
+    audit_keys: tuple[str, ...] = setting(
+        "DECENTRO_AUDIT_KEYS", (), parse_secrets,
+        "Keys (32+ characters each) for the audit chain's HMAC links, separated by spaces; the first signs, "
+        "all verify. Required when USE_MOCKS=false"
+    )
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
@@ -224,6 +229,8 @@ class Settings:
             missing.append("DECENTRO_API_KEY (or DECENTRO_KYC_MODULE_SECRET)")
         if not self.encryption_keys:
             missing.append("DECENTRO_ENCRYPTION_KEYS")
+        if not self.audit_keys:
+            missing.append("DECENTRO_AUDIT_KEYS")
         return missing
 
     def unsafe_live_settings(self) -> list[str]:

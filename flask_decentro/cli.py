@@ -15,13 +15,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import click
 from flask.cli import AppGroup, ScriptInfo
 
 from decentro_core.errors import DecentroError, StoreError
-from decentro_core.ports import WebhookState
+from decentro_core.ports import AuditHead, WebhookState
 from decentro_core.webhooks import WebhookProcessor
 
 from .state import get_state
@@ -112,8 +113,14 @@ def db_status(context: click.Context) -> None:
 
 
 @decentro_cli.command("gen-key", with_appcontext=False)
-def gen_key() -> None:
+@click.option("--audit", "for_audit", is_flag=True, help="A key for DECENTRO_AUDIT_KEYS instead.")
+def gen_key(for_audit: bool) -> None:
     """Print a new key for DECENTRO_ENCRYPTION_KEYS (put it first to start a rotation)."""
+    if for_audit:
+        from decentro_adapters.sql.audit import generate_audit_key
+
+        click.echo(generate_audit_key())
+        return
     from decentro_adapters.vault.fernet import FernetVault
 
     click.echo(FernetVault.generate_key())
@@ -147,14 +154,39 @@ def rotate_keys(batch_size: int, max_batches: int | None) -> None:
 
 
 @decentro_cli.command("verify-audit")
-def verify_audit() -> None:
-    """Walk the audit log's hash chain; exit 1 at the first broken link."""
-    result = get_state().service.ports.audit.verify()
+@click.option("--anchor", "anchor_text", default=None, metavar="JSON|@FILE",
+              help="A head printed earlier by audit-anchor (or @file holding it): the chain must still reach it.")
+def verify_audit(anchor_text: str | None) -> None:
+    """Walk the audit log's keyed chain; exit 1 at the first broken link."""
+    anchor = _read_anchor(anchor_text) if anchor_text is not None else None
+    result = get_state().service.ports.audit.verify(anchor)
     if result.ok:
-        click.echo(f"audit chain intact: {result.checked} events checked")
+        against = f", anchor at event {anchor.last_id} holds" if anchor is not None else ""
+        legacy = f" ({result.legacy} legacy SHA-256 link(s) before the first keyed one)" if result.legacy else ""
+        click.echo(f"audit chain intact: {result.checked} events checked{legacy}{against}")
         return
     click.echo(f"audit chain BROKEN at event {result.first_broken}: {result.reason}", err=True)
     sys.exit(1)
+
+
+@decentro_cli.command("audit-anchor")
+def audit_anchor() -> None:
+    """Print the audit chain's head as one line of JSON: store it outside the database."""
+    click.echo(get_state().service.ports.audit.head().to_json())
+
+
+def _read_anchor(text: str) -> AuditHead:
+    """``--anchor``: the JSON itself, or ``@path`` to a file holding it (its last line)."""
+    if text.startswith("@"):
+        try:
+            lines = Path(text[1:]).read_text(encoding="utf-8").split()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {text[1:]} ({exc.strerror})", param_hint="--anchor") from None
+        text = lines[-1] if lines else ""
+    try:
+        return AuditHead.from_json(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--anchor") from None
 
 
 @webhooks_cli.command("list")

@@ -7,18 +7,17 @@ and would let anyone pick their own bucket. Behind a reverse proxy, wrap the app
 
 from __future__ import annotations
 
-import logging
 
 from flask import Flask, request
 from flask_limiter import Limiter
+
+from decentro_core.demo import warn_once
 
 from .config import FlaskOptions
 
 __all__ = ["build_limiter", "client_ip"]
 
 # Demo warnings share one logger, so a command that does not serve can quiet them all at once.
-_DEMO_LOG = logging.getLogger("decentro.demo")
-_DEMO_WARNED: set[str] = set()  # the warnings already given in this process
 
 
 def client_ip() -> str:
@@ -31,11 +30,8 @@ def _never() -> bool:
 
 
 def _warn_in_memory_storage() -> None:
-    """Once per process, and only when someone listens (a CLI command quiets ``decentro.demo``)."""
-    if "memory-storage" in _DEMO_WARNED or not _DEMO_LOG.isEnabledFor(logging.WARNING):
-        return
-    _DEMO_WARNED.add("memory-storage")
-    _DEMO_LOG.warning(
+    warn_once(
+        "in-memory-rate-limits",
         "Decentro rate limits use IN-MEMORY storage: each process counts on its own. "
         "Set DECENTRO_RATELIMIT_STORAGE_URI=redis://... when several processes serve."
     )

@@ -111,13 +111,8 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _demo_warnings_reset() -> Iterator[None]:
     """The demo warnings are given once per process: each test starts (and leaves) a fresh one."""
-    from decentro_adapters.vault import fernet
-    from decentro_core.webhooks import processor
-    from flask_decentro import limiting
+    from decentro_core.demo import forget_warnings
 
-    guards = (fernet._DEMO_WARNED, processor._DEMO_WARNED, limiting._DEMO_WARNED)
-    for guard in guards:
-        guard.clear()
+    forget_warnings()
     yield
-    for guard in guards:
-        guard.clear()
+    forget_warnings()

@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from decentro_core.demo import DEMO_LOG, warn_once
 from decentro_core.errors import ConfigurationError, StoreError
 
 __all__ = ["FernetVault"]
@@ -30,8 +31,6 @@ __all__ = ["FernetVault"]
 KEYS_VARIABLE = "DECENTRO_ENCRYPTION_KEYS"
 _FINGERPRINT_INFO = b"decentro fingerprint v1"
 # Demo warnings share one logger, so a command that does not serve can quiet them all at once.
-_DEMO_LOG = logging.getLogger("decentro.demo")
-_DEMO_WARNED: set[str] = set()  # logger names already warned in this process
 
 
 class FernetVault:
@@ -66,7 +65,7 @@ class FernetVault:
             raise ConfigurationError(
                 f"USE_MOCKS=false needs {KEYS_VARIABLE}: generate one with FernetVault.generate_key()"
             )
-        _warn_ephemeral_key(logger or _DEMO_LOG)
+        _warn_ephemeral_key(logger or DEMO_LOG)
         return cls([cls.generate_key()])
 
     def seal(self, plaintext: bytes) -> str:
@@ -98,17 +97,14 @@ class FernetVault:
 
 
 def _warn_ephemeral_key(logger: logging.Logger) -> None:
-    """Once per process and logger, and only when someone listens: a second app in the same
-    process, or a CLI command that quiets ``decentro.demo``, adds nothing to read."""
-    if logger.name in _DEMO_WARNED or not logger.isEnabledFor(logging.WARNING):
-        return
-    _DEMO_WARNED.add(logger.name)
-    logger.warning(
+    warn_once(
+        "ephemeral-encryption-key",
         "%s is not set: using an EPHEMERAL encryption key. Everything sealed in this "
         "process (stored operations, webhook bodies, cached KYC results) will be "
         "unreadable after a restart. Set %s for anything but a demo.",
         KEYS_VARIABLE,
         KEYS_VARIABLE,
+        logger=logger,
     )
 
 

@@ -31,6 +31,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from ..demo import warn_once
 from ..errors import (
     ConfigurationError,
     DecentroError,
@@ -56,8 +57,6 @@ __all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport"
 
 log = logging.getLogger("decentro.webhooks")
 # Demo warnings share one logger, so a command that does not serve can quiet them all at once.
-_DEMO_LOG = logging.getLogger("decentro.demo")
-_DEMO_WARNED: set[str] = set()  # the warnings already given in this process
 
 # Used only in mock mode when no DECENTRO_WEBHOOK_SECRET is configured; logged loudly.
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
@@ -310,12 +309,8 @@ class WebhookProcessor:
 
 
 def _warn_demo_secret() -> None:
-    """Once per process, and only when someone listens (a CLI command quiets ``decentro.demo``)."""
-    if "demo-secret" in _DEMO_WARNED or not _DEMO_LOG.isEnabledFor(logging.WARNING):
-        return
-    _DEMO_WARNED.add("demo-secret")
-    _DEMO_LOG.warning("DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
-                      "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
+    warn_once("demo-webhook-secret", "DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
+              "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
 
 
 def _safe_reason(exc: BaseException) -> str:

@@ -1,30 +1,94 @@
-"""The AuditSink contract: MemoryAuditSink, SQLite (file) and PostgreSQL chain alike."""
+"""The AuditSink contract: MemoryAuditSink, SQLite (file) and PostgreSQL chain alike.
+
+Also the keyed chain's promises on every backend: an edit re-chained with plain SHA-256 or
+a wrong key is found, links made under a rotated-out key still verify, legacy SHA-256 links
+pass only at the head, and cutting the newest rows is found against an anchor.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from decentro_adapters.sql.stores import open_stores
+from decentro_adapters.sql.audit import PeeweeAuditSink
+from decentro_adapters.sql.stores import Stores, open_stores
+from decentro_core.audit import LEGACY_KEY_ID, AuditKeyring, chain_hash
 from decentro_core.memory import MemoryAuditSink
-from decentro_core.ports import AuditEvent
+from decentro_core.ports import AuditEvent, AuditHead
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=timezone.utc)
+OLD_KEY = "test-audit-key-old-" + "o" * 24
+NEW_KEY = "test-audit-key-new-" + "n" * 24
+WRONG_KEY = "test-audit-key-wrong-" + "w" * 22
+KEYS = AuditKeyring([NEW_KEY])
 
+
+@dataclass
+class Backend:
+    """One audit store, seen through sinks with any keyring, with raw access to its rows."""
+
+    stores: Stores | None
+    memory_rows: list[tuple[AuditEvent, str]]
+
+    def sink(self, keyring: AuditKeyring = KEYS) -> Any:
+        if self.stores is None:
+            sink = MemoryAuditSink(keyring)
+            sink.rows = self.memory_rows  # the same list: every sink sees one log
+            return sink
+        return PeeweeAuditSink(self.stores.database, self.stores.models, keyring)
+
+    def rows(self) -> list[tuple[int, AuditEvent, str]]:
+        if self.stores is None:
+            return [(n, event, link) for n, (event, link) in enumerate(self.memory_rows, start=1)]
+        row = self.stores.models.audit
+        return [(r.id, AuditEvent(r.actor, r.action, r.subject, r.outcome, datetime.fromisoformat(r.occurred_at),
+                                  r.operation_id, r.reference_id), r.row_hash)
+                for r in row.select().order_by(row.id)]
+
+    def rewrite(self, row_id: int, event: AuditEvent, link: str) -> None:
+        """What someone with write access to the table can do to one row."""
+        if self.stores is None:
+            self.memory_rows[row_id - 1] = (event, link)
+            return
+        row = self.stores.models.audit
+        row.update(outcome=event.outcome, row_hash=link).where(row.id == row_id).execute()
+
+    def delete_from(self, row_id: int) -> None:
+        if self.stores is None:
+            del self.memory_rows[row_id - 1:]
+            return
+        row = self.stores.models.audit
+        row.delete().where(row.id >= row_id).execute()
+
+    def insert_legacy(self, event: AuditEvent) -> None:
+        """A row as releases before audit keys wrote it: a plain SHA-256 link."""
+        previous = self.rows()[-1][2] if self.rows() else ""
+        link = chain_hash(previous, event)
+        if self.stores is None:
+            self.memory_rows.append((event, link))
+            return
+        values = {**event.__dict__, "occurred_at": event.occurred_at.isoformat(), "row_hash": link}
+        self.stores.models.audit.insert(**values).execute()
 
 
 @pytest.fixture
-def sink(store_url: str | None) -> Iterator[Any]:
+def backend(store_url: str | None) -> Iterator[Backend]:
     if store_url is None:
-        yield MemoryAuditSink()
+        yield Backend(stores=None, memory_rows=[])
         return
     with open_stores(store_url) as stores:
-        yield stores.audit
+        yield Backend(stores=stores, memory_rows=[])
+
+
+@pytest.fixture
+def sink(backend: Backend) -> Any:
+    return backend.sink()
 
 
 def audit_event(n: int = 0, **changes: object) -> AuditEvent:
@@ -84,11 +148,12 @@ def test_concurrent_appends_from_threads_keep_one_chain(sink: Any) -> None:
 
 
 def test_the_stored_hashes_equal_the_memory_sinks_hashes(database_url: str) -> None:
-    memory = MemoryAuditSink()
+    memory = MemoryAuditSink(KEYS)
     with open_stores(database_url) as stores:
+        sql = PeeweeAuditSink(stores.database, stores.models, KEYS)
         for n in range(4):
             memory.append(audit_event(n))
-            stores.audit.append(audit_event(n))
+            sql.append(audit_event(n))
         row = stores.models.audit
         stored = [r.row_hash for r in row.select(row.row_hash).order_by(row.id)]
     assert stored == [h for _, h in memory.rows]
@@ -97,8 +162,9 @@ def test_the_stored_hashes_equal_the_memory_sinks_hashes(database_url: str) -> N
 def _append_from_another_process(database_url: str, worker: int, start: Any) -> None:
     start.wait(timeout=30)
     with open_stores(database_url) as stores:
+        sink = PeeweeAuditSink(stores.database, stores.models, AuditKeyring([NEW_KEY]))
         for i in range(10):
-            stores.audit.append(audit_event(worker * 100 + i, actor=f"worker-{worker}"))
+            sink.append(audit_event(worker * 100 + i, actor=f"worker-{worker}"))
 
 
 def test_appends_from_several_processes_do_not_fork_the_chain(database_url: str) -> None:
@@ -113,5 +179,169 @@ def test_appends_from_several_processes_do_not_fork_the_chain(database_url: str)
         w.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0, 0]
     with open_stores(database_url) as stores:
-        result = stores.audit.verify()
+        result = PeeweeAuditSink(stores.database, stores.models, KEYS).verify()
     assert (result.ok, result.checked) == (True, 30)
+
+
+# -- Someone with write access to the table, but not the key ---------------------------------
+
+
+def _payments(backend: Backend, count: int = 6) -> None:
+    sink = backend.sink()
+    for n in range(count):
+        sink.append(audit_event(n, action="upi_collect", outcome="PAYMENT_FAILED" if n == 2 else "SUCCESS"))
+    assert sink.verify().ok
+
+
+def _forge(backend: Backend, link: Callable[[str, AuditEvent], str]) -> int:
+    """Turn the third row's PAYMENT_FAILED into SUCCESS and re-chain every row after it."""
+    rows = backend.rows()
+    edited_id = rows[2][0]
+    previous = rows[1][2]
+    for row_id, event, _ in rows[2:]:
+        if row_id == edited_id:
+            assert event.outcome == "PAYMENT_FAILED"
+            event = replace(event, outcome="SUCCESS")
+        forged = link(previous, event)
+        backend.rewrite(row_id, event, forged)
+        previous = forged
+    return edited_id
+
+
+def test_an_edit_rechained_with_plain_sha256_is_found(backend: Backend) -> None:
+    _payments(backend)
+    edited = _forge(backend, chain_hash)
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken, result.reason) == (False, edited, "a plain SHA-256 link after a keyed link")
+
+
+def test_an_edit_rechained_with_another_key_is_found(backend: Backend) -> None:
+    _payments(backend)
+    edited = _forge(backend, AuditKeyring([WRONG_KEY]).link)
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken) == (False, edited)
+    assert result.reason == "made under a key not in DECENTRO_AUDIT_KEYS"
+
+
+def test_an_edit_rechained_with_another_key_under_the_right_key_id_is_found(backend: Backend) -> None:
+    _payments(backend)
+    wrong = AuditKeyring([WRONG_KEY])
+
+    def link(previous: str, event: AuditEvent) -> str:
+        return KEYS.signing_key_id + ":" + wrong.link(previous, event).split(":", 1)[1]
+
+    edited = _forge(backend, link)
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken, result.reason) == (False, edited, "hash mismatch")
+
+
+def test_the_same_edit_rechained_with_the_key_verifies(backend: Backend) -> None:
+    """The forgeries above fail for want of the key, not for some other difference."""
+    _payments(backend)
+    _forge(backend, KEYS.link)
+    assert backend.sink().verify().ok
+
+
+# -- Anchors: cutting the newest rows ----------------------------------------------------------
+
+
+def test_the_head_names_the_newest_link_and_its_position(backend: Backend) -> None:
+    sink = backend.sink()
+    assert sink.head() == AuditHead(count=0, last_id=0, link="", key_id="")
+    _payments(backend, 3)
+    last_id, _, link = backend.rows()[-1]
+    assert sink.head() == AuditHead(count=3, last_id=last_id, link=link, key_id=KEYS.signing_key_id)
+    assert AuditHead.from_json(sink.head().to_json()) == sink.head()
+
+
+def test_deleting_the_newest_rows_is_found_only_against_an_anchor(backend: Backend) -> None:
+    _payments(backend, 6)
+    anchor = backend.sink().head()
+    rows = backend.rows()
+    backend.delete_from(rows[4][0])
+    sink = backend.sink()
+    assert sink.verify().ok  # a shorter chain is still a valid chain: hence anchors
+    result = sink.verify(anchor)
+    assert (result.ok, result.first_broken) == (False, anchor.last_id)
+    assert result.reason == "the chain ends before the anchor (newest rows deleted)"
+
+
+def test_an_anchor_still_holds_after_more_appends(backend: Backend) -> None:
+    _payments(backend, 4)
+    sink = backend.sink()
+    anchor = sink.head()
+    sink.append(audit_event(10))
+    result = sink.verify(anchor)
+    assert (result.ok, result.checked) == (True, 5)
+
+
+def test_an_anchor_whose_row_was_replaced_is_found(backend: Backend) -> None:
+    """Cut the newest rows and append new ones: the position is filled, not by the anchored link."""
+    _payments(backend, 4)
+    anchor = backend.sink().head()
+    backend.delete_from(backend.rows()[2][0])
+    sink = backend.sink()
+    for n in range(3):
+        sink.append(audit_event(20 + n))
+    result = sink.verify(anchor)
+    assert not result.ok
+    assert result.reason in {"does not match the anchor", "the anchored row is missing"}
+
+
+def test_a_chain_rewritten_as_plain_sha256_fails_against_an_anchor(backend: Backend) -> None:
+    """Without the key, the one unkeyed rewrite left is the legacy form: the anchor pins it."""
+    _payments(backend, 4)
+    anchor = backend.sink().head()
+    previous = ""
+    for row_id, event, _ in backend.rows():
+        previous = chain_hash(previous, event)
+        backend.rewrite(row_id, event, previous)
+    assert backend.sink().verify().legacy == 4  # reported: a log written with keys has none
+    result = backend.sink().verify(anchor)
+    assert (result.ok, result.first_broken, result.reason) == (False, anchor.last_id, "does not match the anchor")
+
+
+# -- Key rotation and legacy links -----------------------------------------------------------
+
+
+def test_links_made_under_an_older_key_verify_after_a_new_key_is_put_first(backend: Backend) -> None:
+    before = backend.sink(AuditKeyring([OLD_KEY]))
+    before.append(audit_event(0))
+    before.append(audit_event(1))
+    after = backend.sink(AuditKeyring([NEW_KEY, OLD_KEY]))
+    after.append(audit_event(2))
+    key_ids = [link.split(":")[0] for _, _, link in backend.rows()]
+    assert key_ids == [AuditKeyring([OLD_KEY]).signing_key_id] * 2 + [KEYS.signing_key_id]
+    assert after.verify().ok
+    dropped = backend.sink(AuditKeyring([NEW_KEY])).verify()  # the old key is no longer listed
+    assert (dropped.ok, dropped.reason) == (False, "made under a key not in DECENTRO_AUDIT_KEYS")
+
+
+def test_legacy_links_followed_by_keyed_links_verify(backend: Backend) -> None:
+    for n in range(3):
+        backend.insert_legacy(audit_event(n))
+    sink = backend.sink()
+    assert sink.head().key_id == LEGACY_KEY_ID
+    sink.append(audit_event(3))
+    sink.append(audit_event(4))
+    result = sink.verify()
+    assert (result.ok, result.checked, result.legacy) == (True, 5, 3)
+
+
+def test_an_edited_legacy_link_is_found(backend: Backend) -> None:
+    for n in range(3):
+        backend.insert_legacy(audit_event(n))
+    backend.sink().append(audit_event(3))
+    row_id, event, link = backend.rows()[1]
+    backend.rewrite(row_id, replace(event, outcome="FAILURE"), link)
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken, result.reason) == (False, row_id, "hash mismatch")
+
+
+def test_a_legacy_link_after_a_keyed_link_breaks_the_chain(backend: Backend) -> None:
+    backend.insert_legacy(audit_event(0))
+    backend.sink().append(audit_event(1))
+    backend.insert_legacy(audit_event(2))  # an un-upgraded worker, or someone without the key
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken) == (False, backend.rows()[-1][0])
+    assert result.reason == "a plain SHA-256 link after a keyed link"

@@ -28,7 +28,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 def _live(sandbox: SandboxServer, **overrides: object) -> BlockingDecentroService:
     settings = Settings(use_mocks=False, api_base=sandbox.url, allow_insecure_api_base=True, payee_account="SANDBOXPAYEE",
-                        encryption_keys=("unused",), timeout=0.5, connect_timeout=0.5,
+                        encryption_keys=("unused",), audit_keys=("a" * 43,), timeout=0.5, connect_timeout=0.5,
                         backoff_base=0.01, backoff_max=0.02, **CREDENTIALS)
     settings = replace(settings, **overrides)
     return BlockingDecentroService(settings, memory_ports(RequestsGateway(settings)), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc), rng=random.Random(3))

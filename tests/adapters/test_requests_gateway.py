@@ -20,7 +20,7 @@ BASE = "https://in.staging.decentro.tech"
 LIVE = Settings(use_mocks=False, client_id="test-client", client_secret="test-client-secret",
                 api_key="test-module-secret", payments_module_secret="test-pay-module",
                 payments_provider_secret="test-pay-provider", payee_account="TESTPAYEE01",
-                encryption_keys=("unused-in-these-tests",), backoff_base=0.0, backoff_max=0.0)
+                encryption_keys=("unused-in-these-tests",), audit_keys=("a" * 43,), backoff_base=0.0, backoff_max=0.0)
 PURPOSE = "Customer identity verification for onboarding"  # no characters Decentro sanitises
 
 

@@ -100,3 +100,81 @@ def test_db_upgrade_brings_an_empty_database_to_the_schema_the_app_then_serves_o
     current = flask("decentro", "db", "status")
     assert current.returncode == 0 and "current" in current.stdout, current.stdout + current.stderr
     assert flask("routes").returncode == 0
+
+
+# -- The keyed audit chain and its anchors ---------------------------------------------------
+
+
+def _audited_app(make_app, tmp_path, keys):
+    """An app on a SQLite file whose audit sink signs with ``keys``, and three events in it."""
+    from datetime import datetime, timezone
+
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    app = make_app(service=None, DECENTRO_DATABASE_URL=url, DECENTRO_AUDIT_KEYS=keys)
+    audit = app.extensions["decentro"].service.ports.audit
+    for n in range(3):
+        audit.append(AuditEvent("system", "upi_collect", "user@***", "SUCCESS",
+                                datetime(2024, 5, 1, 10, n, tzinfo=timezone.utc), f"TXN{n}", f"ref-{n}"))
+    return app, url
+
+
+def test_gen_key_audit_prints_a_key_the_audit_chain_accepts(app):
+    from decentro_core.audit import AuditKeyring
+
+    runner = app.test_cli_runner()
+    first, second = (runner.invoke(decentro_cli, ["gen-key", "--audit"]).output.strip() for _ in range(2))
+    assert first != second and len(first) >= 32
+    assert AuditKeyring([first, second]).key_ids
+
+
+def test_audit_anchor_prints_the_head_and_verify_audit_checks_against_it(make_app, tmp_path):
+    import json
+
+    from decentro_adapters.sql.audit import generate_audit_key
+
+    app, url = _audited_app(make_app, tmp_path, generate_audit_key())
+    runner = app.test_cli_runner()
+    anchored = runner.invoke(decentro_cli, ["audit-anchor"])
+    assert anchored.exit_code == 0, anchored.output
+    head = json.loads(anchored.output)
+    assert head["count"] == 3 and head["last_id"] == 3 and head["link"].startswith(head["key_id"] + ":")
+    anchors = tmp_path / "anchors.jsonl"
+    anchors.write_text('{"count":1,"last_id":1,"link":"x:y","key_id":"x"}\n' + anchored.output)  # latest last
+    for value in (anchored.output.strip(), f"@{anchors}"):
+        ok = runner.invoke(decentro_cli, ["verify-audit", "--anchor", value])
+        assert ok.exit_code == 0 and "3 events checked" in ok.output and "anchor at event 3 holds" in ok.output
+
+    from decentro_adapters.sql.stores import open_stores
+
+    with open_stores(url) as stores:  # someone with write access to the database
+        stores.database.execute_sql("DELETE FROM decentro_audit_event WHERE id = 3")
+    assert runner.invoke(decentro_cli, ["verify-audit"]).exit_code == 0  # why anchors matter
+    cut = runner.invoke(decentro_cli, ["verify-audit", "--anchor", f"@{anchors}"])
+    app.extensions["decentro"].close()
+    assert cut.exit_code == 1
+    assert "BROKEN at event 3: the chain ends before the anchor (newest rows deleted)" in cut.output
+
+
+def test_verify_audit_refuses_an_anchor_it_cannot_read(app, tmp_path):
+    runner = app.test_cli_runner()
+    garbled = runner.invoke(decentro_cli, ["verify-audit", "--anchor", "not json"])
+    assert garbled.exit_code == 2 and "not an audit anchor" in garbled.output
+    missing = runner.invoke(decentro_cli, ["verify-audit", "--anchor", f"@{tmp_path / 'none.json'}"])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_verify_audit_accepts_links_of_an_older_key_after_rotation_and_fails_without_the_key(make_app, tmp_path):
+    from decentro_adapters.sql.audit import generate_audit_key
+
+    old, new = generate_audit_key(), generate_audit_key()
+    first, url = _audited_app(make_app, tmp_path, old)
+    first.extensions["decentro"].close()
+    rotated = make_app(service=None, DECENTRO_DATABASE_URL=url, DECENTRO_AUDIT_KEYS=f"{new} {old}")
+    ok = rotated.test_cli_runner().invoke(decentro_cli, ["verify-audit"])
+    rotated.extensions["decentro"].close()
+    assert ok.exit_code == 0 and "3 events checked" in ok.output
+    dropped = make_app(service=None, DECENTRO_DATABASE_URL=url, DECENTRO_AUDIT_KEYS=new)
+    broken = dropped.test_cli_runner().invoke(decentro_cli, ["verify-audit"])
+    dropped.extensions["decentro"].close()
+    assert broken.exit_code == 1 and "BROKEN at event 1: made under a key not in DECENTRO_AUDIT_KEYS" in broken.output
+    assert old not in broken.output and new not in broken.output

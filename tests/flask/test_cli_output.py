@@ -21,7 +21,7 @@ from example_app import create_app
 from flask_decentro.cli import decentro_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_WARNINGS = ("EPHEMERAL", "PUBLIC demo secret", "IN-MEMORY")
+DEMO_WARNINGS = ("EPHEMERAL encryption key", "EPHEMERAL key, so the stored audit chain", "PUBLIC demo secret", "IN-MEMORY")
 
 
 def _demo_env(tmp_path: Path) -> dict[str, str]:
@@ -63,7 +63,7 @@ def test_serving_the_demo_warns_each_thing_once_per_process(tmp_path, caplog):
     for name in ("one", "two"):
         create_app({"TESTING": True, "DECENTRO_DATABASE_URL": f"sqlite:///{tmp_path / name}.sqlite3"})
     messages = [r.getMessage() for r in caplog.records]
-    assert [sum(w in m for m in messages) for w in DEMO_WARNINGS] == [1, 1, 1], messages
+    assert [sum(w in m for m in messages) for w in DEMO_WARNINGS] == [1, 1, 1, 1], messages
 
 
 def test_a_library_error_while_loading_the_app_is_one_line_and_exit_1():

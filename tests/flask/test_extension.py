@@ -47,7 +47,8 @@ def test_the_url_prefix_comes_from_app_config(make_app):
 def test_live_mode_without_an_identity_callable_fails_at_init_app():
     app = Flask("live")
     app.config.update(DECENTRO_USE_MOCKS=False, DECENTRO_CLIENT_ID="id", DECENTRO_CLIENT_SECRET="s",
-                      DECENTRO_API_KEY="k", DECENTRO_ENCRYPTION_KEYS="x" * 44, DECENTRO_WEBHOOK_SECRET="w" * 32)
+                      DECENTRO_API_KEY="k", DECENTRO_ENCRYPTION_KEYS="x" * 44, DECENTRO_WEBHOOK_SECRET="w" * 32,
+                      DECENTRO_AUDIT_KEYS="a" * 43)
     with pytest.raises(ConfigurationError, match="identity"):
         Decentro().init_app(app)
     assert "decentro" not in app.extensions
@@ -60,7 +61,7 @@ def test_live_mode_without_credentials_names_what_is_missing():
 
 def test_live_mode_without_a_webhook_secret_fails_unless_signatures_are_switched_off():
     live = {"use_mocks": False, "client_id": "id", "client_secret": "s", "api_key": "k",
-            "encryption_keys": "x" * 44}
+            "encryption_keys": "x" * 44, "audit_keys": ("a" * 43,)}
     with pytest.raises(ConfigurationError, match="DECENTRO_WEBHOOK_SECRET"):
         Decentro(Flask("a"), identity=lambda: "u", service=build_service(), **live)
     app = Flask("b")

@@ -15,7 +15,8 @@ from flask_decentro import Decentro
 
 def _live(**extra: object) -> dict[str, object]:
     return {"use_mocks": False, "client_id": "id", "client_secret": "s", "api_key": "k",
-            "encryption_keys": FernetVault.generate_key(), "DECENTRO_WEBHOOK_SECRET": "w" * 32, **extra}
+            "encryption_keys": FernetVault.generate_key(), "audit_keys": ("a" * 43,),
+            "DECENTRO_WEBHOOK_SECRET": "w" * 32, **extra}
 
 
 def test_live_mode_without_a_payee_account_is_refused_at_init_app():

@@ -208,7 +208,7 @@ def test_a_duplicate_reference_on_a_retry_means_an_earlier_attempt_was_accepted(
 
 def test_live_mode_without_a_payee_account_raises_configuration_error_and_sends_nothing() -> None:
     live = Settings(use_mocks=False, client_id="cid", client_secret="csecret", api_key="key",
-                    encryption_keys=("k",))
+                    encryption_keys=("k",), audit_keys=("a" * 43,))
     gateway = ScriptedGateway([payment_created()])
     h = build(gateway, settings=live, records=MemoryRecordStore())
     with pytest.raises(ConfigurationError) as raised:

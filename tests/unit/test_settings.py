@@ -12,7 +12,8 @@ from decentro_core.errors import ConfigurationError
 from decentro_core.settings import SETTINGS, STAGING_BASE, parse_bool
 
 LIVE = {"USE_MOCKS": "false", "DECENTRO_CLIENT_ID": "cid-synthetic", "DECENTRO_CLIENT_SECRET": "csecret-synthetic",
-        "DECENTRO_API_KEY": "apikey-synthetic", "DECENTRO_ENCRYPTION_KEYS": "fernet-key-synthetic"}
+        "DECENTRO_API_KEY": "apikey-synthetic", "DECENTRO_ENCRYPTION_KEYS": "fernet-key-synthetic",
+        "DECENTRO_AUDIT_KEYS": "audit-key-synthetic-" + "a" * 24}
 
 
 def test_an_empty_mapping_gives_mock_mode_on_staging_with_the_documented_defaults() -> None:
