@@ -76,6 +76,8 @@ def run_deployment_faults(profile: Profile = FULL, *, phases: Sequence[str] = tu
         ending = PhaseTimes("end", "-", start=time.monotonic())
         rig.wait(lambda: time.monotonic() >= rig.late_until and rig.deliveries_settled(),
                  "held answers and callback deliveries to finish", ending)
+        if times:
+            rig.read_log(times[-1])  # what the server logged after the last clients left
         samples = rig.load.snapshot()
         references = {s.reference_id for s in samples if s.reference_id} | {c.reference_id for c in rig.created}
         records, events = read_records(rig.postgres.url, references)

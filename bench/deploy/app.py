@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -73,4 +74,5 @@ def create_app() -> Flask:
     def health() -> Response:
         return Response('{"status": "ok"}', status=200, mimetype="application/json")
 
+    log.warning("bench: app loaded in worker %d", os.getpid())  # the run waits on this line
     return app

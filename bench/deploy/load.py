@@ -95,6 +95,7 @@ class Load:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._numbers = itertools.count()
+        self._flight: dict[int, float] = {}  # requests (and callbacks) sent and not yet answered
         self._threads = [threading.Thread(target=self._client, args=(i,), name=f"deploy-load-{i}", daemon=True)
                          for i in range(clients)]
 
@@ -114,6 +115,22 @@ class Load:
             self.samples.append(sample)
             if sample.kind == "payment" and sample.ok and sample.reference_id and sample.user:
                 self._payments.append((sample.reference_id, sample.user))
+
+    def begin(self) -> tuple[int, float]:
+        """Note a request leaving now; give the token to :meth:`end` when it is answered."""
+        token, sent = next(self._numbers), time.monotonic()
+        with self._lock:
+            self._flight[token] = sent
+        return token, sent
+
+    def end(self, token: int) -> None:
+        with self._lock:
+            self._flight.pop(token, None)
+
+    def in_flight_before(self, moment: float) -> int:
+        """Requests sent before ``moment`` still waiting for their answer."""
+        with self._lock:
+            return sum(1 for sent in self._flight.values() if sent < moment)
 
     def snapshot(self) -> list[Sample]:
         with self._lock:
@@ -165,13 +182,15 @@ class Load:
 
     def _send(self, http: requests.Session, kind: str, method: str, path: str, *, user: str,
               json: dict[str, Any] | None = None, purpose: str | None = None, reference: str | None = None) -> Sample:
-        sent = time.monotonic()
+        token, sent = self.begin()
         try:
             response = http.request(method, self.base_url + path, json=json, headers={USER_HEADER: user},
                                     timeout=self.timeout)
         except requests.RequestException as exc:
             return Sample(kind, sent, time.monotonic(), f"no answer ({type(exc).__name__})", purpose=purpose,
                           user=user, reference_id=reference)
+        finally:
+            self.end(token)
         outcome, answer = classify(response)
         body: dict[str, Any] = answer or {}
         found = body.get("data")
@@ -194,16 +213,18 @@ def watch_callbacks(deliverer: Any, load: Load) -> None:
         deliverer._count("attempted")
         payload = json.loads(body)
         headers = {"Content-Type": "application/json", "X-Decentro-Signature": sign_body(body, deliverer.secret)}
-        sent = time.monotonic()
         reference, status = payload.get("referenceId"), payload.get("transactionStatus")
+        token, sent = load.begin()
         try:
             response = deliverer._session.post(url, data=body, headers=headers, timeout=deliverer.timeout)
+            outcome, _ = classify(response, callback=True)
+            response.close()
         except requests.RequestException as exc:
             load.record(Sample("callback", sent, time.monotonic(), f"no answer ({type(exc).__name__})",
                                reference_id=reference, status=status))
             return False
-        outcome, _ = classify(response, callback=True)
-        response.close()
+        finally:
+            load.end(token)
         load.record(Sample("callback", sent, time.monotonic(), outcome, response.status_code, reference_id=reference,
                            status=status))
         return bool(200 <= response.status_code < 300)

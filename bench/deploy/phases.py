@@ -43,7 +43,7 @@ def hup(rig: Rig, phase: PhaseTimes) -> None:
             now = rig.workers()
             return not rig.master_alive() or (
                 time.monotonic() >= moment + p.spacing and rig.load.answered_since(moment) >= p.per_step
-                and not now & before and len(now) >= p.workers)
+                and not now & before and len(now) >= p.workers and all(rig.worker_loaded(w) for w in now))
 
         rig.wait(replaced, "the reload to replace every worker", phase)
         if not rig.master_alive():
@@ -68,19 +68,21 @@ def kill(rig: Rig, phase: PhaseTimes) -> None:
             now = rig.workers()
             return not rig.master_alive() or (
                 time.monotonic() >= moment + p.spacing and rig.load.answered_since(moment) >= p.per_step
-                and victim not in now and len(now) >= p.workers)
+                and victim not in now and len(now) >= p.workers and all(rig.worker_loaded(w) for w in now))
 
         rig.wait(replaced, "the master to replace the killed worker", phase)
     phase.returned = phase.injections[-1] if phase.injections else None
 
 
-def _outage(rig: Rig, phase: PhaseTimes, stop: Callable[[], None], start: Callable[[], None], what: str) -> None:
+def _outage(rig: Rig, phase: PhaseTimes, stop: Callable[[], None], start: Callable[[], None], what: str,
+            *, also: Callable[[], bool] = lambda: True) -> None:
+    """``stop``, wait for answers during the outage (and ``also``), ``start``: the service's return."""
     p = rig.profile
     moment = time.monotonic()
     stop()
     phase.injections.append(moment)
-    rig.wait(lambda: time.monotonic() >= moment + p.outage and rig.load.answered_since(moment) >= p.per_step,
-             f"answers while {what} was down", phase)
+    rig.wait(lambda: time.monotonic() >= moment + p.outage and rig.load.answered_since(moment) >= p.per_step
+             and also(), f"answers while {what} was down", phase)
     start()  # returns once the server answers
     phase.returned = time.monotonic()
 
@@ -99,14 +101,20 @@ def postgres_boot(rig: Rig, phase: PhaseTimes) -> None:
     """PostgreSQL stopped and, while it is down, one worker killed: its replacement boots
     without a database (what a deploy, a crash or ``--max-requests`` does during an outage)."""
 
+    before: set[int] = set()
+
     def stop() -> None:
         rig.postgres.stop("fast")
-        workers = sorted(rig.workers())
-        if workers:
-            os.kill(workers[0], signal.SIGKILL)
+        before.update(rig.workers())
+        if before:
+            os.kill(min(before), signal.SIGKILL)
             phase.notes.append("one worker killed while PostgreSQL was down")
 
-    _outage(rig, phase, stop, rig.postgres.start, "PostgreSQL")
+    def replacement_booted() -> bool:
+        """The master gave up (its worker failed to boot), or the new worker loaded the app."""
+        return not rig.master_alive() or any(rig.worker_loaded(pid) for pid in rig.workers() - before)
+
+    _outage(rig, phase, stop, rig.postgres.start, "PostgreSQL", also=replacement_booted)
 
 
 def upstream(rig: Rig, phase: PhaseTimes) -> None:
@@ -152,11 +160,13 @@ def run_phase(rig: Rig, name: str) -> PhaseTimes:
     fault, act = PHASES[name]
     phase = PhaseTimes(name, fault, start=time.monotonic())
     master = rig.master_pid
-    rig.mark_log()
     act(rig, phase)
     if phase.returned is not None:
         _observe(rig, phase)
     phase.end = time.monotonic()
+    # The next fault must not meet this phase's requests: wait for their answers first.
+    rig.wait(lambda: rig.load.in_flight_before(phase.end) == 0, "the phase's requests to be answered", phase,
+             limit=rig.profile.client_timeout + 10)
     phase.master_alive = rig.master_alive() and rig.master_pid == master
     rig.read_log(phase)
     if not rig.master_alive():

@@ -43,8 +43,8 @@ def _recovery(f: dict[str, Any]) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     """The per-fault table and the targets, in Markdown."""
-    head = ("| fault | requests (ok) | errors by code | 5xx | non-JSON | no answer | records lost "
-            "| duplicate payments | recovery | master alive |\n|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| fault | requests (ok) | errors by code | 5xx | non-JSON | no answer | slowest answer | records lost "
+            "| duplicate payments | recovery | master alive |\n|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for f in results["phases"].values():
         t = f["targets"]
@@ -52,6 +52,7 @@ def markdown(results: dict[str, Any]) -> str:
         rows.append(
             f"| {f['fault']}{injected} | {f['requests']} ({f['ok']}) | {_errors(f['errors'])} | {f['http_5xx']} "
             f"| {_mark(t['non_json_errors'], str(f['non_json_errors']))} | {f['no_answer']} "
+            f"| {f['latency_s'].get('max', 0):.1f} s "
             f"| {_mark(t['records_lost'], str(f['records_lost']))} "
             f"| {_mark(t['duplicate_payments'], str(f['duplicate_payments']))} | {_recovery(f)} "
             f"| {_mark(t['master_alive'], 'yes' if f['master_alive'] else 'no')} |")
@@ -63,15 +64,21 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join([head, *rows, "", *totals])
 
 
+ROUTINE = ("Booting worker", "Handling signal", "Worker exiting", "Hang up", "app loaded in worker", "/")
+
+
 def _evidence(results: dict[str, Any]) -> str:
     lines = []
     for name, f in results["phases"].items():
         notable = [f"`{text}` x{n}" for text, n in f["log_lines"].items()
-                   if "Booting worker" not in text and "Handling signal" not in text][:5]
-        extra = "; ".join(f["notes"] + f["lost_examples"][:2])
+                   if not any(word in text for word in ROUTINE)][:6]
+        extra = list(f["notes"]) + f["lost_examples"][:2] + f["late_failures"][:2]
+        if f["callbacks_undelivered"]:
+            extra.append(f"{f['callbacks_undelivered']} callback(s) given up by the sandbox after every attempt")
         latency = f["latency_s"]
-        lines.append(f"- **{name}**: latency median {latency.get('median', 0):.2f} s, max {latency.get('max', 0):.1f} s"
-                     f"{'; log: ' + ', '.join(notable) if notable else ''}{'; ' + extra if extra else ''}")
+        lines.append(f"- **{name}**: answers in {latency.get('median', 0):.2f} s (median), "
+                     f"{latency.get('max', 0):.1f} s at most"
+                     f"{'; log: ' + ', '.join(notable) if notable else ''}{'; ' + '; '.join(extra) if extra else ''}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ state with a limit (``Rig.wait``), never a bare sleep.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import signal
 import threading
@@ -24,6 +23,7 @@ from ..common import sandbox_env
 from ..servers import ROOT, WEBHOOK_PATH, Gunicorn, free_port, gunicorn_app, no_control_socket, worker_pids
 from .analysis import Creation, PhaseTimes
 from .load import Load, watch_callbacks
+from .logs import LogReader
 from .services import PrivatePostgres, PrivateRedis, private_services
 
 __all__ = ["APP", "Profile", "Rig", "SECRET", "deployment", "gunicorn_options"]
@@ -31,9 +31,6 @@ __all__ = ["APP", "Profile", "Rig", "SECRET", "deployment", "gunicorn_options"]
 APP = "bench.deploy.app:create_app()"
 SECRET = "deployfault-webhook-secret-synthetic"
 PAYMENT_PATHS = frozenset({"/v2/payments/upi/link", "/v2/payments/collection"})
-NOTABLE = re.compile(r"WORKER TIMEOUT|failed to boot|Exception in worker|Traceback|Shutting down|Reason:|"
-                     r"Booting worker|Worker exiting|Handling signal|was sent|Unexpected|could not|"
-                     r"[A-Za-z]+Error|ERROR|CRITICAL|WARNING", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,10 @@ class Rig:
     masters: list[int] = field(default_factory=list)
     created: list[Creation] = field(default_factory=list)
     late_until: float = 0.0  # answers the sandbox holds are processed until then
-    _log_offset: int = 0
+    logs: LogReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.logs = LogReader(self.log_path, os.path.join(self.postgres.root, "postgres.log"))
 
     # -- gunicorn ----------------------------------------------------------------------
 
@@ -139,24 +139,19 @@ class Rig:
         c = self.sandbox.callbacks.stats()
         return bool(c["delivered"] + c["failed"] + c["skipped"] == c["queued"])
 
-    # -- gunicorn's log, phase by phase ------------------------------------------------
+    def worker_loaded(self, pid: int) -> bool:
+        """Whether worker ``pid`` finished loading the app (``bench/deploy/app.py`` logs it)."""
+        with open(self.log_path, "rb") as log:
+            return f"bench: app loaded in worker {pid}\n".encode() in log.read()
 
-    def mark_log(self) -> None:
-        self._log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+    # -- the logs, phase by phase -------------------------------------------------------
 
     def read_log(self, phase: PhaseTimes) -> None:
-        """Count the notable lines gunicorn and the app wrote during the phase; keep a few."""
-        with open(self.log_path, "rb") as log:
-            log.seek(self._log_offset)
-            text = log.read().decode("utf-8", errors="replace")
-        counts: Counter[str] = Counter()
-        for line in text.splitlines():
-            if NOTABLE.search(line):
-                key = re.sub(r"^\[[^]]*\] \[\d+\] ", "", line)  # drop gunicorn's time and pid
-                key = re.sub(r"\d+", "N", key).strip()[:160]
-                counts[key] += 1
-        phase.log_lines = dict(counts.most_common(12))
-        phase.log_examples = [line for line in text.splitlines() if NOTABLE.search(line)][-6:]
+        """Add what gunicorn, the app and PostgreSQL logged since the last read to ``phase``."""
+        counts, examples = self.logs.read()
+        merged = Counter(phase.log_lines) + counts
+        phase.log_lines = dict(merged.most_common(15))
+        phase.log_examples = (phase.log_examples + examples)[-6:]
 
 
 def _spy_payments(sandbox: Any, created: list[Creation]) -> None:

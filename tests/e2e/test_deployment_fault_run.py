@@ -109,3 +109,15 @@ def test_every_kind_of_request_succeeds_within_5_s_of_the_return(run, fault):
     phase = run["phases"][fault]
     assert phase["recovery_s"] is not None and phase["recovery_s"] <= 5.0, _evidence(phase)
     assert phase["failed_after_recovery_window"] == 0, _evidence(phase)
+
+
+def test_the_docs_section_is_replaced_in_place_and_kept_when_python_m_bench_rewrites_the_page():
+    from bench.deploy.report import BEGIN, END, carry_section, splice
+
+    page = "# Benchmarks\n\nfigures\n\n## Run it\n\ncommands\n"
+    first = splice(page, f"{BEGIN}\nold run\n{END}")
+    assert first.index(BEGIN) < first.index("## Run it") and "old run" in first
+    second = splice(first, f"{BEGIN}\nnew run\n{END}")
+    assert "new run" in second and "old run" not in second and second.count(BEGIN) == 1
+    rewritten = carry_section(second, page.replace("figures", "new figures"))
+    assert "new figures" in rewritten and "new run" in rewritten and rewritten.count(END) == 1
