@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", nargs="?", const=os.path.join(ROOT, "docs", "benchmarks.md"), default=None,
                    help="also rewrite the deployment section of this page (default docs/benchmarks.md)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--render", action="store_true", help="only rewrite the tables from --out's deployfault.json")
     return p
 
 
@@ -115,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = list(sys.argv[1:] if argv is None else argv)
     command = " ".join([".venv/bin/python -m bench.deployfault", *map(shlex.quote, shown)])
     phases = ["baseline", *(args.only or [n for n in PHASES if n != "baseline"])]
-    results = run_deployment_faults(SHORT if args.short else FULL, phases=phases, out_dir=args.out, command=command)
-    with open(os.path.join(args.out, "deployfault.json"), "w", encoding="utf-8") as out:
-        json.dump(results, out, indent=2)
-        out.write("\n")
+    saved = os.path.join(args.out, "deployfault.json")
+    if args.render:
+        with open(saved, encoding="utf-8") as found:
+            results = json.load(found)
+    else:
+        results = run_deployment_faults(SHORT if args.short else FULL, phases=phases, out_dir=args.out,
+                                        command=command)
+        with open(saved, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=2)
+            out.write("\n")
     with open(os.path.join(args.out, "deployfault.md"), "w", encoding="utf-8") as out:
         out.write(report.section(results) + "\n")
     if args.docs:

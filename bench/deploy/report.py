@@ -7,6 +7,7 @@ rewrites the rest of the page.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .analysis import TARGETS
@@ -64,14 +65,24 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join([head, *rows, "", *totals])
 
 
-ROUTINE = ("Booting worker", "Handling signal", "Worker exiting", "Hang up", "app loaded in worker", "/")
+ROUTINE = ("Booting worker", "Handling signal", "Worker exiting", "Hang up", "app loaded in worker")
+FIRST = ("Reason:", "failed to boot", "Shutting down", "deadlock", "WORKER TIMEOUT", "outlived", "could not be recorded",
+         "can be replayed")
+ABSOLUTE_PATH = re.compile(r"""(^|[\s"'(])/""")
+
+
+def _notable(log_lines: dict[str, int], limit: int = 7) -> list[str]:
+    """The log lines worth a reader's time: failures first, routine lines and machine paths never."""
+    kept = [(text, n) for text, n in log_lines.items()
+            if not any(word in text for word in ROUTINE) and not ABSOLUTE_PATH.search(text)]
+    kept.sort(key=lambda item: (not any(word in item[0] for word in FIRST), "bench: " not in item[0], -item[1]))
+    return [f"`{text}` x{n}" for text, n in kept[:limit]]
 
 
 def _evidence(results: dict[str, Any]) -> str:
     lines = []
     for name, f in results["phases"].items():
-        notable = [f"`{text}` x{n}" for text, n in f["log_lines"].items()
-                   if not any(word in text for word in ROUTINE)][:6]
+        notable = _notable(f["log_lines"])
         extra = list(f["notes"]) + f["lost_examples"][:2] + f["late_failures"][:2]
         if f["callbacks_undelivered"]:
             extra.append(f"{f['callbacks_undelivered']} callback(s) given up by the sandbox after every attempt")

@@ -150,7 +150,7 @@ class Rig:
         """Add what gunicorn, the app and PostgreSQL logged since the last read to ``phase``."""
         counts, examples = self.logs.read()
         merged = Counter(phase.log_lines) + counts
-        phase.log_lines = dict(merged.most_common(15))
+        phase.log_lines = dict(merged.most_common(30))
         phase.log_examples = (phase.log_examples + examples)[-6:]
 
 
