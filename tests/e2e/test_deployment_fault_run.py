@@ -71,7 +71,8 @@ def test_every_fault_was_injected_under_a_load_that_answered_before_it(run):
     assert all(kind["ok"] > 0 for kind in baseline["by_kind"].values()), baseline["by_kind"]
     for name, count in INJECTIONS.items():
         phase = run["phases"][name]
-        assert phase["injections"] == count, name
+        # A master that died mid-phase (its own test fails) leaves no workers to signal.
+        assert phase["injections"] == count or (phase["injections"] >= 1 and not phase["master_alive"]), name
         assert phase["requests"] >= SHORT.per_step, name
     assert run["payments_created"] > 0 and run["end"]["sandbox"]["callbacks"]["delivered"] > 0
 
