@@ -6,8 +6,9 @@ private Redis used as production uses them (records; cache and rate-limit storag
 mixed load runs throughout (PAN checks, payments, status reads, the sandbox's signed
 callbacks) while one fault is injected per phase: ``hup`` (SIGHUP to the master, several
 times), ``kill`` (SIGKILL to workers), ``redis`` and ``postgres`` (stopped and restarted),
-``upstream`` (the sandbox holds answers past ``DECENTRO_TIMEOUT``). A ``baseline`` phase
-without a fault comes first.
+``postgres_boot`` (PostgreSQL stopped and a worker killed meanwhile, so its replacement boots
+without a database), ``upstream`` (the sandbox holds answers past ``DECENTRO_TIMEOUT``). A
+``baseline`` phase without a fault comes first.
 
 Per fault it reports client errors by code, 5xx, non-JSON errors, dropped answers, records
 lost, duplicate payments, time to recover and whether the master lived, each against its
