@@ -101,11 +101,23 @@ def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: report.verdict(name, value) for name, value in values.items()}
 
 
+def _write_page(path: str, page: str) -> None:
+    """Write the page, keeping the section ``python -m bench.deployfault --docs`` wrote in it."""
+    from .deploy.report import carry_section
+
+    previous = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as old:
+            previous = old.read()
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(carry_section(previous, page))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.render:
-        with open(args.results, encoding="utf-8") as saved, open(args.docs, "w", encoding="utf-8") as out:
-            out.write(report.markdown(json.load(saved)))
+        with open(args.results, encoding="utf-8") as saved:
+            _write_page(args.docs, report.markdown(json.load(saved)))
         return 0
     logging.basicConfig(level=logging.ERROR)  # the library's warnings about demo settings are expected here
     parts = args.only or list(DEFAULT_PARTS)
@@ -120,8 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(args.results, "w", encoding="utf-8") as out:
         json.dump(results, out, indent=2)
         out.write("\n")
-    with open(args.docs, "w", encoding="utf-8") as out:
-        out.write(report.markdown(results))
+    _write_page(args.docs, report.markdown(results))
     print(report.table(results["metrics"]))
     print(f"\nwrote {args.results} and {args.docs}")
     return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import requests
 
-__all__ = ["Gunicorn", "ROOT", "free_port", "gunicorn", "webhook_env"]
+__all__ = ["Gunicorn", "ROOT", "free_port", "gunicorn", "gunicorn_app", "no_control_socket", "webhook_env", "worker_pids"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEBHOOK_PATH = "/api/webhooks/decentro"
@@ -92,3 +92,47 @@ def _wait_ready(server: Gunicorn, timeout: float) -> None:
                 pass
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not become ready in time")
+
+
+def no_control_socket() -> list[str]:
+    """``--no-control-socket`` where gunicorn has one (25+): else every gunicorn of the user
+    shares ``~/.gunicorn/gunicorn.ctl``, and runs in parallel take it from each other."""
+    from gunicorn.config import Config
+
+    return ["--no-control-socket"] if "control_socket_disable" in Config().settings else []
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The live child processes of ``master_pid`` (gunicorn's workers), read from /proc."""
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == master_pid and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+@contextmanager
+def gunicorn_app(app: str, env: Mapping[str, str], *, options: list[str], port: int | None = None,
+                 ready_timeout: float = 60.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
+    """gunicorn serving ``app`` (``module:factory()``) with the given command-line ``options``.
+
+    Like :func:`gunicorn`, for apps other than the webhook benchmark's and settings of the
+    caller's choosing (worker class, timeouts, log level). ``GET /health`` must answer 200.
+    """
+    port = port or free_port()
+    command = [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "-b", f"127.0.0.1:{port}", *options, app]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    server = Gunicorn(f"http://127.0.0.1:{port}", proc)
+    try:
+        _wait_ready(server, ready_timeout)
+        yield server
+    finally:
+        server.stop()
