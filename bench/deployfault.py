@@ -43,8 +43,10 @@ __all__ = ["FULL", "OUT", "SHORT", "main", "run_deployment_faults"]
 
 OUT = os.path.join(ROOT, "bench", "out")
 FULL = Profile("full")  # production defaults; 12 clients for 8 server threads, so a hang can use them all
-# The test suite's run: the same settings scaled down (DECENTRO_TIMEOUT 2 s, two of each injection).
+# The test suite's run: the same settings scaled down (DECENTRO_TIMEOUT 2 s, DECENTRO_DEADLINE 6 s under
+# gunicorn's 10 s, two of each injection).
 SHORT = Profile("short", clients=10, pause=0.1, gunicorn_timeout=10, graceful_timeout=10, decentro_timeout=2.0,
+                decentro_deadline=6.0,
                 client_timeout=20.0, hups=2, kills=2, spacing=0.0, outage=1.5, hang=3.0, hold_extra=1.0,
                 per_step=6, observe=6.0, limit=45.0)
 

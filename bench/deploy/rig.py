@@ -45,7 +45,8 @@ class Profile:
     worker_class: str = "gthread"  # gunicorn -k
     gunicorn_timeout: int = 30     # gunicorn --timeout (its default)
     graceful_timeout: int = 30     # gunicorn --graceful-timeout (its default)
-    decentro_timeout: float = 30.0  # DECENTRO_TIMEOUT (the library's default)
+    decentro_timeout: float = 10.0  # DECENTRO_TIMEOUT (the library's default)
+    decentro_deadline: float = 20.0  # DECENTRO_DEADLINE (the library's default, under gunicorn's 30 s)
     client_timeout: float = 60.0   # how long a client (or the proxy in front of the app) waits
     hups: int = 4                  # reloads in the hup phase
     kills: int = 3                 # workers killed in the kill phase
@@ -77,7 +78,8 @@ def app_env(profile: Profile, *, api_base: str, database_url: str, redis_url: st
             "DECENTRO_RATELIMIT_STORAGE_URI": redis_url,
             # One client address sends everything here: the per-IP limit is raised, its storage is Redis still.
             "DECENTRO_RATELIMIT": "100000 per minute",
-            "DECENTRO_WEBHOOK_SECRET": SECRET, "DECENTRO_TIMEOUT": str(profile.decentro_timeout)}
+            "DECENTRO_WEBHOOK_SECRET": SECRET, "DECENTRO_TIMEOUT": str(profile.decentro_timeout),
+            "DECENTRO_DEADLINE": str(profile.decentro_deadline)}
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _spy_payments(sandbox: Any, created: list[Creation]) -> None:
 def deployment(profile: Profile, *, log_path: str, keep_logs: str | None = None) -> Iterator[Rig]:
     """Everything started (load running, every kind answered once); everything stopped after."""
     from decentro_adapters.emulator.sandbox import start_sandbox
+    from decentro_adapters.sql.migrations import upgrade
 
     with ExitStack() as stack:
         postgres, cache = stack.enter_context(private_services(keep_logs=keep_logs))
@@ -186,6 +189,7 @@ def deployment(profile: Profile, *, log_path: str, keep_logs: str | None = None)
         load = Load(f"http://127.0.0.1:{port}", clients=profile.clients, pause=profile.pause,
                     timeout=profile.client_timeout, token=secrets.token_hex(3))
         rig = Rig(profile, postgres, cache, sandbox, load, log_path, env, port, stack)
+        upgrade(postgres.url)  # the deploy step, once, before serving (serving never changes the schema)
         _spy_payments(sandbox, rig.created)
         watch_callbacks(sandbox.callbacks, load)
         stack.callback(_kill_group, rig)  # runs after gunicorn's own stop: nothing of it survives

@@ -29,12 +29,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import logging
+
 import peewee as pw
 from playhouse.migrate import SchemaMigrator
 
 from decentro_core.errors import ConfigurationError, StoreError
 
-from .schema import LOCK_ORDER, SCHEMA_VERSION, Models, build_models, close_pool, connect, execute, session, sqlite_path
+from .schema import LOCK_ORDER, defer_check, SCHEMA_VERSION, Models, build_models, close_pool, connect, execute, session, sqlite_path
 from .schema_version import UPGRADE_HINT, VERSION_TABLE, check_database, driver_error, read_version, refuse
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "upgrade",
     "upgrade_database",
 ]
+
+log = logging.getLogger("decentro")
 
 SchemaMode = Literal["check", "auto", "upgrade"]
 SchemaState = Literal["empty", "unversioned", "behind", "current", "ahead"]
@@ -156,6 +160,22 @@ def schema_check_deferred() -> Iterator[None]:
         _CHECK_DEFERRED.reset(token)
 
 
+def check_when_reachable(db: pw.Database) -> None:
+    """The serving check; a database that cannot be reached now is checked on first use instead.
+
+    A worker starting during a database outage (a reload, a replaced worker) must not fail to
+    boot: gunicorn stops the whole server when one does. It starts, answers 503 while the
+    database is away, and checks the schema on the first connection that succeeds
+    (:func:`~decentro_adapters.sql.schema.session`); a wrong schema is refused then.
+    """
+    try:
+        check_database(db)
+    except StoreError as exc:
+        log.error("decentro: the database is unreachable at start (%s); its schema is checked on first use",
+                  type(exc.__cause__ or exc).__name__)
+        defer_check(db, check_database)
+
+
 def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     """What :func:`~decentro_adapters.sql.stores.open_stores` does to the schema before serving.
 
@@ -170,7 +190,7 @@ def prepare_schema(db: pw.Database, url: str, mode: SchemaMode) -> None:
     if mode == "upgrade":
         upgrade_database(db)
     elif mode == "check" or sqlite_path(url) is None:
-        check_database(db)
+        check_when_reachable(db)
     elif not url.strip():
         upgrade_database(db)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +33,7 @@ __all__ = [
     "build_models",
     "close_pool",
     "connect",
+    "defer_check",
     "execute",
     "from_utc",
     "session",
@@ -169,11 +170,22 @@ class Dialect:
 
 @contextmanager
 def session(db: pw.Database) -> Iterator[None]:
-    """Hold a pooled connection for one store call and turn driver errors into StoreError."""
+    """Hold a pooled connection for one store call and turn driver errors into StoreError.
+
+    A check deferred at start (the database was down, :func:`defer_check`) runs on the first
+    connection that succeeds, before the call it opens."""
     opened = db.is_closed()
     try:
         if opened:
             db.connect()
+        pending = getattr(db, _DEFERRED_CHECK, None)
+        if pending is not None:
+            setattr(db, _DEFERRED_CHECK, None)  # the check's own session must not run it again
+            try:
+                pending(db)  # a wrong schema raises ConfigurationError: nothing is served on it
+            except BaseException:
+                setattr(db, _DEFERRED_CHECK, pending)  # still unchecked (or wrong): every call asks again
+                raise
         yield
     except (pw.PeeweeException, MaxConnectionsExceeded) as exc:
         # The driver's message may quote the failing row: only the class name leaves.
@@ -181,6 +193,14 @@ def session(db: pw.Database) -> Iterator[None]:
     finally:
         if opened and not db.is_closed():
             db.close()
+
+
+_DEFERRED_CHECK = "_decentro_deferred_check"
+
+
+def defer_check(db: pw.Database, check: Callable[[pw.Database], object]) -> None:
+    """Run ``check`` in the first :func:`session` whose connection succeeds."""
+    setattr(db, _DEFERRED_CHECK, check)
 
 
 @contextmanager

@@ -436,3 +436,41 @@ def test_workers_starting_together_on_a_new_sqlite_file_all_start(tmp_path: Path
     assert errors == [] and status(url).state == "current"
     with open_stores(url, schema="check") as stores:
         assert all(stores.records.get_operation(f"ref-{n}") is not None for n in range(4))
+
+
+def test_a_worker_starting_while_postgresql_is_down_starts_and_answers_store_errors() -> None:
+    """gunicorn stops the whole server when one worker fails to boot: a database outage at a
+    reload must cost 503s, not the server."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here
+    with open_stores(f"postgresql://postgres@127.0.0.1:{port}/nowhere", schema="check") as stores:
+        with pytest.raises(StoreError):
+            stores.records.get_operation("ref-1")
+
+
+@pytest.mark.postgres
+def test_a_check_deferred_at_start_refuses_a_wrong_schema_on_first_use(empty_postgres_url: str) -> None:
+    from decentro_adapters.sql.schema import defer_check, session
+    from decentro_adapters.sql.schema_version import check_database
+
+    with database(empty_postgres_url) as db:
+        defer_check(db, check_database)
+        for _ in range(2):  # and on every use after, while the schema stays wrong
+            with pytest.raises(ConfigurationError, match="decentro-db upgrade"), session(db):
+                pass
+
+
+@pytest.mark.postgres
+def test_a_check_deferred_at_start_passes_once_on_a_current_schema(postgres_url: str) -> None:
+    from decentro_adapters.sql.schema import defer_check, session
+
+    calls: list[int] = []
+    with database(postgres_url) as db:
+        defer_check(db, lambda d: calls.append(1))
+        for _ in range(3):
+            with session(db):
+                pass
+    assert calls == [1]
