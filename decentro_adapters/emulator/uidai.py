@@ -33,7 +33,7 @@ from lxml import etree
 
 from .zipcrypto import encrypted_zip
 
-__all__ = ["SandboxUidaiSigner", "contact_hash"]
+__all__ = ["SandboxUidaiSigner", "canonical_signed_info", "contact_hash"]
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
@@ -106,7 +106,7 @@ class SandboxUidaiSigner:
         """Sign ``document`` as UIDAI does: enveloped, default-namespace ``Signature``."""
         root = etree.fromstring(document, parser=etree.XMLParser(resolve_entities=False, no_network=True))
         digest = hashlib.sha256(etree.tostring(root, method="c14n")).digest()
-        signed_info = _canonical_signed_info(base64.b64encode(digest).decode())
+        signed_info = canonical_signed_info(base64.b64encode(digest).decode())
         value = self._private_key().sign(signed_info.encode(), padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
         cert = self._certificate()
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -169,7 +169,7 @@ def _attributes(values: Mapping[str, str]) -> str:
     return " ".join(f"{name}={quoteattr(str(value))}" for name, value in sorted(values.items()))
 
 
-def _canonical_signed_info(digest_b64: str) -> str:
+def canonical_signed_info(digest_b64: str) -> str:
     # Written as inclusive C14N 1.0 renders it: the in-scope default namespace on
     # SignedInfo, empty elements expanded, no whitespace between elements.
     return (

@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 
-__all__ = ["encrypted_zip"]
+__all__ = ["ZipCryptoCipher", "encrypted_zip"]
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -29,7 +29,7 @@ def _crc_table() -> tuple[int, ...]:
 _CRC_TABLE = _crc_table()
 
 
-class _Cipher:
+class ZipCryptoCipher:
     """The three-key stream cipher of the PKWARE APPNOTE (section 6.1)."""
 
     def __init__(self, password: bytes) -> None:
@@ -64,7 +64,7 @@ def encrypted_zip(name: str, content: bytes, password: str) -> bytes:
     payload = packer.compress(content) + packer.flush()
     # 12-byte encryption header: 11 random bytes, then the CRC's high byte (the password check).
     header = os.urandom(11) + bytes([crc >> 24])
-    payload = _Cipher(password.encode("utf-8")).encrypt(header + payload)
+    payload = ZipCryptoCipher(password.encode("utf-8")).encrypt(header + payload)
     raw_name = name.encode("utf-8")
     # version 2.0, flag 1 (encrypted), deflate, DOS time 00:00 / date 1980-01-01
     fields = struct.pack("<HHHHHIII", 20, 1, 8, 0, 0x21, crc, len(payload), len(content))

@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from decentro_adapters.emulator.uidai import canonical_signed_info  # UIDAI's signing, shared with the sandbox
+from decentro_adapters.emulator.zipcrypto import ZipCryptoCipher
+
 IST = timezone(timedelta(hours=5, minutes=30))
 DS = "http://www.w3.org/2000/09/xmldsig#"
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
@@ -147,26 +150,11 @@ def unsigned_xml(
     return b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + body.encode()
 
 
-def _canonical_signed_info(digest_b64: str) -> str:
-    # Written as inclusive C14N 1.0 renders it: the in-scope default namespace on
-    # SignedInfo, empty elements expanded, no whitespace between elements.
-    return (
-        f'<SignedInfo xmlns="{DS}">'
-        f'<CanonicalizationMethod Algorithm="{C14N_10}"></CanonicalizationMethod>'
-        f'<SignatureMethod Algorithm="{RSA_SHA1}"></SignatureMethod>'
-        '<Reference URI="">'
-        f'<Transforms><Transform Algorithm="{ENVELOPED}"></Transform></Transforms>'
-        f'<DigestMethod Algorithm="{SHA256}"></DigestMethod>'
-        f"<DigestValue>{digest_b64}</DigestValue>"
-        "</Reference></SignedInfo>"
-    )
-
-
 def sign(document: bytes, by: Signer, *, embed_cert: bool = True) -> bytes:
     """Sign ``document`` as UIDAI does: enveloped, default-namespace ``Signature``."""
     root = etree.fromstring(document)
     digest = hashlib.sha256(etree.tostring(root, method="c14n")).digest()
-    signed_info = _canonical_signed_info(base64.b64encode(digest).decode())
+    signed_info = canonical_signed_info(base64.b64encode(digest).decode())
     value = by.key.sign(signed_info.encode(), padding.PKCS1v15(), hashes.SHA1())
     key_info = ""
     if embed_cert:
@@ -196,44 +184,6 @@ def signed_xml(*, by: Signer | None = None, embed_cert: bool = True, **fields: o
 
 # -- ZipCrypto (traditional PKWARE encryption), write side ----------------------------------
 
-def _crc_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-class _ZipCrypto:
-    def __init__(self, password: bytes) -> None:
-        self.keys = [0x12345678, 0x23456789, 0x34567890]
-        for byte in password:
-            self._update(byte)
-
-    def _crc(self, crc: int, byte: int) -> int:
-        return (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-
-    def _update(self, byte: int) -> None:
-        k0, k1, k2 = self.keys
-        k0 = self._crc(k0, byte)
-        k1 = ((k1 + (k0 & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
-        k2 = self._crc(k2, k1 >> 24)
-        self.keys = [k0, k1, k2]
-
-    def encrypt(self, data: bytes) -> bytes:
-        out = bytearray()
-        for byte in data:
-            k = self.keys[2] | 2
-            out.append(byte ^ (((k * (k ^ 1)) >> 8) & 0xFF))
-            self._update(byte)
-        return bytes(out)
-
-
 def zip_file(
     content: bytes,
     share_code: str | None,
@@ -261,7 +211,7 @@ def zip_file(
         flags = 0
         if share_code is not None:
             flags = 1
-            cipher = _ZipCrypto(share_code.encode())
+            cipher = ZipCryptoCipher(share_code.encode())
             header = os.urandom(11) + bytes([crc >> 24])
             payload = cipher.encrypt(header + payload)
         size = len(data) if declared_size is None else declared_size
