@@ -6,6 +6,8 @@ doubling; attempt ``n`` carries ``"attempt": n``, a new ``callbackTxnId`` and th
 in ``originalCallbackTxnId``. ``duplicate`` sends every delivered body a second time,
 unchanged; ``reorder`` holds callbacks back in pairs and sends the later one first.
 Delivery runs in one background thread; :meth:`CallbackDeliverer.stop` ends it promptly.
+:meth:`CallbackDeliverer.wait_idle` blocks until every queued callback is dealt with, so a
+caller waits on that state rather than guessing how long delivery and its retries take.
 """
 
 from __future__ import annotations
@@ -47,13 +49,15 @@ class CallbackDeliverer:
         self._stopping = threading.Event()
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._outstanding = 0  # queued, not yet delivered, failed or skipped; never reset
         self._session = requests.Session()
         self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
         self._thread.start()
 
     def configure(self, **options: Any) -> None:
-        """Change ``url``, ``secret``, ``attempts``, ``backoff``, ``duplicate`` or ``reorder``."""
-        allowed = {"url", "secret", "attempts", "backoff", "duplicate", "reorder", "reorder_window"}
+        """Change ``url``, ``secret``, ``attempts``, ``backoff``, ``timeout``, ``duplicate`` or ``reorder``."""
+        allowed = {"url", "secret", "attempts", "backoff", "timeout", "duplicate", "reorder", "reorder_window"}
         unknown = set(options) - allowed
         if unknown:
             raise ValueError(f"unknown callback option(s): {sorted(unknown)}")
@@ -63,7 +67,17 @@ class CallbackDeliverer:
     def enqueue(self, payload: dict[str, Any]) -> None:
         with self._lock:
             self._counts["queued"] += 1
+            self._outstanding += 1
         self._queue.put(dict(payload))
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every queued callback was delivered, failed or skipped; ``False`` on timeout.
+
+        Retries back off and a receiver may be slow, so how long delivery takes depends on the
+        machine: callers wait on this state, not on a guessed sleep.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -96,6 +110,7 @@ class CallbackDeliverer:
             for payload in (item, held):
                 if payload is not None:
                     self._deliver(payload)
+                    self._finished()
             held = None
 
     def _deliver(self, payload: dict[str, Any]) -> None:
@@ -129,6 +144,11 @@ class CallbackDeliverer:
         except requests.RequestException:
             return False
         return 200 <= response.status_code < 300
+
+    def _finished(self) -> None:
+        with self._idle:
+            self._outstanding -= 1
+            self._idle.notify_all()
 
     def _count(self, name: str) -> None:
         with self._lock:
