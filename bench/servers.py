@@ -1,7 +1,8 @@
 """Subprocess servers for the benchmarks and fault runs: gunicorn serving bench.webhook_app.
 
 Always on 127.0.0.1, in its own session (process group) so it can be stopped, or killed
-with ``SIGKILL`` mid-request, as a whole; every wait is bounded.
+with ``SIGKILL`` mid-request, as a whole; every wait polls a state and is bounded, with limits
+a busy 2-core machine stays well inside (they bound a hang, they are not expected durations).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1, port: int | None = None,
-             ready_timeout: float = 30.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
+             ready_timeout: float = 120.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
     """gunicorn serving ``bench.webhook_app:create_app()`` on ``port`` (default: a free one).
 
     One thread per worker is gunicorn's sync worker; more threads, its gthread worker.
@@ -86,7 +87,7 @@ def _wait_ready(server: Gunicorn, timeout: float) -> None:
             if server.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {server.process.returncode}")
             try:
-                if http.get(server.url + "/health", timeout=1).status_code == 200:
+                if http.get(server.url + "/health", timeout=10).status_code == 200:
                     return
             except requests.RequestException:
                 pass

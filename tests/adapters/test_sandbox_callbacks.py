@@ -152,6 +152,16 @@ def test_waiting_for_idle_is_true_at_once_when_nothing_was_queued_and_false_whil
         assert sandbox.stats()["callbacks"]["delivered"] == 0
 
 
+def test_a_retry_held_by_a_long_backoff_goes_as_soon_as_configure_shortens_it(http):
+    with callback_receiver([500]) as (url, receiver), sandbox_for(callback_url=url, callback_backoff=3600) as sandbox:
+        _pay(sandbox, http, 10)
+        assert _eventually(lambda: receiver.count() == 1)
+        sandbox.callbacks.configure(backoff=0)  # wakes the waiting retry, which re-reads the backoff
+        counts = idle(sandbox)
+        assert (counts["attempted"], counts["delivered"]) == (2, 1)
+        assert [p["attempt"] for p in receiver.payloads()] == [1, 2]
+
+
 def _eventually(condition: Callable[[], bool]) -> bool:
     """Poll ``condition`` up to ``WAIT`` seconds (a state to reach, not a time to sleep)."""
     deadline = time.monotonic() + WAIT
