@@ -1,7 +1,13 @@
 """Subprocess servers for the benchmarks and fault runs: gunicorn serving bench.webhook_app.
 
 Always on 127.0.0.1, in its own session (process group) so it can be stopped, or killed
-with ``SIGKILL`` mid-request, as a whole; every wait is bounded.
+with ``SIGKILL`` mid-request, as a whole; every wait polls a state and is bounded, with limits
+a busy 2-core machine stays well inside (they bound a hang, they are not expected durations).
+
+Ready means every worker has built the app, not just the first one to answer ``/health``:
+each worker's ``create_app()`` leaves a file named by its pid in ``BENCH_READY_DIR``. A worker
+still booting while another serves would check the schema during live writes, which can
+deadlock in PostgreSQL and make gunicorn halt (a worker that fails to boot stops the master).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -60,7 +67,7 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1, port: int | None = None,
-             ready_timeout: float = 30.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
+             ready_timeout: float = 120.0, log_path: str = os.devnull) -> Iterator[Gunicorn]:
     """gunicorn serving ``bench.webhook_app:create_app()`` on ``port`` (default: a free one).
 
     One thread per worker is gunicorn's sync worker; more threads, its gthread worker.
@@ -69,29 +76,35 @@ def gunicorn(env: Mapping[str, str], *, workers: int = 2, threads: int = 1, port
     command = [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "-w", str(workers), "--threads", str(threads),
                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "60",
                "bench.webhook_app:create_app()"]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-    server = Gunicorn(f"http://127.0.0.1:{port}", proc)
-    try:
-        _wait_ready(server, ready_timeout)
-        yield server
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-gunicorn-") as ready_dir:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(command, env={**env, "BENCH_READY_DIR": ready_dir}, cwd=ROOT, stdout=log,
+                                    stderr=log, start_new_session=True)
+        server = Gunicorn(f"http://127.0.0.1:{port}", proc)
+        try:
+            _wait_ready(server, ready_timeout, ready_dir, workers)
+            yield server
+        finally:
+            server.stop()
 
 
-def _wait_ready(server: Gunicorn, timeout: float) -> None:
+def _wait_ready(server: Gunicorn, timeout: float, ready_dir: str | None = None, workers: int = 0) -> None:
+    """Until every worker has built the app (when it reports in ``ready_dir``) and ``/health``
+    answers; a state, polled."""
     deadline = time.monotonic() + timeout
     with requests.Session() as http:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {server.process.returncode}")
             try:
-                if http.get(server.url + "/health", timeout=1).status_code == 200:
+                booted = ready_dir is None or len(os.listdir(ready_dir)) >= workers
+                if booted and http.get(server.url + "/health", timeout=10).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-    raise RuntimeError("gunicorn did not become ready in time")
+    booted = f"{len(os.listdir(ready_dir))}/{workers}" if ready_dir is not None else "?"
+    raise RuntimeError(f"gunicorn did not become ready in {timeout}s ({booted} workers booted)")
 
 
 def no_control_socket() -> list[str]:

@@ -8,6 +8,10 @@ answers 200, for comparison on the same server. ``GET /health`` answers 200.
 ``BENCH_WEBHOOK_SLEEP`` (seconds): processing of every callback first sleeps this long,
 after the event is stored and before anything is applied, so a test can kill the process
 while events are ``received``.
+
+``BENCH_READY_DIR`` (set by ``bench.servers.gunicorn``): once the app is built (its stores
+opened, the schema checked), an empty file named by the process id is left there, so the
+caller can wait until every worker is ready rather than only the first.
 """
 
 from __future__ import annotations
@@ -50,4 +54,12 @@ def create_app() -> Flask:
     def health() -> Response:
         return Response("ok", status=200, mimetype="text/plain")
 
+    _report_ready()
     return app
+
+
+def _report_ready() -> None:
+    folder = os.environ.get("BENCH_READY_DIR")
+    if folder:
+        with open(os.path.join(folder, str(os.getpid())), "w", encoding="ascii"):
+            pass

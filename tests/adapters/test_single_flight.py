@@ -1,4 +1,12 @@
-"""Two processes missing the same key at once make exactly one upstream call (RedisCache.lock)."""
+"""Two processes missing the same key at once make exactly one upstream call (RedisCache.lock).
+
+The overlap is made certain by state, not hoped for with a sleep: every process counts its
+cache miss in Redis before it asks for the lock, and the one that wins the lock holds its
+"upstream call" open until both misses are counted. So the other process has certainly
+missed the cache and is waiting on the lock while the call is in flight; it must then find
+the value under the lock instead of calling upstream again. Limits are generous (a busy
+machine may take many seconds to spawn a Python process) and only bound a hang.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +21,34 @@ from decentro_adapters.cache.redis_cache import RedisCache
 
 pytestmark = pytest.mark.redis
 KEY = "kyc:pan:fingerprint"
+PROCESSES = 2
+WAIT = 120.0  # seconds: a limit for a busy machine, never an expected duration
 
 
-def fetch_through_cache(cache: RedisCache, counter: redis.Redis, counter_key: str) -> bytes:
+def _wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {WAIT}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def fetch_through_cache(cache: RedisCache, counter: redis.Redis, prefix: str) -> bytes:
     """The pattern the service uses: miss, lock, look again, call upstream once, set."""
     cached = cache.get(KEY)
     if cached is not None:
         return cached
-    with cache.lock(KEY, timeout=20) as won:
+    counter.incr(prefix + "misses")
+    with cache.lock(KEY, timeout=WAIT) as won:
         assert won, "the lock must be won within its timeout"
         cached = cache.get(KEY)
         if cached is not None:
             return cached
-        counter.incr(counter_key)  # stands for the call to Decentro
-        time.sleep(0.3)  # a slow upstream keeps the window open for the other process
+        counter.incr(prefix + "upstream-calls")  # stands for the call to Decentro
+        # A slow upstream: still in flight when every process has missed and queues on the lock.
+        _wait_for(lambda: int(counter.get(prefix + "misses") or 0) >= PROCESSES, "every process to miss")
         result = b"sealed-result"
-        cache.set(KEY, result, ttl=60)
+        cache.set(KEY, result, ttl=600)
         return result
 
 
@@ -36,27 +56,28 @@ def _worker(url: str, prefix: str, start: Any, results: Any) -> None:
     counter = redis.Redis.from_url(url)
     try:
         with RedisCache(url, prefix=prefix) as cache:
-            start.wait(timeout=30)
-            results.put(fetch_through_cache(cache, counter, prefix + "upstream-calls"))
+            start.wait(timeout=WAIT)
+            results.put(fetch_through_cache(cache, counter, prefix))
     finally:
         counter.close()
 
 
 def test_two_processes_missing_the_same_key_call_upstream_exactly_once(redis_url: str, redis_prefix: str) -> None:
     ctx = multiprocessing.get_context("spawn")
-    start, results = ctx.Barrier(2), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(redis_url, redis_prefix, start, results)) for _ in range(2)]
+    start, results = ctx.Barrier(PROCESSES), ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=(redis_url, redis_prefix, start, results)) for _ in range(PROCESSES)]
     for w in workers:
         w.start()
+    values = [results.get(timeout=WAIT) for _ in workers]  # before join: a full queue would block exit
     for w in workers:
-        w.join(timeout=60)
-    assert [w.exitcode for w in workers] == [0, 0]
-    values = [results.get(timeout=5) for _ in workers]
+        w.join(timeout=WAIT)
     results.close()
     results.join_thread()
+    assert [w.exitcode for w in workers] == [0] * PROCESSES
     client = redis.Redis.from_url(redis_url)
     try:
+        assert int(client.get(redis_prefix + "misses") or 0) == PROCESSES  # both really overlapped
         assert int(client.get(redis_prefix + "upstream-calls") or 0) == 1
     finally:
         client.close()
-    assert values == [b"sealed-result", b"sealed-result"]
+    assert values == [b"sealed-result"] * PROCESSES

@@ -29,8 +29,12 @@ from decentro_adapters.vault.fernet import FernetVault
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_WEBHOOK_SECRET = "e2e-webhook-secret-synthetic"
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
+# Limits, not expected durations: every wait polls a state and a busy 2-core CI machine may be
+# slow to start Python, Flask or Chromium. They only bound a hang.
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+ANSWER_TIMEOUT = 10.0  # one readiness probe; probing repeats until START_TIMEOUT
+BROWSER_LAUNCH_MS = 120_000
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -84,7 +88,7 @@ def _flask_command() -> list[str]:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=ANSWER_TIMEOUT) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -160,7 +164,8 @@ def browser() -> Iterator[Any]:
         _unavailable("Chromium", f"playwright not installed ({exc})")
     with sync_playwright() as playwright:
         try:
-            launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=15_000)
+            launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS,
+                                                  timeout=BROWSER_LAUNCH_MS)
         except Error as exc:
             _unavailable("Chromium", f"{path} did not start: {str(exc).splitlines()[0]}")
         try:
