@@ -252,6 +252,9 @@ class MemoryRecordStore:
             if record is None:
                 return None
             update = decide(record)
+            stored = self.events.get(dedupe_key)
+            if stored is not None and stored.state == "processed":  # applied by another processor
+                return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
             audit.append(update.audit)  # first: if it raises, nothing below has changed
             if update.record is not None:
                 self._merge(update.record)

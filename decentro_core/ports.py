@@ -307,7 +307,9 @@ class RecordStore(Protocol):
         ``audit`` and marks the event ``dedupe_key`` processed (attempts + 1, error cleared; an
         event not stored is not created). If any step fails, none of them happened (an audit
         sink on another database cannot join the transaction: it is appended last, so its
-        failure still undoes the rest).
+        failure still undoes the rest). An event another processor already marked processed
+        is not applied again: the update is returned with the outcome ``duplicate``, and
+        nothing is written.
         """
         ...
 

@@ -13,7 +13,7 @@ composition root always does), stored as given only when no vault is passed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -190,6 +190,11 @@ class PeeweeRecordStore:
             if row is None:
                 return None
             update = decide(_operation(row))
+            # Under the operation's row lock: another processor (a late retry, a replay) may
+            # have applied this same event while we waited for it. Then nothing is written.
+            state = execute(db, sql.hook_state, (dedupe_key,)).fetchone()
+            if state is not None and state[0] == "processed":
+                return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
             if update.record is None:
                 execute(db, sql.hook_processed, (dedupe_key,))
             elif sql.save_and_mark is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -217,6 +218,27 @@ def test_a_callback_that_changes_nothing_still_audits_and_marks_the_event(store:
     assert store.get_operation("ref-1") == operation()
     assert store.get_webhook_event("hook-1") == event(attempts=1, state="processed")
     assert [e.outcome for e in audit.events] == ["unchanged"]
+
+
+def test_an_event_two_processors_apply_at_once_is_applied_and_audited_once(store: RecordStore) -> None:
+    """A late retry and a replay of the same stale event: the second to get the operation's lock
+    finds the event processed and writes nothing (threads, so the lock is really contended)."""
+    store.save_operation(operation(status="PENDING"))
+    store.add_webhook_event(event(state="received"))
+    audit = MemoryAuditSink()
+    barrier = threading.Barrier(4, timeout=30)
+
+    def apply() -> str:
+        barrier.wait()
+        update = store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=settle, audit=audit)
+        assert update is not None
+        return update.audit.outcome
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(lambda _: apply(), range(4)))
+    assert outcomes == ["SUCCESS", "duplicate", "duplicate", "duplicate"]
+    assert [e.outcome for e in audit.events] == ["SUCCESS"]
+    assert store.get_webhook_event("hook-1") == event(attempts=1, state="processed")
 
 
 def test_a_callback_finds_its_operation_by_decentro_id_when_the_reference_is_unknown(store: RecordStore) -> None:
