@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .callbacks import CallbackDeliverer
+from .webhooks import CallbackDeliverer
 from .faults import FAULT_KINDS, FaultPlan, FaultRule, Latency
 from .server import DEFAULT_CREDENTIALS, SandboxServer, start_sandbox
 

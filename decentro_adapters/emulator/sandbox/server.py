@@ -23,7 +23,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from ..core import Credentials, DecentroEmulator, SandboxUidaiSigner, SeededIds
-from .callbacks import CallbackDeliverer
+from .webhooks import CallbackDeliverer
 from .faults import FaultPlan
 from .handler import SandboxRequestHandler
 
