@@ -14,6 +14,7 @@
     │   ├── GatewayConnectionError  nothing reached Decentro; safe to retry
     │   ├── GatewayTimeout          sent, no answer in time; the outcome is unknown
     │   ├── DeadlineExceeded        the call's time budget ran out before a request could be sent
+    │   ├── CircuitOpen             Decentro stopped answering: calls paused briefly, nothing sent
     │   ├── RateLimited             Decentro answered 429
     │   ├── UpstreamUnavailable     Decentro answered 5xx
     │   ├── UpstreamProtocolError   an answer that is not Decentro's JSON
@@ -43,6 +44,7 @@ __all__ = [
     "AuthenticationFailed",
     "CacheUnavailable",
     "ConfigurationError",
+    "CircuitOpen",
     "ConsentRequired",
     "DeadlineExceeded",
     "DecentroError",
@@ -205,6 +207,15 @@ class DeadlineExceeded(UpstreamError):
 
     http_status = 504
     code = "DEADLINE_EXCEEDED"
+    retryable = True
+
+
+class CircuitOpen(UpstreamError):
+    """Decentro stopped answering; calls to it are paused for ``DECENTRO_BREAKER_COOLDOWN`` seconds.
+    Nothing was sent, so a payment refused this way was not made."""
+
+    http_status = 503
+    code = "UPSTREAM_CIRCUIT_OPEN"
     retryable = True
 
 

@@ -24,11 +24,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .envelope import Outcome, to_envelope
+from .breaker import CircuitBreaker
 from .errors import (
     CacheUnavailable,
     DeadlineExceeded,
     DecentroError,
     DuplicateReference,
+    GatewayConnectionError,
     GatewayTimeout,
     StoreError,
     UpstreamError,
@@ -36,7 +38,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .operations.base import Operation, Request
-from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, IdFactory, OperationRecord, Ports
+from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, GatewayResponse, IdFactory, OperationRecord, Ports
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
 from .settings import Settings
 
@@ -57,6 +59,12 @@ class OperationRunner:
     rng: random.Random
     monotonic: Callable[[], float] = time.monotonic
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
+    breaker: CircuitBreaker | None = None
+
+    def __post_init__(self) -> None:
+        if self.breaker is None:
+            self.breaker = CircuitBreaker(threshold=self.settings.breaker_threshold,
+                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic)
 
     def start_deadline(self) -> Deadline:
         return Deadline.after(self.settings.deadline, self.monotonic)
@@ -137,8 +145,7 @@ class OperationRunner:
             if left < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
                                        request_id=reference)
-            response = self.ports.gateway.send(self._request(call, reference, timeout=left))
-            raise_for_transient_status(response, request_id=reference)
+            response = self._send(call, reference, timeout=left)
             outcome = operation.parse(response, reference, request)
             if operation.complete is not None and outcome.status == "SUCCESS":
                 outcome = operation.complete(self, outcome, request)
@@ -170,6 +177,23 @@ class OperationRunner:
             log.error("decentro %s: the outcome could not be recorded (ref %s); the PENDING record remains",
                       operation.name, reference)
         return envelope
+
+    def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
+        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
+        breaker, module = self.breaker, call.operation.module
+        assert breaker is not None
+        breaker.admit(module, request_id=reference)
+        try:
+            response = self.ports.gateway.send(self._request(call, reference, timeout=timeout))
+            raise_for_transient_status(response, request_id=reference)
+        except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable):
+            breaker.failed(module)
+            raise
+        except BaseException:  # an answer came (429, a garbled body): Decentro is there
+            breaker.succeeded(module)
+            raise
+        breaker.succeeded(module)
+        return response
 
     def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
         reference, operation = reference_id or self.new_reference_id(), call.operation

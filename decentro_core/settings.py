@@ -133,6 +133,13 @@ class Settings:
         "Longest one call may take (attempts, backoff, single-flight wait); keep it under the worker's timeout"
     )
     connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
+    breaker_threshold: int = setting(
+        "DECENTRO_BREAKER_THRESHOLD", 5, int,
+        "Consecutive timeouts/5xx of one module before its calls fail fast (0: never)"
+    )
+    breaker_cooldown: float = setting(
+        "DECENTRO_BREAKER_COOLDOWN", 2.0, float, "Seconds calls fail fast before one trial call is let through"
+    )
     async_workers: int = setting(
         "DECENTRO_ASYNC_WORKERS", 32, int, "Threads behind the awaitable DecentroService (calls waiting at once)"
     )

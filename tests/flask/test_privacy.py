@@ -6,7 +6,9 @@ import logging
 
 from flask_helpers import CONSENT, IFSC, NAME, payment
 
-PANS = ["ABCDE1234F", "ABCDE0000F", "ABCDE0404F", "ABCDE0503F", "ABCDE0408F"]
+# The timeout (0408) before the 5xx (0503): after five straight failures the circuit breaker
+# answers 503 itself, so this order meets every error path (504, then 503) once.
+PANS = ["ABCDE1234F", "ABCDE0000F", "ABCDE0404F", "ABCDE0408F", "ABCDE0503F"]
 ACCOUNTS = ["123456789011", "123456780000", "123456780503"]
 
 

@@ -1,0 +1,82 @@
+"""The circuit breaker: when Decentro stops answering, calls fail fast instead of holding threads."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import RecordingGateway, build
+
+from decentro_core.errors import CircuitOpen, GatewayTimeout
+from decentro_core.ports import GatewayRequest, GatewayResponse
+
+
+class Switchable(RecordingGateway):
+    """The emulator, or a Decentro that never answers (each call times out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging = True
+
+    def send(self, request: GatewayRequest) -> GatewayResponse:
+        if self.hanging:
+            self.requests.append(request)
+            raise GatewayTimeout("no answer", request_id=request.reference_id)
+        return super().send(request)
+
+
+def _trip(h, gateway: Switchable) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(5):  # 5 calls, one attempt each (max_retries=0)
+        with pytest.raises(GatewayTimeout):
+            h.service.verify_pan("ABCDE1234F")
+
+
+def test_after_five_timeouts_calls_fail_fast_without_reaching_decentro() -> None:
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    _trip(h, gateway)
+    with pytest.raises(CircuitOpen) as raised:
+        h.service.verify_pan("ABCDE1234F")
+    assert raised.value.http_status == 503 and len(gateway.requests) == 5
+
+
+def test_a_payment_refused_by_the_open_circuit_was_not_made_and_is_not_pending() -> None:
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    hung = [h.service.initiate_payment({"amount": 10}) for _ in range(5)]  # each may have been made
+    assert {p["data"]["reconciliation"] for p in hung} == {"OUTCOME_UNKNOWN"}
+    with pytest.raises(CircuitOpen):
+        h.service.initiate_payment({"amount": 10})
+    assert len(gateway.requests) == 5
+    statuses = sorted(r.status for r in h.records.operations.values() if r.operation == "upi_payment")
+    assert statuses == ["FAILURE"] + ["PENDING"] * 5  # the refused one was never sent
+
+
+def test_after_the_cooldown_one_trial_call_closes_the_circuit_when_decentro_answers() -> None:
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    _trip(h, gateway)
+    gateway.hanging = False
+    with pytest.raises(CircuitOpen):
+        h.service.verify_pan("ABCDE1234F")  # still cooling down
+    h.monotonic.advance(2.1)
+    assert h.service.verify_pan("ABCDE1234F")["status"] == "SUCCESS"  # the trial
+    assert h.service.verify_pan("ABCDE1234F")["status"] == "SUCCESS"  # closed again
+
+
+def test_a_failed_trial_opens_the_circuit_again_and_other_modules_are_not_affected() -> None:
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    _trip(h, gateway)
+    h.monotonic.advance(2.1)
+    with pytest.raises(GatewayTimeout):
+        h.service.verify_pan("ABCDE1234F")  # the trial, still hanging
+    with pytest.raises(CircuitOpen):
+        h.service.verify_pan("ABCDE1234F")
+    gateway.hanging = False
+    assert h.service.send_sms("9876543210", "hello")["status"] == "SUCCESS"  # the notifications module
+
+
+def test_a_business_failure_or_a_rate_limit_is_an_answer_not_an_outage() -> None:
+    h = build(max_retries=0)
+    for _ in range(10):
+        assert h.service.verify_pan("ABCDE0000F")["status"] in {"FAILURE", "SUCCESS"}
+    assert h.service._runner.breaker is not None and not h.service._runner.breaker.is_open("kyc")
