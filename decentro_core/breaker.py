@@ -4,8 +4,10 @@ Without it, a hanging upstream holds every worker thread for a whole deadline, a
 that never call Decentro (callbacks, settled status reads) queue behind them. After
 ``threshold`` consecutive failures that say Decentro is not answering (timeouts, refused
 connections, 5xx) the module's circuit opens: calls fail at once with
-:class:`~decentro_core.errors.CircuitOpen` (nothing sent). After ``cooldown`` seconds one call
-is let through as a trial: an answer closes the circuit, a failure opens it again.
+:class:`~decentro_core.errors.CircuitOpen` (nothing sent). Every ``cooldown`` seconds one
+*read* is let through as a trial, with at most ``cooldown`` seconds to answer, so trials never
+pile up on a hung Decentro: an answer closes the circuit. A write (a payment, an OTP, a message)
+is never a trial: it must not run on a short timeout that would leave its outcome unknown.
 """
 
 from __future__ import annotations
@@ -27,40 +29,38 @@ class CircuitBreaker:
         self.cooldown = cooldown
         self._monotonic = monotonic
         self._failures: dict[str, int] = {}
-        self._opened_at: dict[str, float] = {}
-        self._trial: set[str] = set()
+        self._last_try: dict[str, float] = {}  # open circuits: when the circuit opened or last tried
         self._guard = threading.Lock()
 
-    def admit(self, key: str, *, request_id: str | None = None) -> None:
-        """Let a call through, or raise :class:`CircuitOpen` (the call is not made)."""
+    def admit(self, key: str, *, may_try: bool, request_id: str | None = None) -> float | None:
+        """Let a call through (``None``), let it through as a trial (the seconds it may wait for
+        an answer), or raise :class:`CircuitOpen` (the call is not made)."""
         if self.threshold <= 0:
-            return
+            return None
         with self._guard:
-            opened = self._opened_at.get(key)
-            if opened is None:
-                return
-            if self._monotonic() - opened >= self.cooldown and key not in self._trial:
-                self._trial.add(key)  # half open: this call is the trial
-                return
+            since = self._last_try.get(key)
+            if since is None:
+                return None
+            now = self._monotonic()
+            if may_try and now - since >= self.cooldown:
+                self._last_try[key] = now  # the next trial, one cooldown later
+                return self.cooldown
         raise CircuitOpen("Decentro is not answering; calls are paused for a few seconds", request_id=request_id)
 
     def succeeded(self, key: str) -> None:
         with self._guard:
             self._failures.pop(key, None)
-            self._opened_at.pop(key, None)
-            self._trial.discard(key)
+            self._last_try.pop(key, None)
 
     def failed(self, key: str) -> None:
         if self.threshold <= 0:
             return
         with self._guard:
-            trial = key in self._trial
-            self._trial.discard(key)
             count = self._failures.get(key, 0) + 1
             self._failures[key] = count
-            if trial or count >= self.threshold:
-                self._opened_at[key] = self._monotonic()
+            if count >= self.threshold and key not in self._last_try:
+                self._last_try[key] = self._monotonic()
 
     def is_open(self, key: str) -> bool:
         with self._guard:
-            return key in self._opened_at
+            return key in self._last_try

@@ -182,7 +182,9 @@ class OperationRunner:
         """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
         breaker, module = self.breaker, call.operation.module
         assert breaker is not None
-        breaker.admit(module, request_id=reference)
+        trial = breaker.admit(module, may_try=call.operation.mode is RetryMode.READ, request_id=reference)
+        if trial is not None:
+            timeout = min(timeout, trial)
         try:
             response = self.ports.gateway.send(self._request(call, reference, timeout=timeout))
             raise_for_transient_status(response, request_id=reference)

@@ -80,3 +80,21 @@ def test_a_business_failure_or_a_rate_limit_is_an_answer_not_an_outage() -> None
     for _ in range(10):
         assert h.service.verify_pan("ABCDE0000F")["status"] in {"FAILURE", "SUCCESS"}
     assert h.service._runner.breaker is not None and not h.service._runner.breaker.is_open("kyc")
+
+
+def test_only_a_read_may_try_the_open_circuit_and_it_gets_the_cooldown_to_answer() -> None:
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    for _ in range(5):
+        h.service.initiate_payment({"amount": 10})  # hung: PENDING, outcome unknown
+    h.monotonic.advance(2.1)
+    with pytest.raises(CircuitOpen):
+        h.service.initiate_payment({"amount": 10})  # a write is never the trial
+    sent = len(gateway.requests)
+    gateway.hanging = False
+    reference = next(r.reference_id for r in h.records.operations.values() if r.operation == "upi_payment")
+    h.service.get_payment_status(reference)  # a read: the trial (nothing to ask: no transaction id)
+    assert len(gateway.requests) == sent  # ... so no call was needed, and the circuit stays open
+    assert h.service.validate_upi_handle("charles.babbage@okhdfc")["status"] == "SUCCESS"  # a read trial
+    assert gateway.requests[-1].timeout is not None and gateway.requests[-1].timeout <= 2.0
+    assert h.service.initiate_payment({"amount": 10})["status"] == "PENDING"  # closed: writes go again
