@@ -207,14 +207,21 @@ def sandbox_process(*args: str, ready_timeout: float = 20.0) -> Iterator[str]:
             raise RuntimeError(f"the sandbox did not start: {line!r}")
         yield line.rsplit("listening on ", 1)[1].strip()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds; waits either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def sandbox_stats(url: str) -> dict[str, Any]:

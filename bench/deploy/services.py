@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..common import stop_process
 from ..servers import free_port
 
 __all__ = ["PrivatePostgres", "PrivateRedis", "postgres_bin", "private_services"]
@@ -116,14 +117,8 @@ class PrivateRedis:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        if process is not None:
+            stop_process(process)
 
     def ready(self) -> bool:
         import redis
