@@ -27,29 +27,35 @@ def test_a_callback_settles_a_pending_payment_and_its_transaction_status_agrees(
     assert status["data"]["reference_id"] == reference
 
 
-def test_a_status_check_in_flight_cannot_undo_a_callback_that_lands_meanwhile():
+def _callback_during_status_check(amount: int) -> tuple[BlockingDecentroService, MemoryRecordStore, str]:
+    """A PENDING payment of ``amount`` whose next status look-up meets Decentro's SUCCESS
+    callback landing while the request is in flight."""
     records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
     processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
     mock = MockGateway()
     reference: list[str] = []
 
     class CallbackDuringStatusCheck:
-        """Delivers Decentro's SUCCESS callback while our status request is in flight."""
-
         def send(self, request):
             if request.method == "GET":
-                body = json.dumps({"callbackTxnId": "CB-2", "transactionStatus": "SUCCESS",
+                body = json.dumps({"callbackTxnId": f"CB-{reference[0]}", "transactionStatus": "SUCCESS",
                                    "referenceId": reference[0]}).encode()
                 assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
             return mock.send(request)
 
-    service = BlockingDecentroService(Settings(), memory_ports(CallbackDuringStatusCheck(), vault=vault, audit=audit, records=records))
-    reference.append(service.initiate_payment({"amount": 30})["data"]["reference_id"])  # stays PENDING upstream
+    ports = memory_ports(CallbackDuringStatusCheck(), vault=vault, audit=audit, records=records)
+    service = BlockingDecentroService(Settings(), ports)
+    reference.append(service.initiate_payment({"amount": amount})["data"]["reference_id"])
+    return service, records, reference[0]
 
-    service.get_payment_status(reference[0])  # Decentro still says PENDING; the callback said SUCCESS
 
-    assert records.get_operation(reference[0]).status == "SUCCESS"
-    assert service.get_payment_status(reference[0])["status"] == "SUCCESS"
+def test_a_status_check_in_flight_cannot_undo_a_callback_that_lands_meanwhile():
+    service, records, reference = _callback_during_status_check(30)  # stays PENDING upstream
+
+    service.get_payment_status(reference)  # Decentro still says PENDING; the callback said SUCCESS
+
+    assert records.get_operation(reference).status == "SUCCESS"
+    assert service.get_payment_status(reference)["status"] == "SUCCESS"
 
 
 def test_an_expired_callback_settles_the_payment_as_failed_and_decentro_is_not_asked_again():
@@ -81,24 +87,9 @@ def test_an_expired_callback_settles_the_payment_as_failed_and_decentro_is_not_a
 def test_a_status_answer_never_contradicts_a_callback_that_settled_the_payment_meanwhile():
     """Decentro's status says FAILED (amount 20) while a SUCCESS callback lands mid-look-up:
     the store keeps SUCCESS, and the very answer of that look-up says SUCCESS too."""
-    records, vault, audit = MemoryRecordStore(), MemoryVault(), MemoryAuditSink()
-    processor = WebhookProcessor(records, vault, audit, secrets=[SECRET])
-    mock = MockGateway()
-    reference: list[str] = []
+    service, records, reference = _callback_during_status_check(20)  # upstream: FAILED
 
-    class CallbackDuringStatusCheck:
-        def send(self, request):
-            if request.method == "GET":
-                body = json.dumps({"callbackTxnId": "CB-9", "transactionStatus": "SUCCESS",
-                                   "referenceId": reference[0]}).encode()
-                assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
-            return mock.send(request)
+    answered = service.get_payment_status(reference)
 
-    ports = memory_ports(CallbackDuringStatusCheck(), vault=vault, audit=audit, records=records)
-    service = BlockingDecentroService(Settings(), ports)
-    reference.append(service.initiate_payment({"amount": 20})["data"]["reference_id"])  # upstream: FAILED
-
-    answered = service.get_payment_status(reference[0])
-
-    assert records.get_operation(reference[0]).status == "SUCCESS"
+    assert records.get_operation(reference).status == "SUCCESS"
     assert answered["status"] == "SUCCESS" and "error" not in answered
