@@ -31,6 +31,7 @@ from .errors import (
     DeadlineExceeded,
     DecentroError,
     DuplicateReference,
+    FailureReplayed,
     GatewayConnectionError,
     GatewayTimeout,
     StoreError,
@@ -190,7 +191,8 @@ class OperationRunner:
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
                 # Not an outcome of the check (Decentro was not reached or refused the call): no event.
-                self._settle(call, current[0], "FAILURE", result={"error": exc.code}, audited=exc.code, emit=False)
+                self._settle(call, current[0], "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
+                             audited=exc.code, emit=False)
                 raise
             outcome = unknown
         extra = operation.envelope_fields(request) if operation.envelope_fields else None
@@ -221,8 +223,12 @@ class OperationRunner:
         """
         deadline = self.start_deadline(operation)
         read = self.budget(operation) or self.settings.timeout
+        # Wait for a first call holding the key while leaving this one an attempt's time; when
+        # the budget is all one attempt (OTP validation), still long enough for the holder to
+        # write its record, which the repeat then answers IN_FLIGHT from.
+        wait = max(deadline.remaining() - read, min(deadline.remaining() / 2, 5.0))
         try:
-            with self.ports.cache.lock("once:" + reference, timeout=max(0.0, deadline.remaining() - read)):
+            with self.ports.cache.lock("once:" + reference, timeout=wait):
                 return self._once(operation, request, reference, user_id=user_id, actor=actor, consent=consent,
                                   check=check, in_flight=in_flight, deadline=deadline)
         except CacheUnavailable:
@@ -246,6 +252,11 @@ class OperationRunner:
             envelope = to_envelope(pending, reference_id=reference)
         else:
             envelope = self.open_json(first.sealed_result)
+        if "data" not in envelope:  # the first call raised: so does its repeat, without calling again
+            code = str(envelope.get("error") or "DECENTRO_ERROR")
+            raise FailureReplayed(f"The first call with this key failed ({code}); retry with a new key",
+                                  code=code, http_status=int(envelope.get("http_status") or 502),
+                                  request_id=reference)
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
     def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
