@@ -314,6 +314,9 @@ class OutcomeEvent:
     delivered_at: datetime | None = None
     delivered_to: tuple[str, ...] = ()
     last_error: str | None = None
+    leased_until: datetime | None = None
+    """Set when the writer claims the event as it inserts it (inline delivery right after the
+    commit, without a second transaction to claim it)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The event as JSON-ready values (for a queue, a log line or an API)."""
@@ -413,7 +416,7 @@ class RecordStore(Protocol):
         ...
 
     def purge_before(self, cutoff: datetime) -> int:
-        """Delete operations and webhook events older than ``cutoff``; return how many."""
+        """Delete operations, webhook events and outcome events older than ``cutoff``; return how many."""
         ...
 
     @property

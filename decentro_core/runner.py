@@ -132,6 +132,8 @@ class OperationRunner:
                                  occurred_at=updated.updated_at, operation_id=updated.operation_id,
                                  reference_id=updated.reference_id)
         event = outcome_event(updated, old_status=record.status, at=updated.updated_at) if emit else None
+        if self.events is not None:
+            event = self.events.prepare(event)
         emitted = self.ports.records.save_outcome(updated, audit=self.ports.audit, audit_event=audit_event,
                                                   event=event)
         log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, updated.reference_id)

@@ -282,8 +282,9 @@ class WebhookProcessor:
         if not changed:
             return CallbackUpdate(audit=event)
         updated = replace(record, status=callback.status, operation_id=operation_id, updated_at=self.clock())
+        emitted = outcome_event(updated, old_status=record.status, at=updated.updated_at)
         return CallbackUpdate(audit=event, record=updated,
-                              event=outcome_event(updated, old_status=record.status, at=updated.updated_at))
+                              event=self.events.prepare(emitted) if self.events is not None else emitted)
 
     # -- replay ---------------------------------------------------------------------------
 
