@@ -115,7 +115,14 @@ class PeeweeOutbox:
         values = (state, "\n".join(delivered_to), error, when(retry_at) if retry_at is not None else None,
                   when(now) if error is None else None, key)
         with session(self._db):
-            changed = execute(self._db, self._sql_finish, values).rowcount
+            if self._dialect.sqlite:
+                changed = execute(self._db, self._sql_finish, values).rowcount
+            else:
+                # The record of a delivery need not wait for its WAL flush: lost in a crash, the
+                # event is delivered again, which handlers already allow for (at least once).
+                with self._db.atomic():
+                    execute(self._db, "SET LOCAL synchronous_commit TO OFF")
+                    changed = execute(self._db, self._sql_finish, values).rowcount
         if changed == 0:
             raise StoreError("No outcome event with that key")
 
