@@ -82,7 +82,7 @@ class BlockingDecentroService:
         """The callback processor over this service's stores, configured from its settings."""
         p = self.ports
         return WebhookProcessor.from_settings(self.settings, records=p.records, vault=p.vault, audit=p.audit,
-                                              clock=self.clock)
+                                              clock=self.clock, instruments=p.instruments)
 
     def close(self) -> None:
         """Close what this service opened itself (HTTP pool, database connections)."""

@@ -67,7 +67,8 @@ class Decentro:
             service, close = self._service, _nothing
             ports = service.ports
             webhooks = WebhookProcessor.from_settings(settings, records=ports.records, vault=ports.vault,
-                                                      audit=ports.audit, clock=service.clock)
+                                                      audit=ports.audit, clock=service.clock,
+                                                      instruments=ports.instruments)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
             limiter=build_limiter(app, options), identity=self._identity, close=close,
