@@ -70,7 +70,8 @@ class CallObserver(Protocol):
 
     def attempt(self, reference_id: str, *, seconds: float, status_code: int | None = None,
                 error_code: str | None = None) -> None:
-        """One request sent: answered (``status_code``) or failed (``error_code``)."""
+        """One request sent: answered (``status_code``), or failed (``error_code``, with the
+        ``status_code`` of a 429 or 5xx answer)."""
         ...
 
     def end(self, *, status: str, reference_id: str | None, error_code: str | None, seconds: float) -> None:
@@ -159,7 +160,7 @@ class _LoggedCall:
                 error_code: str | None = None) -> None:
         self.attempts += 1
         if self.logger.isEnabledFor(logging.DEBUG):
-            answer = f"HTTP {status_code}" if status_code is not None else error_code
+            answer = " ".join(str(part) for part in (status_code and f"HTTP {status_code}", error_code) if part)
             self.logger.debug("decentro %s attempt %d: %s in %.0f ms (ref %s)", self.operation, self.attempts,
                               answer, seconds * 1000, reference_id,
                               extra=log_fields(self.operation, reference_id, status=str(status_code or ""),

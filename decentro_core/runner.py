@@ -202,11 +202,13 @@ class OperationRunner:
             raise_for_transient_status(response, request_id=reference)
         except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable) as exc:
             breaker.failed(module)
-            observer.attempt(reference, seconds=self.monotonic() - started, error_code=exc.code)
+            observer.attempt(reference, seconds=self.monotonic() - started, status_code=exc.upstream_status,
+                             error_code=exc.code)
             raise
         except BaseException as exc:  # an answer came (429, a garbled body): Decentro is there
             breaker.succeeded(module)
-            observer.attempt(reference, seconds=self.monotonic() - started, error_code=_code_of(exc))
+            observer.attempt(reference, seconds=self.monotonic() - started,
+                             status_code=getattr(exc, "upstream_status", None), error_code=_code_of(exc))
             raise
         breaker.succeeded(module)
         observer.attempt(reference, seconds=self.monotonic() - started, status_code=response.status_code)

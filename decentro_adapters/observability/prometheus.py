@@ -156,7 +156,7 @@ class _MeteredCall:
         self.attempts += 1
         if self.attempts > 1:
             metrics.retries.labels(*labels).inc()
-        result = f"{status_code // 100}xx" if status_code is not None else self.instruments.code(error_code)
+        result = self.instruments.code(error_code) if error_code else f"{status_code or 0}"[:1] + "xx"
         metrics.requests.labels(*labels, result).inc()
         metrics.request_seconds.labels(*labels).observe(seconds)
 
