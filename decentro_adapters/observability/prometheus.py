@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest, multiprocess
@@ -122,15 +123,24 @@ class PrometheusInstruments(NoInstruments):
         self.code = _Bounded()
         self.reason = _Bounded()
         self.event_type = _Bounded()
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, family: Any, *labels: str) -> Any:
+        """``family.labels(*labels)``, remembered: a dict look-up instead of the client's locked one."""
+        key = (family, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
 
     def call(self, operation: str, module: str) -> CallObserver:
         return _MeteredCall(self, operation, module)
 
     def cache(self, operation: str, result: CacheResult) -> None:
-        self.metrics.cache.labels(operation, result).inc()
+        self.child(self.metrics.cache, operation, result).inc()
 
     def single_flight(self, operation: str, *, seconds: float, won: bool) -> None:
-        self.metrics.single_flight.labels(operation, "true" if won else "false").observe(seconds)
+        self.child(self.metrics.single_flight, operation, "true" if won else "false").observe(seconds)
 
     def breaker(self, module: str, change: BreakerChange) -> None:
         self.metrics.circuit_events.labels(module, change).inc()
@@ -152,21 +162,21 @@ class _MeteredCall:
 
     def attempt(self, reference_id: str, *, seconds: float, status_code: int | None = None,
                 error_code: str | None = None) -> None:
-        metrics, labels = self.instruments.metrics, (self.operation, self.module)
+        instruments, metrics, labels = self.instruments, self.instruments.metrics, (self.operation, self.module)
         self.attempts += 1
         if self.attempts > 1:
-            metrics.retries.labels(*labels).inc()
-        result = self.instruments.code(error_code) if error_code else f"{status_code or 0}"[:1] + "xx"
-        metrics.requests.labels(*labels, result).inc()
-        metrics.request_seconds.labels(*labels).observe(seconds)
+            instruments.child(metrics.retries, *labels).inc()
+        result = instruments.code(error_code) if error_code else f"{status_code or 0}"[:1] + "xx"
+        instruments.child(metrics.requests, *labels, result).inc()
+        instruments.child(metrics.request_seconds, *labels).observe(seconds)
 
     def end(self, *, status: str, reference_id: str | None, error_code: str | None, seconds: float) -> None:
-        metrics, labels = self.instruments.metrics, (self.operation, self.module)
+        instruments, metrics, labels = self.instruments, self.instruments.metrics, (self.operation, self.module)
         outcome = status if status in ("SUCCESS", "FAILURE", "PENDING", "ERROR") else "other"
-        metrics.calls.labels(*labels, outcome).inc()
-        metrics.call_seconds.labels(*labels, outcome).observe(seconds)
+        instruments.child(metrics.calls, *labels, outcome).inc()
+        instruments.child(metrics.call_seconds, *labels, outcome).observe(seconds)
         if error_code:
-            metrics.call_errors.labels(*labels, self.instruments.code(error_code)).inc()
+            instruments.child(metrics.call_errors, *labels, instruments.code(error_code)).inc()
 
 
 def multiprocess_dir() -> str | None:
