@@ -2,11 +2,11 @@
 
 Two measures. **Isolated**: the instruments' own work for one call exactly as the runner does
 it (open the call, time and report one request, end it), ``ISOLATED_CALLS`` times, with nothing
-else around it: the cleanest figure of the overhead. **In a call**: one PAN check through the blocking service over in-memory ports and a gateway that answers at
-once, so the call is all library code (validation, consent, record, audit, sealing) and the
-instruments' share shows. Each configuration runs ``CALLS`` calls per round, rounds interleaved,
-and the median of the rounds is reported as microseconds per call, with the difference to the
-run without instruments. Needs the dev extra (prometheus_client, the OpenTelemetry SDK).
+else around it: the cleanest figure of the overhead. **In a call**: one PAN check through the
+blocking service over in-memory ports and a gateway that answers at once, so the call is all
+library code (validation, consent, record, audit, sealing) and the instruments' share shows.
+Each configuration runs ``CALLS`` calls per round, rounds interleaved, and the median of the
+rounds is reported as microseconds per call, with the difference to the run without instruments. Needs the dev extra (prometheus_client, the OpenTelemetry SDK).
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from typing import Any
 
 from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
 from decentro_core.memory import memory_ports
-from decentro_core.observability import LOG_INSTRUMENTS, NO_INSTRUMENTS, FanOut, Instruments, current_call, observed_call
+from decentro_core.observability import (
+    LOG_INSTRUMENTS,
+    NO_INSTRUMENTS,
+    FanOut,
+    Instruments,
+    current_call,
+    observed_call,
+)
 from decentro_core.ports import GatewayRequest, GatewayResponse
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
@@ -154,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     width = max(map(len, results))
     print(f"{'instruments':<{width}}  isolated us/call | PAN check us/call  difference")
     for name, figures in results.items():
-        print(f"{name:<{width}}  {alone[name]:16.2f} | {figures['us_per_call']:17.1f}  {figures['overhead_us']:+6.1f} us "
-              f"({figures['overhead_pct']:+.1f}%)")
+        print(f"{name:<{width}}  {alone[name]:16.2f} | {figures['us_per_call']:17.1f}  "
+              f"{figures['overhead_us']:+6.1f} us ({figures['overhead_pct']:+.1f}%)")
     if argv and "--json" in argv:
         print(json.dumps({"isolated_us_per_call": alone, "pan_check": results}, indent=2))
     return 0

@@ -169,7 +169,8 @@ class WebhookProcessor:
             )
             callback = parse_callback(raw_body)
         except WebhookError as exc:
-            log.warning("Decentro callback rejected: %s", exc.code, extra=_fields(None, "rejected", error_code=exc.code))
+            log.warning("Decentro callback rejected: %s", exc.code,
+                        extra=_fields(None, "rejected", error_code=exc.code))
             self.instruments.webhook("rejected", reason=exc.code)
             return WebhookAck.rejected(exc)
         try:

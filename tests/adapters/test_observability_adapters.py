@@ -200,6 +200,19 @@ def test_settings_choose_the_instruments_and_name_a_missing_extra(monkeypatch: p
         instruments_from_settings(Settings(metrics="prometheus"))
 
 
+def test_a_default_build_loads_neither_prometheus_client_nor_opentelemetry(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from decentro_adapters.bootstrap import build
+        from decentro_core.settings import Settings
+        with build(Settings(use_mocks=True, database_url="sqlite:///{tmp_path}/d.sqlite3")) as system:
+            system.service.verify_pan("ABCDE1234F")
+        print(sorted(m for m in ("prometheus_client", "opentelemetry") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
 # -- OpenTelemetry ---------------------------------------------------------------------------
 
 

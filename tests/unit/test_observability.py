@@ -32,7 +32,8 @@ from decentro_core.ports import GatewayRequest, GatewayResponse, Ports
 from decentro_core.settings import Settings
 from decentro_core.webhooks.processor import DEMO_WEBHOOK_SECRET
 
-CONSENT = {"given": True, "text": "I agree that my PAN is verified.", "purpose": "Customer onboarding identity verification"}
+CONSENT = {"given": True, "text": "I agree that my PAN is verified.",
+           "purpose": "Customer onboarding identity verification"}
 PAN, NAME = "ABCDE1234F", "Asha Verma"
 
 
