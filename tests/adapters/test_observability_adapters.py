@@ -257,6 +257,27 @@ def test_spans_nest_under_the_callers_span(observed: Observed) -> None:
     assert child.parent is not None and child.parent.span_id == parent.get_span_context().span_id
 
 
+def test_the_awaitable_service_keeps_the_callers_span_as_parent(observed: Observed) -> None:
+    import asyncio
+
+    from decentro_core.async_service import DecentroService
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    system = build(observed.service.settings, instruments=OpenTelemetryInstruments(tracer_provider=provider))
+
+    async def handler() -> Any:
+        with provider.get_tracer("test").start_as_current_span("GET /verify") as parent:
+            async with DecentroService(blocking=system.service) as decentro:
+                await decentro.verify_pan(PAN)
+        return parent
+
+    parent = asyncio.run(handler())
+    child = next(s for s in exporter.get_finished_spans() if s.name == "decentro pan")
+    assert child.parent is not None and child.parent.span_id == parent.get_span_context().span_id
+
+
 # -- logs and personal data ------------------------------------------------------------------
 
 
