@@ -163,7 +163,8 @@ class _LoggedCall:
             answer = " ".join(str(part) for part in (status_code and f"HTTP {status_code}", error_code) if part)
             self.logger.debug("decentro %s attempt %d: %s in %.0f ms (ref %s)", self.operation, self.attempts,
                               answer, seconds * 1000, reference_id,
-                              extra=log_fields(self.operation, reference_id, status=str(status_code or ""),
+                              extra=log_fields(self.operation, reference_id,
+                                               status=None if status_code is None else str(status_code),
                                                attempt=self.attempts, seconds=seconds, error_code=error_code))
 
     def end(self, *, status: str, reference_id: str | None, error_code: str | None, seconds: float) -> None:
