@@ -324,3 +324,5 @@ def test_no_metric_span_or_log_record_carries_personal_data(observed: Observed,
     everything = "\n".join([observed.metrics_text(), *traced, *logged])
     assert "decentro_calls_total" in everything and "decentro pan" in everything and len(ours) > 10
     assert [value for value in PERSONAL if value in everything] == []
+    references = {dict(s.attributes or {}).get("decentro.reference_id") for s in spans} | {reference}
+    assert [r for r in references if r and r in observed.metrics_text()] == []  # never a label
