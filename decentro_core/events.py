@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from .errors import DecentroError, StoreError
+from .observability import Instruments
 from .ports import UNRESOLVED_STATUS, Clock, EventOutbox, OperationRecord, OutcomeEvent
 
 __all__ = [
@@ -132,6 +133,8 @@ class EventDispatcher:
     lease: float = 60.0
     batch: int = 100
     context: Callable[[], AbstractContextManager[object]] = nullcontext
+    instruments: Instruments | None = None
+    """Told each delivery's outcome (``delivered``, ``retrying``, ``dead``) by event type."""
     _registrations: list[_Registration] = field(default_factory=list, repr=False)
     _sources: list[tuple[HandlerSource, Callable[[], Iterable[str]]]] = field(default_factory=list, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -267,6 +270,9 @@ class EventDispatcher:
             log.error("decentro event %s: delivery could not be recorded; it will be delivered again", event.key)
             self._schedule_retry()
             return DispatchReport(retrying=(event.key,))
+        outcome = "delivered" if error is None else ("retrying" if retry_at is not None else "dead")
+        if self.instruments is not None:
+            self.instruments.event_dispatch(event.type, outcome)
         if error is None:
             return DispatchReport(delivered=(event.key,))
         if retry_at is None:

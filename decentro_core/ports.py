@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from .observability import LOG_INSTRUMENTS, Instruments
+
 __all__ = [
     "SETTLED_STATUSES",
     "AadhaarKyc",
@@ -34,6 +36,7 @@ __all__ = [
     "GatewayResponse",
     "HttpGateway",
     "IdFactory",
+    "Instruments",
     "Module",
     "OperationRecord",
     "OutcomeEvent",
@@ -494,3 +497,4 @@ class Ports:
     consents: ConsentStore
     records: RecordStore
     aadhaar_verifier: AadhaarVerifier
+    instruments: Instruments = LOG_INSTRUMENTS  # logs, metrics, traces (decentro_core.observability)

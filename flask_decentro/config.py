@@ -43,6 +43,11 @@ class FlaskOptions:
         "DECENTRO_PAYMENTS_ENABLED",
         True, parse_bool, "Mount the payment routes; live mode then needs DECENTRO_PAYEE_ACCOUNT at start-up"
     )
+    metrics_endpoint: str = setting(
+        "DECENTRO_METRICS_ENDPOINT",
+        "", str, "Path of a Prometheus scrape endpoint on the app (e.g. /metrics; needs DECENTRO_METRICS=prometheus); "
+        "empty: none"
+    )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> FlaskOptions:

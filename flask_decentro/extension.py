@@ -16,6 +16,7 @@ from decentro_core.webhooks import WebhookProcessor
 
 from .config import FlaskOptions, merged_mapping
 from .limiting import build_limiter
+from .metrics import MetricsAccess, check_metrics_endpoint, mount_metrics
 from .routes import create_blueprint
 from .signals import connect_dispatcher
 from .state import DecentroState, Identity, get_service, get_state
@@ -32,7 +33,8 @@ class Decentro:
     (``use_mocks=False`` or ``DECENTRO_URL_PREFIX="/kyc-api"``) win over ``app.config``, which
     wins over the environment. ``identity`` returns the signed-in user's id; it is required in
     live mode. ``service`` replaces the service built from settings (tests, custom ports);
-    ``cache`` picks one ``flask_caching.Cache`` when the app has several.
+    ``cache`` picks one ``flask_caching.Cache`` when the app has several; ``metrics_access``
+    guards the ``DECENTRO_METRICS_ENDPOINT`` scrape endpoint (a callable; false answers 403).
     """
 
     def __init__(
@@ -42,9 +44,11 @@ class Decentro:
         identity: Identity | None = None,
         service: BlockingDecentroService | None = None,
         cache: Any = None,
+        metrics_access: MetricsAccess | None = None,
         **overrides: Any,
     ) -> None:
         self._identity = identity
+        self._metrics_access = metrics_access
         self._service = service
         self._flask_cache = cache
         self._overrides = overrides
@@ -62,6 +66,7 @@ class Decentro:
                 "the signed-in user's id; reading user_id from the request body is for demos only"
             )
         _check_payee(self._service.settings if self._service is not None else settings, options)
+        check_metrics_endpoint(options.metrics_endpoint, settings)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
             service, webhooks, close = system.service, system.webhooks, system.close
@@ -69,7 +74,8 @@ class Decentro:
             service, close = self._service, _nothing
             ports = service.ports
             webhooks = WebhookProcessor.from_settings(settings, records=ports.records, vault=ports.vault,
-                                                      audit=ports.audit, clock=service.clock, events=service.events)
+                                                      audit=ports.audit, clock=service.clock, events=service.events,
+                                                      instruments=ports.instruments)
         connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
@@ -77,6 +83,9 @@ class Decentro:
         )
         app.extensions["decentro"] = state
         app.register_blueprint(create_blueprint(state), url_prefix=options.url_prefix or None)
+        if options.metrics_endpoint:
+            mount_metrics(app, options.metrics_endpoint, settings=settings, instruments=service.ports.instruments,
+                          access=self._metrics_access)
 
     def _cache_port(self, app: Flask) -> dict[str, Any]:
         """The host app's flask-caching backend as the cache port, when it has one."""
