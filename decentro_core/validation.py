@@ -101,7 +101,8 @@ class ConsentSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    given = fields.Boolean(required=True, validate=validate.Equal(True, error="Consent must be given."))
+    given = fields.Boolean(required=True, truthy={True}, falsy={False},  # true itself, not "yes" or 1
+                           validate=validate.Equal(True, error="Consent must be given."))
     text = fields.String(required=True, validate=validate.Length(min=10, max=2000))
     purpose = fields.String(
         required=True,

@@ -20,19 +20,20 @@ from marshmallow import Schema
 
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, ValidationError
-
 from decentro_core.service import BlockingDecentroService
+from decentro_core.validation import load
 
 from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers
 from .schemas import (
-    AadhaarOtpStartSchema,
-    AadhaarOtpVerifySchema,
-    AadhaarXmlSchema,
-    BankSchema,
-    CkycSchema,
-    PanSchema,
-    PaymentSchema,
-    VpaSchema,
+    AadhaarOtpStartBody,
+    AadhaarOtpVerifyBody,
+    AadhaarXmlBody,
+    BankBody,
+    CkycBody,
+    ConsentBody,
+    PanBody,
+    PaymentBody,
+    VpaBody,
 )
 from .state import DecentroState
 
@@ -73,27 +74,22 @@ def _user_agent() -> str | None:
     return (request.user_agent.string or None) and request.user_agent.string[:512]
 
 
-CONSENT_FIELDS = frozenset({"given", "text", "purpose"})
+CONSENT_MISSING = 'Explicit consent is required: {"given": true, "text": ..., "purpose": ...}'
 
 
 def _consent(body: dict[str, Any]) -> Consent:
-    """Explicit consent or ``ConsentRequired``, checked before anything else happens."""
+    """Explicit consent or ``ConsentRequired``, checked before anything else happens: the
+    core's rules (:class:`~flask_decentro.schemas.ConsentBody`), field names under ``consent.``."""
     raw = body.get("consent")
-    if not isinstance(raw, dict) or raw.get("given") is not True:
-        raise ConsentRequired(
-            {"consent": ['Explicit consent is required: {"given": true, "text": ..., "purpose": ...}']},
-            message="Explicit consent is required",
-        )
-    # The client gives what it showed and why; where it asked from is ours to record.
-    unknown = sorted(set(raw) - CONSENT_FIELDS)
-    if unknown:
-        raise ConsentRequired({f"consent.{name}": ["Unknown field."] for name in unknown},
-                              message="Explicit consent is required")
-    try:  # the core's rules (decentro_core.validation.ConsentSchema), field names under consent.
-        return Consent.coerce({**raw, "client_ip": request.remote_addr, "user_agent": _user_agent()})
-    except ConsentRequired as exc:
+    if not isinstance(raw, dict):
+        raise ConsentRequired({"consent": [CONSENT_MISSING]}, message="Explicit consent is required")
+    try:
+        given = load(ConsentBody(), raw)
+    except ValidationError as exc:
         fields = {f"consent.{name}": msgs for name, msgs in exc.fields.items()}
         raise ConsentRequired(fields, message="Explicit consent is required") from None
+    # The client gives what it showed and why; where it asked from is ours to record.
+    return Consent.coerce({**given, "client_ip": request.remote_addr, "user_agent": _user_agent()})
 
 
 def _identity(state: DecentroState) -> str | None:
@@ -128,11 +124,6 @@ def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, Cal
     return user_id, CallContext(actor=actor, client_ip=request.remote_addr, user_agent=_user_agent())
 
 
-def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = schema.load(body)
-    return data
-
-
 # -- KYC ------------------------------------------------------------------------------------
 
 KycCall = Callable[[BlockingDecentroService, dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -145,13 +136,13 @@ def _kyc_view(
     def view() -> Response:
         raw = body(state) if body is not None else _json_body()
         consent = _consent(raw)
-        data = _load(schema_class(), raw)
+        data = load(schema_class(), raw)
         data.pop("consent", None)
         user_id, context = _caller(state, data)
         result = call(state.service, data, {"user_id": user_id, "consent": consent, "context": context})
         return jsonify(result)
 
-    view.__name__ = f"kyc_{schema_class.__name__.removesuffix('Schema').lower()}"
+    view.__name__ = f"kyc_{schema_class.__name__.removesuffix('Body').lower()}"
     return view
 
 
@@ -239,7 +230,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
 
 def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[[str], Response]]:
     def create_payment() -> Response:
-        data = _load(PaymentSchema(), _json_body())
+        data = load(PaymentBody(), _json_body())
         user_id, context = _caller(state, data)
         key = request.headers.get("Idempotency-Key")  # per user; a repeat answers the first payment
         return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context, idempotency_key=key))
@@ -273,13 +264,13 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     kyc_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-kyc")
     payment_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-payments")
     kyc_routes = {
-        "/kyc/pan": _kyc_view(state, PanSchema, _pan),
-        "/kyc/bank": _kyc_view(state, BankSchema, _bank),
-        "/kyc/ckyc": _kyc_view(state, CkycSchema, _ckyc),
-        "/kyc/aadhaar-xml": _kyc_view(state, AadhaarXmlSchema, _aadhaar_xml, body=_aadhaar_body),
-        "/kyc/aadhaar/otp": _kyc_view(state, AadhaarOtpStartSchema, _otp_start),
-        "/kyc/aadhaar/otp/verify": _kyc_view(state, AadhaarOtpVerifySchema, _otp_verify),
-        "/upi/vpa": _kyc_view(state, VpaSchema, _vpa),
+        "/kyc/pan": _kyc_view(state, PanBody, _pan),
+        "/kyc/bank": _kyc_view(state, BankBody, _bank),
+        "/kyc/ckyc": _kyc_view(state, CkycBody, _ckyc),
+        "/kyc/aadhaar-xml": _kyc_view(state, AadhaarXmlBody, _aadhaar_xml, body=_aadhaar_body),
+        "/kyc/aadhaar/otp": _kyc_view(state, AadhaarOtpStartBody, _otp_start),
+        "/kyc/aadhaar/otp/verify": _kyc_view(state, AadhaarOtpVerifyBody, _otp_verify),
+        "/upi/vpa": _kyc_view(state, VpaBody, _vpa),
     }
     for rule, view in kyc_routes.items():
         bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"], provide_automatic_options=False)

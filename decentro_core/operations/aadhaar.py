@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..runner import OperationRunner
 
 __all__ = [
+    "AadhaarFileOptions",
     "AadhaarNumberSchema",
     "AadhaarOtpVerifySchema",
     "AadhaarXmlSchema",
@@ -187,8 +188,9 @@ def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: st
 
 
 
-class AadhaarXmlSchema(StrictSchema):
-    content = fields.Raw(required=True)
+class AadhaarFileOptions(StrictSchema):
+    """What comes with an offline e-KYC file, however the file itself is carried."""
+
     share_code = fields.String(
         required=True,
         validate=[
@@ -198,6 +200,10 @@ class AadhaarXmlSchema(StrictSchema):
     )
     mobile = MobileField(load_default=None)
     email = fields.Email(load_default=None)
+
+
+class AadhaarXmlSchema(AadhaarFileOptions):
+    content = fields.Raw(required=True)
     max_bytes = fields.Integer(required=True, load_only=True)
 
     @post_load
