@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter
 from marshmallow import Schema
@@ -23,7 +23,8 @@ from decentro_core.errors import ConsentRequired, ValidationError
 from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load
 
-from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers
+from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
+from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
     AadhaarOtpVerifyBody,
@@ -255,6 +256,30 @@ def _callback_view(state: DecentroState) -> Callable[[], Response]:
     return receive_callback
 
 
+def _documentation_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[..., Any]]:
+    """``/openapi.json`` (built once, on first use) and the Swagger UI page with its files."""
+    built: list[str] = []
+
+    def openapi_json() -> Response:
+        if not built:
+            built.append(spec_json(build_spec(state.settings, state.options)))
+        return Response(built[0], mimetype="application/json")
+
+    def docs(asset: str | None = None) -> Any:
+        assets = docs_assets_dir()
+        if assets is None:
+            return failure(404, {"code": "DOCS_NOT_INSTALLED",
+                                 "message": "The docs page needs the docs extra: pip install 'flask-decentro[docs]'"})
+        if asset is None:
+            return Response(docs_page(request.script_root + (state.options.url_prefix or "").rstrip("/")),
+                            mimetype="text/html")
+        if asset not in DOCS_ASSETS:
+            raise NotFound()
+        return send_from_directory(assets, asset, max_age=86400)
+
+    return openapi_json, docs
+
+
 # -- the blueprint --------------------------------------------------------------------------
 
 
@@ -285,6 +310,12 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
     bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"],
                    provide_automatic_options=False)
+    if state.options.openapi_enabled:
+        openapi_json, docs = _documentation_views(state)
+        bp.add_url_rule("/openapi.json", view_func=openapi_json, methods=["GET"], provide_automatic_options=False)
+        if state.options.docs_enabled:
+            bp.add_url_rule("/docs", view_func=docs, methods=["GET"], provide_automatic_options=False)
+            bp.add_url_rule("/docs/<asset>", view_func=docs, methods=["GET"], provide_automatic_options=False)
     # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too
     # (Flask routes unknown paths before any blueprint is chosen; OPTIONS included, since the
     # routes above do not take Flask's automatic, empty OPTIONS answer).

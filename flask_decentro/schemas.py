@@ -144,6 +144,7 @@ class PaymentBody(PaymentSchema):
 class ErrorDetail(Schema):
     code = fields.String(required=True, metadata={"description": "Stable machine-readable code."})
     message = fields.String(required=True, metadata={"description": "Written by the library; never echoes input."})
+    provider_code = fields.String(metadata={"description": "Decentro's responseCode or responseKey, if any."})
     fields_ = fields.Dict(
         data_key="fields", keys=fields.String(), values=fields.List(fields.String()),
         metadata={"description": "400 only: each refused field (dotted names) and why."},
@@ -161,8 +162,8 @@ class EnvelopeData(Schema):
     class Meta:
         unknown = INCLUDE  # documented as open: each operation adds its own fields
 
-    reference_id = fields.String(metadata={"description": "The unique id this library sent (ours)."})
-    operation_id = fields.String(allow_none=True, metadata={"description": "Decentro's decentroTxnId."})
+    reference_id = fields.String(required=True, metadata={"description": "The unique id this library sent (ours)."})
+    operation_id = fields.String(required=True, allow_none=True, metadata={"description": "Decentro's decentroTxnId."})
 
 
 class EnvelopeSchema(Schema):
