@@ -214,6 +214,8 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
         raise PayloadTooLarge({"file": [f"Larger than {limit} bytes"]})
     if not content:
         raise ValidationError({"file": ["The uploaded file is empty"]})
+    if not all(isinstance(name, str) and name for name in request.form):  # name="" parses as None
+        raise ValidationError({"_body": ["Every form field needs a name"]})
     repeated = sorted(k for k in request.form if len(request.form.getlist(k)) > 1)
     if repeated:
         raise ValidationError({k: ["Give this field once"] for k in repeated})
