@@ -20,7 +20,9 @@ from marshmallow import ValidationError as MarshmallowError
 from .errors import ValidationError
 
 __all__ = [
+    "AADHAAR_RE",
     "ACCOUNT_RE",
+    "MOBILE_RE",
     "IFSC_RE",
     "NAME_RE",
     "PAN_RE",
@@ -44,6 +46,7 @@ __all__ = [
 PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]\Z")
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}\Z")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}\Z")
+AADHAAR_RE = re.compile(r"^[2-9][0-9]{11}\Z")  # and a Verhoeff check digit: is_valid_aadhaar
 MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})\Z")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?\Z")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}\Z")
@@ -67,7 +70,7 @@ _VERHOEFF_P = [
 
 def is_valid_aadhaar(number: str) -> bool:
     """12 digits, not starting with 0 or 1, with a valid Verhoeff check digit."""
-    if not re.fullmatch(r"[2-9][0-9]{11}", number):
+    if not AADHAAR_RE.match(number):
         return False
     check = 0
     for position, digit in enumerate(reversed(number)):

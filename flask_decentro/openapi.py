@@ -30,7 +30,7 @@ from marshmallow import Schema, fields
 
 from decentro_core.operations.payments import IDEMPOTENCY_KEY_RE
 from decentro_core.settings import Settings
-from decentro_core.validation import RupeeAmount
+from decentro_core.validation import MOBILE_RE, MobileField, RupeeAmount
 
 from .config import FlaskOptions
 from .schemas import (
@@ -119,7 +119,11 @@ def _routes(settings: Settings, options: FlaskOptions) -> list[Route]:
               "Verify UIDAI's offline e-KYC file locally (signature, age, share code)", "Aadhaar",
               "AadhaarXmlRequest", (400, 401, 413, 429, 503), True),
         Route("post", "/kyc/aadhaar/otp", "startAadhaarOtp", "Start Decentro's Aadhaar OTP e-KYC", "Aadhaar",
-              "AadhaarOtpStartRequest", (*KYC_ERRORS, 422), True),
+              "AadhaarOtpStartRequest", (*KYC_ERRORS, 422), True, {"links": {"VerifyAadhaarOtp": {
+                  "operationId": "verifyAadhaarOtp",
+                  "requestBody": {"initiation_id": "$response.body#/data/initiation_id"},
+                  "description": "Submit the OTP the holder received, for this initiation id (same user).",
+              }}}),
         Route("post", "/kyc/aadhaar/otp/verify", "verifyAadhaarOtp", "Submit the Aadhaar OTP", "Aadhaar",
               "AadhaarOtpVerifyRequest", (*KYC_ERRORS, 404, 422), True),
         Route("post", "/upi/vpa", "validateVpa", "Check that a UPI id (VPA) exists, and whose it is", "Payments",
@@ -136,11 +140,19 @@ def _routes(settings: Settings, options: FlaskOptions) -> list[Route]:
                                          "is 409, a key past DECENTRO_IDEMPOTENCY_WINDOW 422.",
                           "schema": {"type": "string", "pattern": _ecma(IDEMPOTENCY_KEY_RE.pattern)},
                       }],
-                      "links": {"GetPaymentStatus": {
-                          "operationId": "getPaymentStatus",
-                          "parameters": {"reference_id": "$response.body#/data/reference_id"},
-                          "description": "The payment's status, by the reference id this answer gives.",
-                      }},
+                      "links": {
+                          "GetPaymentStatus": {
+                              "operationId": "getPaymentStatus",
+                              "parameters": {"reference_id": "$response.body#/data/reference_id"},
+                              "description": "The payment's status, by the reference id this answer gives.",
+                          },
+                          "SettleByCallback": {
+                              "operationId": "receiveDecentroCallback",
+                              "requestBody": {"referenceId": "$response.body#/data/reference_id",
+                                              "transactionStatus": "SUCCESS"},
+                              "description": "Decentro's callback for this payment (signed by Decentro).",
+                          },
+                      },
                   }),
             Route("get", "/payments/{reference_id}", "getPaymentStatus", "A payment's status by its reference id",
                   "Payments", None, (401, 404, 429, *UPSTREAM), True, {
@@ -170,7 +182,8 @@ def _callback_path(settings: Settings) -> dict[str, Any]:
                        "then applied to its operation; a duplicate is acknowledged and ignored. Not rate "
                        "limited: Decentro's retries must get through.",
         "parameters": headers,
-        "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Callback"}}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Callback"},
+                                                             "example": EXAMPLES["Callback"]}}},
         "responses": {
             "200": {"description": "Stored (and applied, or kept to replay): `CB_S00000`.", **ack},
             "400": {"description": "Not JSON, or no known status or reference: `CB_E00009`.", **ack},
@@ -185,7 +198,9 @@ CALLBACK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Decentro's callback (camelCase or snake_case); fields not listed are kept, unread.",
     "properties": {
-        "transactionStatus": {"type": "string", "description": "SUCCESS, FAILURE, FAILED, PENDING or EXPIRED."},
+        "transactionStatus": {"type": "string", "enum": ["SUCCESS", "SUCCESSFUL", "FAILURE", "FAILED", "PENDING",
+                                                          "EXPIRED"],
+                              "description": "The payment's new status (any case)."},
         "referenceId": {"type": "string", "maxLength": 128, "description": "`data.reference_id` of the payment."},
         "decentroTxnId": {"type": "string", "maxLength": 128},
         "callbackTxnId": {"type": "string", "maxLength": 128, "description": "Deduplicates deliveries."},
@@ -193,6 +208,27 @@ CALLBACK_SCHEMA: dict[str, Any] = {
                                   "description": "Set on a retry: the first delivery's callbackTxnId."},
     },
     "required": ["transactionStatus"],
+    "anyOf": [{"required": ["referenceId"]}, {"required": ["decentroTxnId"]}],
+}
+
+# One valid body per route, with Decentro's sandbox values and synthetic people: the docs page
+# shows them, and schemathesis sends them first.
+CONSENT_EXAMPLE = {"given": True, "text": "I agree that my documents are verified through Decentro.",
+                   "purpose": "Customer onboarding identity verification (KYC)"}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "PanRequest": {"pan": "ABCDE1234F", "name": "Testa Synthetica", "consent": CONSENT_EXAMPLE},
+    "BankRequest": {"account_number": "123456789011", "ifsc": "SBIN0001077", "consent": CONSENT_EXAMPLE},
+    "CkycRequest": {"pan": "ABCDE1234F", "consent": CONSENT_EXAMPLE},
+    "AadhaarXmlRequest": {"xml_base64": "PE9mZmxpbmVQYXBlcmxlc3NLeWMvPg==", "share_code": "1234",
+                          "consent": CONSENT_EXAMPLE},
+    "AadhaarOtpStartRequest": {"aadhaar_number": "234567890124", "consent": CONSENT_EXAMPLE},
+    "AadhaarOtpVerifyRequest": {"initiation_id": "<data.initiation_id of the OTP start>", "otp": "123456",
+                                "consent": CONSENT_EXAMPLE},
+    "VpaRequest": {"upi_id": "charles.babbage@okhdfc", "consent": CONSENT_EXAMPLE},
+    "PaymentRequest": {"amount": 30, "purpose": "Order 42", "customer_details": {
+        "name": "Testa Synthetica", "email": "testa@example.com", "phone": "9876500011"}},
+    "Callback": {"callbackTxnId": "CB-example-1", "transactionStatus": "SUCCESS",
+                 "referenceId": "<data.reference_id of POST /payments>"},
 }
 
 REQUEST_SCHEMAS: dict[str, type[Schema]] = {
@@ -209,13 +245,18 @@ def _ecma(pattern: str) -> str:
     return re.sub(r"\\Z$", "$", pattern).replace("\\\"", "\"")
 
 
-def _rupees(_converter: Any, field: fields.Field[Any], **_: Any) -> dict[str, Any]:
-    if not isinstance(field, RupeeAmount):
-        return {}
-    return {"anyOf": [
-        {"type": "number", "minimum": 0.01, "maximum": 500000},
-        {"type": "string", "pattern": _ecma(RupeeAmount.PATTERN.pattern.join("^$"))},
-    ], "description": "Rupees, at most two decimals: a JSON number or a string of ASCII digits."}
+def _custom_fields(_converter: Any, field: fields.Field[Any], **_: Any) -> dict[str, Any]:
+    """The core's own field types, which the plugin cannot know."""
+    if isinstance(field, RupeeAmount):
+        return {"anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": 500000},
+            {"type": "number", "minimum": 0.01, "maximum": 500000, "multipleOf": 0.01},
+            {"type": "string", "pattern": _ecma(RupeeAmount.PATTERN.pattern.join("^$"))},
+        ], "description": "Rupees, at most two decimals: a JSON number or a string of ASCII digits."}
+    if isinstance(field, MobileField):
+        return {"pattern": _ecma(MOBILE_RE.pattern),
+                "description": "An Indian mobile number (+91 or 0 optional; spaces and hyphens are ignored)."}
+    return {}
 
 
 def _json_ready(value: Any) -> Any:
@@ -244,7 +285,7 @@ def build_spec(settings: Settings, options: FlaskOptions) -> dict[str, Any]:
         title="Flask-Decentro", version=_package_version(), openapi_version=OPENAPI_VERSION, plugins=[plugin],
         info={"description": _DESCRIPTION, "license": {"name": "MIT", "identifier": "MIT"}},
     )
-    plugin.converter.add_attribute_function(_rupees)  # type: ignore[union-attr]
+    plugin.converter.add_attribute_function(_custom_fields)  # type: ignore[union-attr]
     for name, schema in REQUEST_SCHEMAS.items():
         spec.components.schema(name, schema=schema)
     spec.components.schema("AadhaarXmlRequest", schema=AadhaarXmlBody(exclude=("file",)))
@@ -309,7 +350,8 @@ def _operation(route: Route, settings: Settings) -> dict[str, Any]:
     if "parameters" in route.extra:
         operation["parameters"] = route.extra["parameters"]
     if route.body is not None:
-        content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{route.body}"}}}
+        content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{route.body}"},
+                                          "example": EXAMPLES[route.body]}}
         if route.body == "AadhaarXmlRequest":
             content["multipart/form-data"] = {"schema": _multipart_schema(settings)}
         operation["requestBody"] = {"required": True, "content": content}

@@ -28,7 +28,7 @@ from ..errors import AadhaarFileRejected, OtpError, UnknownReference
 from ..masking import mask_aadhaar
 from ..ports import AadhaarKyc, GatewayResponse
 from ..retry import RetryMode
-from ..validation import MobileField, StrictSchema, is_storable, is_valid_aadhaar
+from ..validation import AADHAAR_RE, MobileField, StrictSchema, is_storable, is_valid_aadhaar
 from .base import LocalOperation, Operation, Request
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ OTP_MESSAGES = {
 
 
 class AadhaarNumberSchema(StrictSchema):
-    aadhaar_number = fields.String(required=True)
+    aadhaar_number = fields.String(required=True, metadata={
+        "pattern": AADHAAR_RE.pattern,
+        "description": "12 digits, the last a Verhoeff check digit; spaces and hyphens are ignored."})
 
     @pre_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
