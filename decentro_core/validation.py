@@ -33,6 +33,7 @@ __all__ = [
     "MobileField",
     "RupeeAmount",
     "StrictSchema",
+    "USER_ID_MAX",
     "is_storable",
     "is_valid_aadhaar",
     "load",
@@ -46,6 +47,7 @@ __all__ = [
 PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]\Z")
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}\Z")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}\Z")
+USER_ID_MAX = 200  # a user id is stored with records, consent and audit events
 AADHAAR_RE = re.compile(r"^[2-9][0-9]{11}\Z")  # and a Verhoeff check digit: is_valid_aadhaar
 MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})\Z")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?\Z")

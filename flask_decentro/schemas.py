@@ -22,7 +22,7 @@ from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
 from decentro_core.operations.aadhaar import AadhaarFileOptions, AadhaarNumberSchema, AadhaarOtpVerifySchema
 from decentro_core.operations.kyc import BankSchema, CkycSchema, PanSchema
 from decentro_core.operations.payments import CustomerSchema, PaymentSchema, VpaSchema
-from decentro_core.validation import ConsentSchema
+from decentro_core.validation import USER_ID_MAX, ConsentSchema
 
 __all__ = [
     "AadhaarOtpStartBody",
@@ -64,7 +64,7 @@ class HttpFields(Schema):
 
     consent = fields.Nested(ConsentBody, required=True, metadata={
         "description": "The consent the user gave: checked before anything else (400 CONSENT_REQUIRED)."})
-    user_id = fields.String(validate=validate.Length(min=1, max=200), metadata={
+    user_id = fields.String(validate=validate.Length(min=1, max=USER_ID_MAX), metadata={
         "description": "Demo mode only (no identity callable): the user the call is for. "
                        "With an identity callable the signed-in user is used and this is ignored."})
 
