@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -47,8 +47,8 @@ from decentro_core.webhooks import sign_body
 from flask_decentro import Decentro
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in __import__("sys").path:  # bench/ is a folder of the repository, not a package
-    __import__("sys").path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not an installed package
+    sys.path.insert(0, str(ROOT))
 from bench.common import sandbox_env  # noqa: E402
 
 pytestmark = pytest.mark.e2e
