@@ -31,7 +31,7 @@ from .operations.payments import ReconcileReport
 from .ports import Clock, ConsentRecord, IdFactory, Ports
 from .runner import OperationRunner
 from .settings import Settings
-from .validation import is_storable
+from .validation import USER_ID_MAX, is_storable
 from .webhooks import WebhookAck, WebhookProcessor, validate_signature
 from .webhooks.processor import Headers
 
@@ -274,8 +274,9 @@ class BlockingDecentroService:
 
 def _check_user(user_id: str | None) -> None:
     """A user id is stored with records, consent and audit: bounded, storable text."""
-    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= 200 and is_storable(user_id)):
-        raise ValidationError({"user_id": ["Must be 1 to 200 characters of storable text."]})
+    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= USER_ID_MAX
+                                    and is_storable(user_id)):
+        raise ValidationError({"user_id": [f"Must be 1 to {USER_ID_MAX} characters of storable text."]})
 
 
 def _actor(user_id: str | None, context: CallContext | None) -> str:

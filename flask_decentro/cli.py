@@ -254,6 +254,22 @@ def _opens(processor: WebhookProcessor, key: str) -> bool:
     return True
 
 
+@decentro_cli.command("openapi")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Write the document to this file (default: print it).")
+def openapi(output: Path | None) -> None:
+    """The app's OpenAPI 3.1 document, as served at <prefix>/openapi.json."""
+    from .openapi import build_spec, spec_json
+
+    state = get_state()
+    text = spec_json(build_spec(state.settings, state.options))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} ({len(text)} bytes)", err=True)
+
+
 @decentro_cli.command("purge")
 @click.option("--older-than", "older_than", required=True, help="Age such as 90d, 12h or 30m.")
 def purge(older_than: str) -> None:

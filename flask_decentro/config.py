@@ -49,6 +49,15 @@ class FlaskOptions:
         "empty: none"
     )
 
+    openapi_enabled: bool = setting(
+        "DECENTRO_OPENAPI_ENABLED",
+        True, parse_bool, "Serve the OpenAPI 3.1 document at <prefix>/openapi.json"
+    )
+    docs_enabled: bool = setting(
+        "DECENTRO_DOCS_ENABLED",
+        True, parse_bool, "Serve Swagger UI at <prefix>/docs (with the OpenAPI document; needs the docs extra)"
+    )
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> FlaskOptions:
         return cls(**read_fields(cls, mapping))

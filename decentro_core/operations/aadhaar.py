@@ -28,7 +28,7 @@ from ..errors import AadhaarFileRejected, OtpError, UnknownReference
 from ..masking import mask_aadhaar
 from ..ports import AadhaarKyc, ConsentRecord, GatewayResponse
 from ..retry import RetryMode
-from ..validation import MobileField, StrictSchema, is_storable, is_valid_aadhaar
+from ..validation import AADHAAR_RE, MobileField, StrictSchema, is_storable, is_valid_aadhaar
 from .base import LocalOperation, Operation, Request
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "verify_otp",
+    "AadhaarFileOptions",
     "AadhaarNumberSchema",
     "AadhaarOtpVerifySchema",
     "AadhaarXmlSchema",
@@ -67,7 +68,9 @@ OTP_MESSAGES = {
 
 
 class AadhaarNumberSchema(StrictSchema):
-    aadhaar_number = fields.String(required=True)
+    aadhaar_number = fields.String(required=True, metadata={
+        "pattern": AADHAAR_RE.pattern,
+        "description": "12 digits, the last a Verhoeff check digit; spaces and hyphens are ignored."})
 
     @pre_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -204,8 +207,9 @@ def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: st
 
 
 
-class AadhaarXmlSchema(StrictSchema):
-    content = fields.Raw(required=True)
+class AadhaarFileOptions(StrictSchema):
+    """What comes with an offline e-KYC file, however the file itself is carried."""
+
     share_code = fields.String(
         required=True,
         validate=[
@@ -215,6 +219,10 @@ class AadhaarXmlSchema(StrictSchema):
     )
     mobile = MobileField(load_default=None)
     email = fields.Email(load_default=None)
+
+
+class AadhaarXmlSchema(AadhaarFileOptions):
+    content = fields.Raw(required=True)
     max_bytes = fields.Integer(required=True, load_only=True)
 
     @post_load

@@ -84,7 +84,7 @@ class PaymentSchema(StrictSchema):
         load_default="Payment",
         validate=[validate.Length(min=1, max=50), validate.Regexp(PURPOSE_RE, error=PURPOSE_ERROR)],
     )
-    expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
+    expiry_minutes = fields.Integer(load_default=30, strict=True, validate=validate.Range(min=1, max=45 * 24 * 60))
 
 
 def link_body(request: Request, reference_id: str) -> dict[str, Any]:
