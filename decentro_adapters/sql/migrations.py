@@ -245,7 +245,8 @@ def status_of_database(db: pw.Database, *, migrations: Sequence[Migration] = MIG
 def upgrade_database(
     db: pw.Database, *, migrations: Sequence[Migration] = MIGRATIONS, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> UpgradeReport:
-    """Apply the pending migrations in order, one transaction each, under the deploy lock."""
+    """Apply the pending migrations in order, one transaction each (all in one for an empty
+    database), under the deploy lock."""
     _validate(migrations)
     latest = migrations[-1].version
     context = MigrationContext(db, build_models(db), SchemaMigrator.from_database(db))
@@ -262,13 +263,16 @@ def upgrade_database(
                     refuse(version, latest)
                 if state == "unversioned":
                     _verify_columns(context)
-                step = next((m for m in migrations if m.version > (version or 0)), None)
-                if step is None:
+                pending = [m for m in migrations if m.version > (version or 0)]
+                if not pending:
                     break
-                step.apply(context)
-                _write_version(db, step.version)
-                if state != "unversioned":
-                    applied.append(step.label)
+                # A new database gets every step in one transaction, so a process starting on it
+                # at the same moment never sees it half-built (a version behind the code).
+                for step in pending if state == "empty" else pending[:1]:
+                    step.apply(context)
+                    _write_version(db, step.version)
+                    if state != "unversioned":
+                        applied.append(step.label)
     return UpgradeReport(before=before, after=latest, applied=tuple(applied), stamped=start == "unversioned")
 
 

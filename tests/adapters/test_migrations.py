@@ -481,3 +481,21 @@ def test_a_check_deferred_at_start_passes_once_on_a_current_schema(postgres_url:
             with session(db):
                 pass
     assert calls == [1]
+
+
+def test_a_new_database_is_never_seen_half_upgraded(empty_url: str) -> None:
+    """Another process starting while the first upgrade runs must see no version or the
+    latest, never version 1 of 2 (it would refuse to serve a database "behind" the code)."""
+    seen: list[int | None] = []
+
+    def look_from_elsewhere(ctx: MigrationContext) -> None:
+        from decentro_adapters.sql.schema_version import VERSION_TABLE, read_version
+
+        with database(empty_url) as other:
+            seen.append(read_version(other) if VERSION_TABLE in other.get_tables() else None)
+        MIGRATIONS[1].apply(ctx)
+
+    migrations = (MIGRATIONS[0], Migration(2, "outcome events outbox", look_from_elsewhere), *MIGRATIONS[2:])
+    with database(empty_url) as db:
+        report = upgrade_database(db, migrations=migrations)
+    assert seen == [None] and report.after == SCHEMA_VERSION
