@@ -55,6 +55,8 @@ PLOT_LIMIT = 2000
 WEBHOOK_STATES: tuple[WebhookState, ...] = ("received", "processed", "failed")
 STATUS_COLOURS = {"SUCCESS": "#2e7d32", "PENDING": "#f9a825", "FAILURE": "#c62828", "EXPIRED": "#6d4c41"}
 OTHER_COLOUR = "#607d8b"
+MIN_SLOTS_HOURLY, MIN_SLOTS_DAILY = 24, 14
+LATEST = 5  # payments listed under the overview's plot
 _CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
 
@@ -93,7 +95,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
     def overview() -> str:
         recent = [r for _, r in records.operations_page(limit=PLOT_LIMIT, operation=PAYMENT_OPERATION)]
         failed = records.webhook_events_page(limit=1, state="failed")
-        return render_template("decentro_console/overview.html", plot=status_plot(recent),
+        return render_template("decentro_console/overview.html", plot=status_plot(recent), latest=recent[:LATEST],
                                counts=Counter(r.status for r in recent), sampled=len(recent),
                                plot_limit=PLOT_LIMIT, head=audit.head(), has_failed=bool(failed))
 
@@ -221,12 +223,14 @@ def status_plot(payments: Iterable[OperationRecord], *, width: int = 720, height
     last = max(r.created_at for r in chosen)
     hourly = last - first < timedelta(days=2)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
-    start = _floor(first, hourly)
+    # At least a day of hours (or two weeks of days), ending with the newest payment's slot.
+    newest = _floor(last, hourly)
+    count = max(int((newest - _floor(first, hourly)) / step) + 1, MIN_SLOTS_HOURLY if hourly else MIN_SLOTS_DAILY)
+    start = newest - (count - 1) * step
     buckets: dict[int, Counter[str]] = {}
     for record in chosen:
         index = int((record.created_at - start) / step)
         buckets.setdefault(index, Counter())[record.status] += 1
-    count = max(buckets) + 1
     order = list(STATUS_COLOURS)
     statuses = sorted({r.status for r in chosen}, key=lambda s: (order.index(s) if s in order else len(order), s))
     tallest = max(sum(c.values()) for c in buckets.values())
@@ -254,9 +258,10 @@ def status_plot(payments: Iterable[OperationRecord], *, width: int = 720, height
             label = f"{_label(start + index * step, hourly)}: {n} {status}"
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w * 0.8, 1):.1f}" height="{h:.1f}" '
                          f'fill="{STATUS_COLOURS.get(status, OTHER_COLOUR)}"><title>{escape(label)}</title></rect>')
-    for index in sorted({0, count - 1}):
-        x = left + index * bar_w + bar_w / 2
-        parts.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" class="axis">'
+    ticks = ((0, left, "start"), (count // 2, left + (count // 2 + 0.5) * bar_w, "middle"),
+             (count - 1, width - 10, "end"))  # the outer labels stay inside the picture
+    for index, x, anchor in ticks:
+        parts.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="{anchor}" class="axis">'
                      f'{escape(_label(start + index * step, hourly))}</text>')
     parts.append("</svg>")
     legend = "".join(

@@ -116,3 +116,20 @@ def test_a_failed_callback_is_replayed_only_with_the_form_token(console):
     assert done.status_code == 200 and f"Callback {key} replayed: SUCCESS." in done.get_data(as_text=True)
     assert service.ports.records.get_operation("early-ref").status == "SUCCESS"
     assert client.post(f"{PREFIX}/callbacks/unknown/replay", data={"csrf_token": token}).status_code == 404
+
+
+def test_the_plot_stacks_statuses_per_hour_over_at_least_a_day():
+    from datetime import timedelta
+
+    from flask_decentro.console import status_plot
+
+    at = datetime(2026, 1, 1, 9, 15, tzinfo=timezone.utc)
+    rows = [OperationRecord(f"r{n}", "upi_payment", status, at + timedelta(hours=hours), at)
+            for n, (status, hours) in enumerate([("SUCCESS", 0), ("SUCCESS", 0), ("FAILURE", 0), ("PENDING", 2)])]
+    svg = str(status_plot(rows))
+    assert svg.count("<rect") == 3  # 09:00 SUCCESS and FAILURE, 11:00 PENDING
+    assert "01 Jan 09:00: 2 SUCCESS" in svg and "01 Jan 11:00: 1 PENDING" in svg
+    assert "4 payments by hour: 2 SUCCESS, 1 PENDING, 1 FAILURE" in svg
+    assert "31 Dec 12:00" in svg  # 24 hourly slots end with the newest payment's hour
+    assert "style=" not in svg  # the console's CSP allows no inline style
+    assert "No payments yet" in str(status_plot([]))
