@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .events import EventDispatcher, Handler
 from .service import BlockingDecentroService
 from .settings import Settings
 
@@ -69,6 +70,17 @@ class DecentroService:
     cache_kyc_result = _awaitable(BlockingDecentroService.cache_kyc_result)
     get_cached_kyc_result = _awaitable(BlockingDecentroService.get_cached_kyc_result)
     receive_callback = _awaitable(BlockingDecentroService.receive_callback)
+    reconcile_payments = _awaitable(BlockingDecentroService.reconcile_payments)
+
+    def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
+        """Register an outcome-event handler (a plain function; it runs on the dispatcher's
+        thread): see :meth:`BlockingDecentroService.on`."""
+        return self.blocking.on(event_type, handler, name=name)
+
+    @property
+    def events(self) -> EventDispatcher:
+        """The outcome-event dispatcher (see :mod:`decentro_core.events`)."""
+        return self.blocking.events
 
     def validate_webhook(self, payload: Any, signature: str, secret: str) -> bool:
         """Pure computation, so not awaited: HMAC-SHA256 hex of the raw body, constant time."""

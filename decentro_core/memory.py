@@ -14,10 +14,10 @@ import itertools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from .audit import AuditKeyring, ChainWalk, key_id_of
@@ -30,7 +30,9 @@ from .ports import (
     Ports,
     RecordStore,
     Vault,
-    SETTLED_STATUSES,
+    EventState,
+    OutcomeEvent,
+    replaces_status,
     AadhaarVerifier,
     AuditEvent,
     AuditHead,
@@ -48,6 +50,7 @@ __all__ = [
     "MemoryAuditSink",
     "MemoryCache",
     "MemoryConsentStore",
+    "MemoryOutbox",
     "MemoryRecordStore",
     "MemoryVault",
     "memory_ports",
@@ -97,9 +100,9 @@ class MemoryCache:
 class MemoryVault:
     """Tokenising vault: random tokens out, plaintext kept in process memory only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hash_key: bytes | None = None) -> None:
         self._secrets: dict[str, bytes] = {}
-        self._hash_key = secrets.token_bytes(32)
+        self._hash_key = hash_key or secrets.token_bytes(32)  # a fixed one: repeatable fingerprints (tests)
         self._guard = threading.Lock()
 
     def seal(self, plaintext: bytes) -> str:
@@ -178,6 +181,69 @@ class MemoryConsentStore:
                                has_user_agent=c.user_agent is not None) for i, c in chosen]
 
 
+class MemoryOutbox:
+    """The outcome events a :class:`MemoryRecordStore` writes, shared with it (one lock)."""
+
+    def __init__(self, guard: threading.Lock) -> None:
+        self.rows: dict[str, OutcomeEvent] = {}
+        self._guard = guard
+        self._next_id = 1
+        self._leased: dict[str, datetime] = {}
+
+    def insert(self, event: OutcomeEvent) -> OutcomeEvent | None:
+        """Add ``event`` unless its key is known (the caller holds the lock)."""
+        if event.key in self.rows:
+            return None
+        stored = replace(event, id=self._next_id)
+        self._next_id += 1
+        self.rows[event.key] = stored
+        return stored
+
+    def claim(self, now: datetime, *, limit: int, lease: float, key: str | None = None,
+              types: Collection[str] | None = None) -> list[OutcomeEvent]:
+        with self._guard:
+            due = [
+                e for e in sorted(self.rows.values(), key=lambda e: e.id or 0)
+                if e.state in ("pending", "retrying") and (e.next_attempt_at is None or e.next_attempt_at <= now)
+                and self._leased.get(e.key, now) <= now and (key is None or e.key == key)
+                and (types is None or e.type in types)
+            ][:limit]
+            for e in due:
+                self._leased[e.key] = now + timedelta(seconds=lease)
+            return due
+
+    def finish(self, key: str, *, now: datetime, delivered_to: tuple[str, ...], error: str | None,
+               retry_at: datetime | None) -> None:
+        with self._guard:
+            event = self.rows.get(key)
+            if event is None:
+                raise StoreError("No outcome event with that key")
+            self._leased.pop(key, None)
+            state: EventState = "delivered" if error is None else ("retrying" if retry_at else "dead")
+            self.rows[key] = replace(event, state=state, attempts=event.attempts + 1, delivered_to=delivered_to,
+                                     last_error=error, next_attempt_at=retry_at,
+                                     delivered_at=now if error is None else event.delivered_at)
+
+    def get(self, key: str) -> OutcomeEvent | None:
+        with self._guard:
+            return self.rows.get(key)
+
+    def events(self, *, state: EventState | None = None, after_id: int = 0, limit: int = 100) -> list[OutcomeEvent]:
+        with self._guard:
+            chosen = [e for e in self.rows.values() if (e.id or 0) > after_id and (state is None or e.state == state)]
+        return sorted(chosen, key=lambda e: e.id or 0)[:limit]
+
+    def requeue(self, key: str, *, now: datetime, all_handlers: bool = False) -> bool:
+        with self._guard:
+            event = self.rows.get(key)
+            if event is None:
+                return False
+            self._leased.pop(key, None)
+            self.rows[key] = replace(event, state="pending", next_attempt_at=now,
+                                     delivered_to=() if all_handlers else event.delivered_to)
+            return True
+
+
 class MemoryRecordStore:
     """``audit``: the sink whose events :meth:`audit_trail` reads (the SQL store reads its own
     database's table); without one the trail is empty."""
@@ -189,6 +255,11 @@ class MemoryRecordStore:
         self._ids: dict[tuple[str, str], int] = {}  # ("op" | "hook", key) -> row id, as SQL's
         self._next_id = itertools.count(1)
         self._guard = threading.Lock()
+        self._outbox = MemoryOutbox(self._guard)
+
+    @property
+    def outbox(self) -> MemoryOutbox:
+        return self._outbox
 
     def _row_id(self, table: str, key: str) -> int:
         """The row id of ``key``, given on its first write (callers hold the lock)."""
@@ -199,11 +270,28 @@ class MemoryRecordStore:
         with self._guard:
             self._merge(record)
 
+    def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
+                     event: OutcomeEvent | None) -> OutcomeEvent | None:
+        with self._guard:
+            stored = self.operations.get(record.reference_id)
+            if audit_event is not None:
+                audit.append(audit_event)  # first: if it raises, nothing below has changed
+            self._merge(record)
+            return self._emit(stored, record, event)
+
+    def _emit(self, stored: OperationRecord | None, record: OperationRecord,
+              event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """Insert ``event`` when ``record``'s status replaced a different stored one (lock held)."""
+        old = stored.status if stored is not None else None
+        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
+            return None
+        return self._outbox.insert(replace(event, old_status=old))
+
     def _merge(self, record: OperationRecord) -> None:
         stored = self.operations.get(record.reference_id)
-        if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
-            # A write that disagrees with a settled status is a stale copy: it changes no value
-            # the settled record has, and only fills what is still missing.
+        if stored is not None and not replaces_status(stored.status, record.status):
+            # A write that may not replace the stored status is a stale copy: it changes no
+            # value the stored record has, and only fills what is still missing.
             record = replace(
                 stored,
                 updated_at=max(stored.updated_at, record.updated_at),
@@ -279,12 +367,23 @@ class MemoryRecordStore:
             if stored is not None and stored.state == "processed":  # applied by another processor
                 return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
             audit.append(update.audit)  # first: if it raises, nothing below has changed
+            emitted = None
             if update.record is not None:
                 self._merge(update.record)
+                emitted = self._emit(record, update.record, update.event)
             event = self.events.get(dedupe_key)
             if event is not None:
                 self.events[dedupe_key] = replace(event, state="processed", attempts=event.attempts + 1, last_error=None)
-            return update
+            return replace(update, event=emitted)
+
+    def unsettled(self, operation: str, *, created_before: datetime, limit: int,
+                  after: OperationRecord | None = None) -> list[OperationRecord]:
+        with self._guard:
+            found = sorted((r for r in self.operations.values() if r.operation == operation
+                            and r.status == "PENDING" and r.created_at < created_before
+                            and (after is None or (r.created_at, r.reference_id) > (after.created_at, after.reference_id))),
+                           key=lambda r: (r.created_at, r.reference_id))
+        return found[:limit]
 
     def purge_before(self, cutoff: datetime) -> int:
         with self._guard:

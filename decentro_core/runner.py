@@ -24,12 +24,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .envelope import Outcome, to_envelope
+from .events import EventDispatcher, outcome_event
 from .breaker import CircuitBreaker
 from .errors import (
     CacheUnavailable,
     DeadlineExceeded,
     DecentroError,
     DuplicateReference,
+    FailureReplayed,
     GatewayConnectionError,
     GatewayTimeout,
     StoreError,
@@ -60,14 +62,22 @@ class OperationRunner:
     monotonic: Callable[[], float] = time.monotonic
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
     breaker: CircuitBreaker | None = None
+    events: EventDispatcher | None = None
 
     def __post_init__(self) -> None:
         if self.breaker is None:
             self.breaker = CircuitBreaker(threshold=self.settings.breaker_threshold,
                                           cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic)
 
-    def start_deadline(self) -> Deadline:
-        return Deadline.after(self.settings.deadline, self.monotonic)
+    def start_deadline(self, operation: Operation | None = None) -> Deadline:
+        """The call's deadline: ``DECENTRO_DEADLINE``, or the operation's own budget."""
+        return Deadline.after(self.budget(operation) or self.settings.deadline, self.monotonic)
+
+    def budget(self, operation: Operation | None) -> float | None:
+        """An operation's own time budget (deadline and read timeout), if it has one."""
+        if operation is None or operation.budget is None:
+            return None
+        return float(getattr(self.settings, operation.budget))
 
     @property
     def policy(self) -> RetryPolicy:
@@ -108,6 +118,27 @@ class OperationRunner:
         self.ports.records.save_operation(updated)
         return updated
 
+    def settle_outcome(self, record: OperationRecord, status: str, *, actor: str, action: str, subject: str,
+                       outcome: str, operation_id: str | None = None, result: Any = None,
+                       emit: bool = True) -> OperationRecord:
+        """Save the record's new status with its audit event and, when the status is an outcome
+        (:func:`~decentro_core.events.event_type`) and ``emit``, its outcome event: one store
+        transaction. The event is handed to the dispatcher once that has committed."""
+        updated = replace(
+            record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
+            sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
+        )
+        audit_event = AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome,
+                                 occurred_at=updated.updated_at, operation_id=updated.operation_id,
+                                 reference_id=updated.reference_id)
+        event = outcome_event(updated, old_status=record.status, at=updated.updated_at) if emit else None
+        emitted = self.ports.records.save_outcome(updated, audit=self.ports.audit, audit_event=audit_event,
+                                                  event=event)
+        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, updated.reference_id)
+        if emitted is not None and self.events is not None:
+            self.events.committed([emitted])
+        return updated
+
     def record_audit(self, *, actor: str, action: str, subject: str, outcome: str, reference_id: str | None,
                      operation_id: str | None) -> None:
         """Append one audit event; ``subject`` is already masked."""
@@ -128,7 +159,7 @@ class OperationRunner:
         the whole call (a new one starts when none is given); ``reference_id`` is the first
         attempt's (an idempotency key's derived id), else a fresh one.
         """
-        deadline = deadline or self.start_deadline()
+        deadline = deadline or self.start_deadline(operation)
         call = _Call(operation, request, user_id, actor, operation.subject(request))
         if consent is not None:
             self.ports.consents.record(consent)
@@ -159,16 +190,16 @@ class OperationRunner:
             reference = current[0].reference_id
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                self._settle(call, current[0], "FAILURE", result={"error": exc.code})
-                self._audit(call, exc.code, reference_id=reference, operation_id=None)
+                # Not an outcome of the check (Decentro was not reached or refused the call): no event.
+                self._settle(call, current[0], "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
+                             audited=exc.code, emit=False)
                 raise
             outcome = unknown
         extra = operation.envelope_fields(request) if operation.envelope_fields else None
         envelope = to_envelope(outcome, reference_id=reference, extra=extra)
         try:
-            self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
-            self._audit(call, outcome.error_code or outcome.status, reference_id=reference,
-                        operation_id=outcome.operation_id)
+            self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
+                         audited=outcome.error_code or outcome.status)
         except StoreError:
             if operation.mode is not RetryMode.WRITE:
                 raise
@@ -177,6 +208,56 @@ class OperationRunner:
             log.error("decentro %s: the outcome could not be recorded (ref %s); the PENDING record remains",
                       operation.name, reference)
         return envelope
+
+    def run_once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None,
+                 actor: str, consent: ConsentRecord | None = None,
+                 check: Callable[[OperationRecord], None] | None = None,
+                 in_flight: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run ``operation`` at most once for ``reference`` (an id derived from a caller's key).
+
+        A repeat answers the first call's stored envelope (``data.idempotent_replay``) without
+        calling Decentro, also after the first answer was lost on its way to the caller; while
+        the first call still runs it answers ``PENDING`` (``reconciliation: IN_FLIGHT`` plus
+        ``in_flight``). ``check`` may refuse a repeat (raise) before that. Concurrent repeats
+        wait on one lock (across processes with a shared cache).
+        """
+        deadline = self.start_deadline(operation)
+        read = self.budget(operation) or self.settings.timeout
+        # Wait for a first call holding the key while leaving this one an attempt's time; when
+        # the budget is all one attempt (OTP validation), still long enough for the holder to
+        # write its record, which the repeat then answers IN_FLIGHT from.
+        wait = max(deadline.remaining() - read, min(deadline.remaining() / 2, 5.0))
+        try:
+            with self.ports.cache.lock("once:" + reference, timeout=wait):
+                return self._once(operation, request, reference, user_id=user_id, actor=actor, consent=consent,
+                                  check=check, in_flight=in_flight, deadline=deadline)
+        except CacheUnavailable:
+            # The record check below still stops a sequential repeat; only a concurrent one could slip.
+            log.error("decentro %s: the cache is unavailable; at-most-once holds for sequential repeats only",
+                      operation.name)
+            return self._once(operation, request, reference, user_id=user_id, actor=actor, consent=consent,
+                              check=check, in_flight=in_flight, deadline=deadline)
+
+    def _once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None, actor: str,
+              consent: ConsentRecord | None, check: Callable[[OperationRecord], None] | None,
+              in_flight: Mapping[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        first = self.ports.records.get_operation(reference)
+        if first is None:
+            return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline,
+                            reference_id=reference)
+        if check is not None:
+            check(first)
+        if first.sealed_result is None:  # the first call is still running, or died after writing ahead
+            pending = Outcome("PENDING", first.operation_id, {"reconciliation": "IN_FLIGHT", **(in_flight or {})})
+            envelope = to_envelope(pending, reference_id=reference)
+        else:
+            envelope = self.open_json(first.sealed_result)
+        if "data" not in envelope:  # the first call raised: so does its repeat, without calling again
+            code = str(envelope.get("error") or "DECENTRO_ERROR")
+            raise FailureReplayed(f"The first call with this key failed ({code}); retry with a new key",
+                                  code=code, http_status=int(envelope.get("http_status") or 502),
+                                  request_id=reference)
+        return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
     def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
         """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
@@ -205,21 +286,24 @@ class OperationRunner:
         return self.open_record(reference, operation.name, user_id=call.user_id,
                                 sealed_input=operation.sealed_input(operation, call.request))
 
-    def _settle(self, call: _Call, record: OperationRecord, status: str, **changes: Any) -> None:
-        if call.operation.recorded:
-            self.settle_record(record, status, **changes)
-
-    def _audit(self, call: _Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:
+    def _settle(self, call: _Call, record: OperationRecord, status: str, *, audited: str | None = None,
+                emit: bool = True, **changes: Any) -> None:
+        """Save a recorded operation's status; with ``audited`` (the audit outcome), audit it
+        and emit its outcome event in the same transaction."""
         if not call.operation.recorded:
             return
-        self.record_audit(actor=call.actor, action=call.operation.name, subject=call.subject, outcome=outcome,
-                          reference_id=reference_id, operation_id=operation_id)
+        if audited is None:
+            self.settle_record(record, status, **changes)
+            return
+        self.settle_outcome(record, status, actor=call.actor, action=call.operation.name, subject=call.subject,
+                            outcome=audited, emit=emit, **changes)
 
     def _request(self, call: _Call, reference: str, *, timeout: float) -> GatewayRequest:
         operation = call.operation
         path = operation.path.format(settings=self.settings, **call.request)
+        read = self.budget(operation) or self.settings.timeout
         return GatewayRequest(operation.method, path, operation.module, reference,
-                              operation.body(call.request, reference), timeout=min(timeout, self.settings.timeout))
+                              operation.body(call.request, reference), timeout=min(timeout, read))
 
     # -- KYC cache -----------------------------------------------------------------------
 

@@ -133,6 +133,11 @@ class Settings:
         "Longest one call may take (attempts, backoff, single-flight wait); keep it under the worker's timeout"
     )
     connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
+    aadhaar_otp_timeout: float = setting(
+        "DECENTRO_AADHAAR_OTP_TIMEOUT", 60.0, float,
+        "Deadline and read timeout of Aadhaar OTP validation only (Decentro was measured at ~45 s); "
+        "serve that route with a worker timeout above it"
+    )
     breaker_threshold: int = setting(
         "DECENTRO_BREAKER_THRESHOLD", 5, int,
         "Consecutive timeouts/5xx of one module before its calls fail fast (0: never)"
@@ -190,6 +195,28 @@ class Settings:
     idempotency_window: int = setting(
         "DECENTRO_IDEMPOTENCY_WINDOW", 86400, int,
         "Seconds an Idempotency-Key replays its first payment; reused later it is refused (409)"
+    )
+    events_dispatch: str = setting(
+        "DECENTRO_EVENTS_DISPATCH", "inline", str,
+        "inline: deliver outcome events right after the commit in this process; worker: only "
+        "`flask decentro worker` delivers them"
+    )
+    events_max_attempts: int = setting(
+        "DECENTRO_EVENTS_MAX_ATTEMPTS", 10, int, "Deliveries of an event to a raising handler before it is dead"
+    )
+    events_retry_base: float = setting(
+        "DECENTRO_EVENTS_RETRY_BASE", 5.0, float, "First wait before an event is retried, seconds (doubles)"
+    )
+    events_retry_max: float = setting(
+        "DECENTRO_EVENTS_RETRY_MAX", 3600.0, float, "Longest wait between two deliveries of an event, seconds"
+    )
+    events_lease: float = setting(
+        "DECENTRO_EVENTS_LEASE", 60.0, float,
+        "Seconds a dispatcher holds an event it claimed; handlers must return within it"
+    )
+    reconcile_grace: int = setting(
+        "DECENTRO_RECONCILE_GRACE", 600, int,
+        "Seconds after a payment link's expiry before reconciliation settles a payment Decentro cannot"
     )
     cache_fail_open: bool = setting(
         "DECENTRO_CACHE_FAIL_OPEN", True, parse_bool,
@@ -270,6 +297,14 @@ class Settings:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
+        if self.aadhaar_otp_timeout <= 0:
+            raise ConfigurationError("DECENTRO_AADHAAR_OTP_TIMEOUT must be > 0")
+        if self.events_dispatch not in ("inline", "worker"):
+            raise ConfigurationError("DECENTRO_EVENTS_DISPATCH must be inline or worker")
+        if self.events_max_attempts < 1 or self.events_retry_base <= 0 or self.events_retry_max <= 0 \
+                or self.events_lease <= 0 or self.reconcile_grace < 0:
+            raise ConfigurationError("DECENTRO_EVENTS_* must be positive (MAX_ATTEMPTS at least 1), "
+                                     "DECENTRO_RECONCILE_GRACE >= 0")
         return self
 
 

@@ -9,6 +9,7 @@ from flask import Flask
 
 from decentro_adapters.bootstrap import build
 from decentro_core.errors import ConfigurationError
+from decentro_core.events import Handler
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
 from decentro_core.webhooks import WebhookProcessor
@@ -16,6 +17,7 @@ from decentro_core.webhooks import WebhookProcessor
 from .config import FlaskOptions, merged_mapping
 from .limiting import build_limiter
 from .routes import create_blueprint
+from .signals import connect_dispatcher
 from .state import DecentroState, Identity, Operator, get_service, get_state
 
 __all__ = ["Decentro"]
@@ -72,7 +74,8 @@ class Decentro:
             service, close = self._service, _nothing
             ports = service.ports
             webhooks = WebhookProcessor.from_settings(settings, records=ports.records, vault=ports.vault,
-                                                      audit=ports.audit, clock=service.clock)
+                                                      audit=ports.audit, clock=service.clock, events=service.events)
+        connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
             limiter=build_limiter(app, options), identity=self._identity, close=close, operator=self._operator,
@@ -103,6 +106,12 @@ class Decentro:
     def service(self) -> BlockingDecentroService:
         """The current app's ``BlockingDecentroService``."""
         return get_service()
+
+    def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
+        """Register an outcome-event handler (``@decentro.on("payment.succeeded")``) on the
+        current app's service: see :meth:`BlockingDecentroService.on`. Needs an app context
+        (or use ``flask_decentro.signals``, which needs none)."""
+        return get_service().events.on(event_type, handler, name=name)
 
     @property
     def state(self) -> DecentroState:

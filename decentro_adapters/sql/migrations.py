@@ -129,6 +129,8 @@ def _initial_tables(ctx: MigrationContext) -> None:
     db, existing = ctx.database, set(ctx.database.get_tables())
     for model in _in_lock_order(ctx.models):
         table = model._meta.table_name
+        if table in _LATER_TABLES:
+            continue
         if table not in existing:
             model.create_table(safe=False)  # the table and its indexes
             continue
@@ -138,7 +140,19 @@ def _initial_tables(ctx: MigrationContext) -> None:
                 db.execute(model._schema._create_index(index, safe=False))  # type: ignore[no-untyped-call]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial tables", _initial_tables),)
+_LATER_TABLES = frozenset({"decentro_outcome_event"})  # created by later migrations, not version 1
+
+
+def _outcome_events(ctx: MigrationContext) -> None:
+    """Version 2: the outbox of outcome events (``decentro_outcome_event``), a new table only."""
+    if ctx.models.event._meta.table_name not in set(ctx.database.get_tables()):
+        ctx.models.event.create_table(safe=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial tables", _initial_tables),
+    Migration(2, "outcome events outbox", _outcome_events),
+)
 
 
 def _in_lock_order(models: Models) -> list[Any]:

@@ -28,13 +28,16 @@ from decentro_core.ports import (
     ConsentListing,
     ConsentRecord,
     OperationRecord,
+    OutcomeEvent,
     Vault,
     WebhookEvent,
     WebhookState,
+    replaces_status,
 )
 
 from .audit import PeeweeAuditSink
 from .migrations import SchemaMode, prepare_schema
+from .outbox import PeeweeOutbox
 from .record_sql import OPERATION_COLUMNS, WEBHOOK_COLUMNS, RecordSql, marks
 from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
@@ -166,6 +169,51 @@ class PeeweeRecordStore:
         self.models = models
         self._dialect = Dialect.of(database)
         self._sql = RecordSql(self._dialect, models)
+        self._outbox = PeeweeOutbox(database, models)
+        self._sql_purge_events = self._outbox.purge_sql()
+
+    @property
+    def outbox(self) -> PeeweeOutbox:
+        return self._outbox
+
+    def _transaction(self) -> Any:
+        return self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic()
+
+    def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
+                     event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """One transaction: lock the stored record, merge ``record``, write the outcome event
+        if the status really changed, append the audit event (last: see :meth:`apply_callback`)."""
+        db, sql = self._db, self._sql
+        with session(db), self._transaction():
+            emitted = None
+            if event is None:
+                execute(db, sql.upsert, self._operation_values(record))
+            else:
+                found = execute(db, sql.status_locked, (record.reference_id,)).fetchone()
+                execute(db, sql.upsert, self._operation_values(record))
+                emitted = self._emit(found[0] if found is not None else None, record, event)
+            if audit_event is not None:
+                audit.append(audit_event)
+        return emitted
+
+    def _emit(self, old: str | None, record: OperationRecord, event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """Insert ``event`` when ``record``'s status replaced a different stored one (in the transaction)."""
+        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
+            return None
+        return self._outbox.insert(replace(event, old_status=old))
+
+    def unsettled(self, operation: str, *, created_before: datetime, limit: int,
+                  after: OperationRecord | None = None) -> list[OperationRecord]:
+        when = self._dialect.stored_time
+        params: list[Any] = [operation, when(created_before)]
+        sql = self._sql.unsettled
+        if after is not None:
+            sql += self._sql.unsettled_after
+            params += [when(after.created_at), when(after.created_at), after.reference_id]
+        with session(self._db):
+            rows = execute(self._db, sql + self._sql.unsettled_order + f" LIMIT {max(0, int(limit))}",
+                           params).fetchall()
+        return [_operation(r) for r in rows]
 
     def save_operation(self, record: OperationRecord) -> None:
         with session(self._db):
@@ -199,7 +247,7 @@ class PeeweeRecordStore:
         held for the fewest statements, and a failing foreign sink rolls the writes back.
         """
         db, sql = self._db, self._sql
-        with session(db), db.atomic("IMMEDIATE") if self._dialect.sqlite else db.atomic():
+        with session(db), self._transaction():
             row = execute(db, sql.by_reference_locked, (reference_id,)).fetchone() if reference_id else None
             if row is None and operation_id:
                 row = execute(db, sql.by_operation_id_locked, (operation_id,)).fetchone()
@@ -218,8 +266,9 @@ class PeeweeRecordStore:
             else:
                 execute(db, sql.upsert, self._operation_values(update.record))
                 execute(db, sql.hook_processed, (dedupe_key,))
+            emitted = self._emit(row[2], update.record, update.event) if update.record is not None else None
             audit.append(update.audit)
-        return update
+        return replace(update, event=emitted)
 
     def _operation_values(self, record: OperationRecord) -> tuple[Any, ...]:
         when = self._dialect.stored_time
@@ -264,7 +313,8 @@ class PeeweeRecordStore:
         with session(self._db), self._db.atomic():
             ops = execute(self._db, self._sql.purge_ops, (limit,)).rowcount
             hooks = execute(self._db, self._sql.purge_hooks, (limit,)).rowcount
-        return int(ops) + int(hooks)
+            events = execute(self._db, self._sql_purge_events, (limit,)).rowcount
+        return int(ops) + int(hooks) + int(events)
 
 
     # -- reads for operator screens (not on any hot path: peewee's query builder is fine) ----

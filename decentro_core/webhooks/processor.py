@@ -49,9 +49,11 @@ from ..ports import (
     RecordStore,
     Vault,
     WebhookEvent,
+    replaces_status,
 )
+from ..events import EventDispatcher, outcome_event
 from ..settings import Settings
-from .wire import ACK_UNAVAILABLE, TERMINAL_STATUSES, Callback, WebhookAck, parse_callback, validate_signature
+from .wire import ACK_UNAVAILABLE, Callback, WebhookAck, parse_callback, validate_signature
 
 __all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
 
@@ -101,10 +103,11 @@ class WebhookProcessor:
     clock: Clock = field(default=_utcnow)
     signature_header: str = "X-Decentro-Signature"
     credential_header: str = "X-Decentro-Credential"
+    events: EventDispatcher | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, records: RecordStore, vault: Vault, audit: AuditSink,
-                      clock: Clock = _utcnow) -> WebhookProcessor:
+                      clock: Clock = _utcnow, events: EventDispatcher | None = None) -> WebhookProcessor:
         """Every option from settings. Mock mode without a secret signs with the public demo
         secret (logged loudly); live mode without one is refused by ``Settings.check``."""
         secrets = settings.webhook_secrets
@@ -116,7 +119,7 @@ class WebhookProcessor:
             credential=settings.webhook_credential or None, allowed_ips=settings.webhook_allowed_ips,
             max_bytes=settings.webhook_max_bytes, stale_after=timedelta(seconds=settings.webhook_stale_after),
             clock=clock, signature_header=settings.webhook_signature_header,
-            credential_header=settings.webhook_credential_header,
+            credential_header=settings.webhook_credential_header, events=events,
         )
 
     def __post_init__(self) -> None:
@@ -242,9 +245,10 @@ class WebhookProcessor:
     def apply(self, callback: Callback) -> str:
         """Move the matching operation to the callback's status, unless that would regress it.
 
-        One store transaction saves the status, appends the audit event and marks the stored
-        event ``processed`` (see :meth:`RecordStore.apply_callback`): a crash leaves either
-        all of it or none of it, so a replay never audits a callback twice.
+        One store transaction saves the status, appends the audit event, writes the outcome
+        event (a payment settled) and marks the stored event ``processed`` (see
+        :meth:`RecordStore.apply_callback`): a crash leaves either all of it or none of it, so
+        a replay never audits a callback twice. The outcome event is delivered after the commit.
         """
         update = self.records.apply_callback(
             callback.dedupe_key,
@@ -255,10 +259,12 @@ class WebhookProcessor:
         )
         if update is None:
             raise OperationNotFound("No operation matches this callback yet")
+        if update.event is not None and self.events is not None:
+            self.events.committed([update.event])
         return update.audit.outcome
 
     def _decide(self, callback: Callback, record: OperationRecord) -> CallbackUpdate:
-        changed = record.status != callback.status and record.status not in TERMINAL_STATUSES
+        changed = record.status != callback.status and replaces_status(record.status, callback.status)
         if record.status == callback.status:
             outcome = "unchanged"
         else:
@@ -276,7 +282,8 @@ class WebhookProcessor:
         if not changed:
             return CallbackUpdate(audit=event)
         updated = replace(record, status=callback.status, operation_id=operation_id, updated_at=self.clock())
-        return CallbackUpdate(audit=event, record=updated)
+        return CallbackUpdate(audit=event, record=updated,
+                              event=outcome_event(updated, old_status=record.status, at=updated.updated_at))
 
     # -- replay ---------------------------------------------------------------------------
 

@@ -216,7 +216,8 @@ def build(gateway: Any | None = None, *, settings: Settings | None = None, recor
     harness = Harness(
         service=None,  # type: ignore[arg-type]
         gateway=gateway if gateway is not None else RecordingGateway(),
-        cache=cache or RecordingCache(monotonic=monotonic), vault=MemoryVault(), audit=MemoryAuditSink(),
+        cache=cache or RecordingCache(monotonic=monotonic), vault=MemoryVault(hash_key=b"harness-fingerprint-key"),
+        audit=MemoryAuditSink(),
         consents=MemoryConsentStore(), records=records or MemoryRecordStore(), clock=clock,
         ids=SequentialIds(), sleep=RecordingSleep(monotonic), monotonic=monotonic,
     )
