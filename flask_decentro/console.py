@@ -9,15 +9,16 @@ console is there.
 What the screens show, and what they never do:
 
 * payments with their statuses and timelines (the operation record's times and the audit rows
-  of its reference id), stored callbacks with their states and a replay button, the audit
-  chain's verification and head, consent records, and a plot of payments by status over time;
+  of its reference id), stored callbacks with their states and a replay button, the outcome
+  events' deliveries (the outbox) with a replay button, the audit chain's verification and
+  head, consent records, and a plot of payments by status over time;
 * every list is a keyset page by row id (newest first, ``?before=<id>``), so page 1,000 costs
   what page 1 does;
 * nothing sealed is opened into a page: no request, result or callback body, no consent IP or
   user agent (only whether one is stored); audit subjects are masked when written, and user
   ids (the host app's, which may be e-mail addresses) are masked here.
 
-The replay form is protected against cross-site requests by a per-session token (a random value
+The replay forms are protected against cross-site requests by a per-session token (a random value
 in the signed Flask session, compared in constant time): one form needs no extra dependency,
 and a global CSRF extension (Flask-WTF's ``CSRFProtect``) would also guard, and break, the JSON
 API and Decentro's callback route. The pages send a strict Content-Security-Policy (no script
@@ -41,7 +42,7 @@ from werkzeug.wrappers import Response
 
 from decentro_core.errors import StoreError
 from decentro_core.operations.payments import PAYMENT_OPERATION
-from decentro_core.ports import OperationRecord, WebhookState
+from decentro_core.ports import EventState, OperationRecord, WebhookState
 
 from .state import DecentroState
 
@@ -53,6 +54,7 @@ CSRF_SESSION_KEY = "decentro_console_csrf"
 PLOT_LIMIT = 2000
 """The plot reads at most this many of the newest payments (bounded work per page view)."""
 WEBHOOK_STATES: tuple[WebhookState, ...] = ("received", "processed", "failed")
+EVENT_STATES: tuple[EventState, ...] = ("pending", "retrying", "delivered", "dead")
 STATUS_COLOURS = {"SUCCESS": "#2e7d32", "PENDING": "#f9a825", "FAILURE": "#c62828", "EXPIRED": "#6d4c41"}
 OTHER_COLOUR = "#607d8b"
 MIN_SLOTS_HOURLY, MIN_SLOTS_DAILY = 24, 14
@@ -95,9 +97,11 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
     def overview() -> str:
         recent = [r for _, r in records.operations_page(limit=PLOT_LIMIT, operation=PAYMENT_OPERATION)]
         failed = records.webhook_events_page(limit=1, state="failed")
+        dead = records.outbox.events(state="dead", limit=1)
         return render_template("decentro_console/overview.html", plot=status_plot(recent), latest=recent[:LATEST],
                                counts=Counter(r.status for r in recent), sampled=len(recent),
-                               plot_limit=PLOT_LIMIT, head=audit.head(), has_failed=bool(failed))
+                               plot_limit=PLOT_LIMIT, head=audit.head(), has_failed=bool(failed),
+                               has_dead=bool(dead))
 
     @bp.get("/payments")
     def payments() -> str:
@@ -148,11 +152,29 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
         return render_template("decentro_console/consents.html", rows=rows,
                                next_before=rows[-1].id if len(rows) == page_size else None)
 
-    # -- EVENT DELIVERIES -------------------------------------------------------------------
-    # The outcome events' outbox (an ``events`` table: reference id, operation, old and new
-    # status, Decentro txn id, delivery state, attempts) gets its view here: a keyset page
-    # like ``callbacks`` above, a template ``decentro_console/events.html`` and a nav entry in
-    # ``decentro_console/base.html`` (marked there too).
+    @bp.get("/events")
+    def event_deliveries() -> str:
+        """The outcome events' outbox, oldest first (its keyset runs forwards: ``?after=<id>``)."""
+        chosen = request.args.get("state") or None
+        if chosen is not None and chosen not in EVENT_STATES:
+            abort(400)
+        after = _cursor("after") or 0
+        rows = records.outbox.events(state=chosen, after_id=after, limit=page_size)
+        return render_template("decentro_console/events.html", rows=rows, state=chosen, states=EVENT_STATES,
+                               after=after, next_after=rows[-1].id if len(rows) == page_size else None)
+
+    @bp.post("/events/<path:key>/replay")
+    def replay_event(key: str) -> ResponseReturnValue:
+        _check_csrf()
+        try:
+            report = state.service.events.replay(key)
+        except KeyError:
+            abort(404)
+        outcome = "delivered" if report.delivered else ("dead" if report.dead else "retrying")
+        log.info("operator console: outcome event %s replayed: %s", key, outcome)
+        flash(f"Event {key} replayed: {outcome}.", "ok" if outcome == "delivered" else "error")
+        back = request.form.get("state")
+        return redirect(url_for(".event_deliveries", state=back if back in EVENT_STATES else None))
 
     return bp
 
@@ -167,7 +189,11 @@ def _allowed(operator: Callable[[], bool]) -> bool:
 
 
 def _before() -> int | None:
-    raw = request.args.get("before", "")
+    return _cursor("before")
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name, "")
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 18:

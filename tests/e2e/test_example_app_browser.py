@@ -257,7 +257,7 @@ def test_a_visitor_is_refused_and_the_operator_replays_a_failed_callback(context
 
     base = example_app_server.base_url
     visitor = open_page(context, base + "/")
-    for path in ("/", "/payments", "/callbacks?state=failed", "/audit", "/consents"):
+    for path in ("/", "/payments", "/callbacks?state=failed", "/events", "/audit", "/consents"):
         answer = visitor.goto(base + CONSOLE + path)
         assert answer.status == 404
         expect(visitor.locator("body")).not_to_contain_text("Payments")
@@ -292,12 +292,14 @@ def test_a_visitor_is_refused_and_the_operator_replays_a_failed_callback(context
     expect(operator.locator(".facts")).to_contain_text("SUCCESS")
     expect(operator.locator(".timeline")).to_contain_text("upi_payment.callback by decentro-callback: SUCCESS")
     screenshot(operator, "console-payment")
+    operator.get_by_role("navigation", name="Console").get_by_role("link", name="Event deliveries").click()
+    expect(operator.get_by_role("row").filter(has_text=reference)).to_contain_text("payment.succeeded")
     operator.get_by_role("navigation", name="Console").get_by_role("link", name="Audit chain").click()
     expect(operator.locator(".verdict")).to_contain_text("The chain verifies")
     operator.get_by_role("navigation", name="Console").get_by_role("link", name="Overview").click()
     expect(operator.get_by_role("img", name="Payments by status over time")).to_be_visible()
     screenshot(operator, "console-overview", readme="console.png")
-    for path in ("/", "/payments", "/callbacks", "/consents", "/audit"):
+    for path in ("/", "/payments", "/callbacks", "/events", "/consents", "/audit"):
         operator.goto(base + CONSOLE + path)
         text = operator.locator("body").inner_text()
         assert not [secret for secret in (PAN, SYNTHETIC_NAME, AADHAAR, *CUSTOMER) if secret in text], path

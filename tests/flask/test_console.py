@@ -42,10 +42,11 @@ def test_a_visitor_the_check_refuses_gets_a_404_and_no_data(make_app, check):
     app = make_app(config=SECRET, operator=check)
     client = app.test_client()
     client.post("/api/payments", json=payment(30))
-    for path in ("/", "/payments", "/callbacks", "/audit", "/consents"):
+    for path in ("/", "/payments", "/callbacks", "/events", "/audit", "/consents"):
         response = client.get(PREFIX + path)
         assert response.status_code == 404 and b"payment" not in response.data.lower()
     assert client.post(PREFIX + "/callbacks/x/replay").status_code == 404
+    assert client.post(PREFIX + "/events/x/replay").status_code == 404
 
 
 def test_the_console_needs_a_secret_key_and_sane_settings(make_app):
@@ -64,7 +65,7 @@ def test_payments_show_statuses_and_a_timeline_without_personal_data(console):
         "reference_id"]
     signed_post(client, callback(reference))
     pages = {path: client.get(PREFIX + path) for path in
-             ("/", "/payments", f"/payments/{reference}", "/callbacks", "/audit", "/consents")}
+             ("/", "/payments", f"/payments/{reference}", "/callbacks", "/events", "/audit", "/consents")}
     assert {p: r.status_code for p, r in pages.items()} == dict.fromkeys(pages, 200)
     listing = pages["/payments"].get_data(as_text=True)
     assert reference in listing and "SUCCESS" in listing and "as******om" in listing
@@ -133,3 +134,29 @@ def test_the_plot_stacks_statuses_per_hour_over_at_least_a_day():
     assert "31 Dec 12:00" in svg  # 24 hourly slots end with the newest payment's hour
     assert "style=" not in svg  # the console's CSP allows no inline style
     assert "No payments yet" in str(status_plot([]))
+
+
+def test_event_deliveries_list_the_outbox_and_replay_a_failing_one(console):
+    client, service = console.test_client(), console.extensions["decentro"].service
+    broken = {"yes": True}
+
+    def ledger(event):
+        if broken["yes"]:
+            raise RuntimeError("ledger unavailable")
+
+    service.events.on("payment.*", ledger, name="ledger")
+    reference = client.post("/api/payments", json=payment(30)).get_json()["data"]["reference_id"]
+    signed_post(client, callback(reference))
+    retrying = client.get(PREFIX + "/events?state=retrying").get_data(as_text=True)
+    assert "payment.succeeded" in retrying and reference in retrying and "RuntimeError" in retrying
+    assert 'PENDING → <span class="status s-success">SUCCESS</span>' in retrying
+    key = f"{reference}:payment.succeeded"
+    token = _token(client, PREFIX + "/events?state=retrying")
+    assert client.post(f"{PREFIX}/events/{key}/replay", data={"csrf_token": "forged"}).status_code == 400
+    broken["yes"] = False
+    done = client.post(f"{PREFIX}/events/{key}/replay", data={"csrf_token": token}, follow_redirects=True)
+    assert f"Event {key} replayed: delivered." in done.get_data(as_text=True)
+    assert service.ports.records.outbox.get(key).state == "delivered"
+    assert "ledger" in client.get(PREFIX + "/events?state=delivered").get_data(as_text=True)
+    assert client.get(PREFIX + "/events?state=nope").status_code == 400
+    assert client.post(f"{PREFIX}/events/unknown/replay", data={"csrf_token": token}).status_code == 404
