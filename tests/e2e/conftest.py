@@ -143,6 +143,15 @@ def example_app_server() -> Iterator[RunningApp]:
         yield app
 
 
+@pytest.fixture(scope="module")
+def walk_server() -> Iterator[RunningApp]:
+    """The example app for the browser walks: each walk makes more KYC calls than the default
+    10 per minute per address allows, and every page comes from 127.0.0.1."""
+    with run_example_app(environment={"DECENTRO_RATELIMIT": "200 per minute",
+                                      "DECENTRO_STATUS_RATELIMIT": "600 per minute"}) as app:
+        yield app
+
+
 @pytest.fixture
 def demo_server() -> Iterator[RunningApp]:
     """The example app as the docs run it: no webhook secret set (public demo fallback)."""

@@ -41,17 +41,6 @@ ARTIFACTS = Path(os.environ.get("DECENTRO_E2E_ARTIFACTS", REPO / "build" / "e2e-
 UPDATE_SCREENSHOTS = os.environ.get("DECENTRO_UPDATE_SCREENSHOTS") == "1"
 
 
-@pytest.fixture(scope="module")
-def example_app_server() -> Iterator[Any]:
-    """The example app for this module's walks: one browser's worth of KYC calls per test
-    exceeds the default 10 per minute per address, and every page comes from 127.0.0.1."""
-    from conftest import run_example_app  # this directory's conftest (pytest puts it on sys.path)
-
-    with run_example_app(environment={"DECENTRO_RATELIMIT": "200 per minute",
-                                      "DECENTRO_STATUS_RATELIMIT": "600 per minute"}) as app:
-        yield app
-
-
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     from playwright.sync_api import expect
@@ -190,10 +179,10 @@ def open_payment(page: Any, amount: str = "30") -> str:
     return reference
 
 
-def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context, example_app_server):
+def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context, walk_server):
     from playwright.sync_api import expect
 
-    page = open_page(context, example_app_server.base_url + "/")
+    page = open_page(context, walk_server.base_url + "/")
     give_consent(page)
     verify_pan(page)
     verify_bank(page)
@@ -215,13 +204,13 @@ def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context
     assert page.locator("#last-reference").inner_text() == reference
     screenshot(page, "demo-onboarding", readme="demo.png")
     assert script_errors(page) == []
-    assert_no_personal_data_logged(example_app_server)
+    assert_no_personal_data_logged(walk_server)
 
 
-def test_a_failed_payment_keeps_its_reference_and_another_can_be_opened(context, example_app_server):
+def test_a_failed_payment_keeps_its_reference_and_another_can_be_opened(context, walk_server):
     from playwright.sync_api import expect
 
-    page = open_page(context, example_app_server.base_url + "/")
+    page = open_page(context, walk_server.base_url + "/")
     give_consent(page)
     verify_pan(page)
     verify_bank(page)
@@ -252,10 +241,10 @@ def post_signed_callback(server: Any, payload: dict[str, Any]) -> int:
         return int(answer.status)
 
 
-def test_a_visitor_is_refused_and_the_operator_replays_a_failed_callback(context, example_app_server):
+def test_a_visitor_is_refused_and_the_operator_replays_a_failed_callback(context, walk_server):
     from playwright.sync_api import expect
 
-    base = example_app_server.base_url
+    base = walk_server.base_url
     visitor = open_page(context, base + "/")
     for path in ("/", "/payments", "/callbacks?state=failed", "/events", "/audit", "/consents"):
         answer = visitor.goto(base + CONSOLE + path)
@@ -267,9 +256,9 @@ def test_a_visitor_is_refused_and_the_operator_replays_a_failed_callback(context
     # Decentro's callback overtakes our own write: it names a payment not stored yet, so it is
     # kept as failed. The payment's reference is the keyed hash of its Idempotency-Key.
     key = "console-e2e-payment-1"
-    vault = FernetVault([example_app_server.encryption_key])
+    vault = FernetVault([walk_server.encryption_key])
     reference = "idem-" + vault.fingerprint(f"idempotency|demo-user|{key}")[:32]
-    assert post_signed_callback(example_app_server, {
+    assert post_signed_callback(walk_server, {
         "callbackTxnId": "CB-early-1", "transactionStatus": "SUCCESS", "referenceId": reference}) == 200
     opened = visitor.request.post(base + "/api/payments", headers={"Idempotency-Key": key}, data={
         "amount": 30, "user_id": "demo-user",
