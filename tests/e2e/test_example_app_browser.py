@@ -155,14 +155,22 @@ def open_payment(page: Any, amount: str = "30") -> str:
 
     held: list[Any] = []
     page.route("**/api/payments", lambda route: held.append(route))
+    # Count the page's payment requests as it makes them (a held request reaches the route
+    # handler only later), so a second request would be seen at once.
+    page.evaluate("""() => { window.paymentPosts = 0; if (window.countingPosts) return;
+        window.countingPosts = true; const send = window.fetch;
+        window.fetch = (url, ...rest) => { if (String(url).endsWith("/payments")) window.paymentPosts++;
+                                           return send(url, ...rest); }; }""")
     page.get_by_label("Amount (INR)").fill(amount)
     button = page.get_by_role("button", name="Pay with UPI")
     button.click()
     busy = page.get_by_role("button", name="Opening payment…")
     expect(busy).to_be_disabled()
-    busy.click(force=True)  # a second press while the first is in flight sends nothing
-    page.keyboard.press("Enter")
+    busy.click(force=True)  # a second press while the first is in flight sends nothing,
+    page.locator("#payment-form").evaluate("form => form.requestSubmit()")  # nor a scripted submit
     expect(page.locator("#payment-form")).to_have_attribute("aria-busy", "true")
+    assert page.evaluate("window.paymentPosts") == 1
+    page.wait_for_function("() => true")  # one more round trip: the held request is in
     assert len(held) == 1 and re.fullmatch(r"[0-9a-f]{32}", held[0].request.headers["idempotency-key"])
     held[0].continue_()
     page.unroute("**/api/payments")
