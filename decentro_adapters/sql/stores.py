@@ -323,21 +323,22 @@ class PeeweeRecordStore:
         self, *, before: int | None = None, limit: int = 50, operation: str | None = None
     ) -> list[tuple[int, OperationRecord]]:
         model = self.models.operation
-        query = model.select(model.id, *(getattr(model, c) for c in OPERATION_COLUMNS))
-        if operation is not None:
-            query = query.where(model.operation == operation)
-        return [(int(row[0]), _operation(row[1:])) for row in self._page(query, model, before, limit)]
+        rows = self._page(model, OPERATION_COLUMNS, None if operation is None else model.operation == operation,
+                          before, limit)
+        return [(int(row[0]), _operation(row[1:])) for row in rows]
 
     def webhook_events_page(
         self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
     ) -> list[tuple[int, WebhookEvent]]:
         model = self.models.webhook
-        query = model.select(model.id, *(getattr(model, c) for c in WEBHOOK_COLUMNS))
-        if state is not None:
-            query = query.where(model.state == state)
-        return [(int(row[0]), _webhook(row[1:])) for row in self._page(query, model, before, limit)]
+        rows = self._page(model, WEBHOOK_COLUMNS, None if state is None else model.state == state, before, limit)
+        return [(int(row[0]), _webhook(row[1:])) for row in rows]
 
-    def _page(self, query: Any, model: Any, before: int | None, limit: int) -> list[Any]:
+    def _page(self, model: Any, columns: tuple[str, ...], where: Any, before: int | None, limit: int) -> list[Any]:
+        """Rows ``(id, *columns)`` matching ``where``, newest first, ids below ``before``."""
+        query = model.select(model.id, *(getattr(model, c) for c in columns))
+        if where is not None:
+            query = query.where(where)
         if before is not None:
             query = query.where(model.id < before)
         with session(self._db):

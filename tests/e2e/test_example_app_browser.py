@@ -119,6 +119,15 @@ def verify_bank(page: Any) -> None:
     expect(page.locator("#summary")).to_contain_text("Bank account ••••••••9011 exists")
 
 
+def walk_to_aadhaar(context: Any, server: Any) -> Any:
+    """A new customer's page, through consent, PAN and bank account to the Aadhaar step."""
+    page = open_page(context, server.base_url + "/")
+    give_consent(page)
+    verify_pan(page)
+    verify_bank(page)
+    return page
+
+
 def verify_aadhaar_by_otp(page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -190,10 +199,7 @@ def open_payment(page: Any, amount: str = "30") -> str:
 def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context, walk_server):
     from playwright.sync_api import expect
 
-    page = open_page(context, walk_server.base_url + "/")
-    give_consent(page)
-    verify_pan(page)
-    verify_bank(page)
+    page = walk_to_aadhaar(context, walk_server)
     verify_aadhaar_by_otp(page)
 
     page.get_by_label("Amount (INR)").fill("12.345")
@@ -218,10 +224,7 @@ def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context
 def test_a_failed_payment_keeps_its_reference_and_another_can_be_opened(context, walk_server):
     from playwright.sync_api import expect
 
-    page = open_page(context, walk_server.base_url + "/")
-    give_consent(page)
-    verify_pan(page)
-    verify_bank(page)
+    page = walk_to_aadhaar(context, walk_server)
     verify_aadhaar_by_file(page)
     failed = open_payment(page)
     page.get_by_role("button", name="Payment failed").click()
