@@ -13,6 +13,7 @@ blocking signature (``ParamSpec``): a type checker catches a wrong keyword on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,9 @@ def _awaitable(
     """The awaitable twin of a blocking method, with the same parameters and docstring."""
 
     async def call(self: DecentroService, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        bound = functools.partial(method, self.blocking, *args, **kwargs)
+        # In the caller's context (as asyncio.to_thread does), so a tracing span current in the
+        # request handler is the parent of the call's span.
+        bound = functools.partial(contextvars.copy_context().run, method, self.blocking, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, bound)
 
     call.__name__ = call.__qualname__ = method.__name__

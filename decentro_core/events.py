@@ -28,13 +28,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from .errors import DecentroError, StoreError
+from .observability import Instruments
 from .ports import UNRESOLVED_STATUS, Clock, EventOutbox, OperationRecord, OutcomeEvent
 
 __all__ = [
@@ -110,6 +111,7 @@ class _Registration:
 
 
 HandlerSource = Callable[[OutcomeEvent], Iterator[tuple[str, Handler]]]
+_RETRY_POLL = 0.5  # seconds: the retry thread's shortest sleep
 
 
 @dataclass
@@ -131,8 +133,10 @@ class EventDispatcher:
     lease: float = 60.0
     batch: int = 100
     context: Callable[[], AbstractContextManager[object]] = nullcontext
+    instruments: Instruments | None = None
+    """Told each delivery's outcome (``delivered``, ``retrying``, ``dead``) by event type."""
     _registrations: list[_Registration] = field(default_factory=list, repr=False)
-    _sources: list[HandlerSource] = field(default_factory=list, repr=False)
+    _sources: list[tuple[HandlerSource, Callable[[], Iterable[str]]]] = field(default_factory=list, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
     _retrier: threading.Thread | None = field(default=None, repr=False)
@@ -162,27 +166,36 @@ class EventDispatcher:
 
         return register if handler is None else register(handler)
 
-    def add_source(self, source: HandlerSource) -> None:
-        """Handlers found per event (the Flask extension's blinker signals), each with its name."""
-        self._sources.append(source)
+    def add_source(self, source: HandlerSource, types: Callable[[], Iterable[str]]) -> None:
+        """Handlers found per event (the Flask extension's blinker signals), each with its
+        name; ``types()`` says which event types the source has handlers for right now."""
+        self._sources.append((source, types))
 
     def handled_types(self) -> tuple[str, ...]:
         """The event types some handler in this process takes: only those are claimed, so an
         event nobody here listens to waits in the outbox for a process that does."""
         with self._guard:
-            patterns = [r for r in self._registrations]
-        if self._sources:
-            return EVENT_TYPES
-        return tuple(t for t in EVENT_TYPES if any(r.matches(t) for r in patterns))
+            patterns = list(self._registrations)
+        handled = {t for t in EVENT_TYPES if any(r.matches(t) for r in patterns)}
+        for _, types in self._sources:
+            handled.update(types())
+        return tuple(t for t in EVENT_TYPES if t in handled)
 
     def handlers_for(self, event: OutcomeEvent) -> list[tuple[str, Handler]]:
         with self._guard:
             found = [(r.name, r.handler) for r in self._registrations if r.matches(event.type)]
-        for source in self._sources:
+        for source, _ in self._sources:
             found.extend(source(event))
         return found
 
     # -- delivering -----------------------------------------------------------------------
+
+    def prepare(self, event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """The event as its writer inserts it: claimed already (leased to this process) when it
+        will be delivered inline right after the commit, so no second transaction claims it."""
+        if event is None or self.mode != "inline" or event.type not in self.handled_types():
+            return event
+        return replace(event, leased_until=event.occurred_at + timedelta(seconds=self.lease))
 
     def committed(self, events: Sequence[OutcomeEvent | None]) -> None:
         """The caller's transaction wrote ``events``: deliver them now (inline mode).
@@ -194,7 +207,9 @@ class EventDispatcher:
             if event is None:
                 continue
             try:
-                if event.type in self.handled_types():
+                if event.leased_until is not None:  # inserted claimed by this process (prepare)
+                    self._deliver([event])
+                elif event.type in self.handled_types():
                     self._deliver(self.outbox.claim(self.clock(), limit=1, lease=self.lease, key=event.key))
             except DecentroError as exc:  # the outbox is unreachable: the worker or a retry finds it
                 log.error("decentro event %s not delivered now (%s); it stays in the outbox", event.key,
@@ -255,6 +270,9 @@ class EventDispatcher:
             log.error("decentro event %s: delivery could not be recorded; it will be delivered again", event.key)
             self._schedule_retry()
             return DispatchReport(retrying=(event.key,))
+        outcome = "delivered" if error is None else ("retrying" if retry_at is not None else "dead")
+        if self.instruments is not None:
+            self.instruments.event_dispatch(event.type, outcome)
         if error is None:
             return DispatchReport(delivered=(event.key,))
         if retry_at is None:
@@ -281,17 +299,18 @@ class EventDispatcher:
             self._wake.clear()
             try:
                 self.dispatch_due()
-                waiting = self.outbox.events(state="retrying", limit=self.batch)
+                handled = self.handled_types()
+                waiting = [e for e in self.outbox.events(state="retrying", limit=self.batch) if e.type in handled]
             except DecentroError as exc:
                 log.error("decentro events: retry pass failed (%s)", type(exc).__name__)
-                waiting = []
                 self._wake.wait(self.backoff_base)
                 continue
             if not waiting:
                 return
             now = self.clock()
             nearest = min((e.next_attempt_at or now) for e in waiting)
-            self._wake.wait(max(0.05, min((nearest - now).total_seconds(), self.backoff_max)))
+            # At least a moment: a due event another process holds is retried when its lease ends.
+            self._wake.wait(max(_RETRY_POLL, min((nearest - now).total_seconds(), self.backoff_max)))
 
     def run_worker(self, *, interval: float = 1.0, stop: threading.Event | None = None,
                    every: Sequence[tuple[float, Callable[[], object]]] = ()) -> None:

@@ -194,10 +194,12 @@ class MemoryOutbox:
         """Add ``event`` unless its key is known (the caller holds the lock)."""
         if event.key in self.rows:
             return None
-        stored = replace(event, id=self._next_id)
+        stored = replace(event, id=self._next_id, leased_until=None)
         self._next_id += 1
         self.rows[event.key] = stored
-        return stored
+        if event.leased_until is not None:
+            self._leased[event.key] = event.leased_until
+        return replace(stored, leased_until=event.leased_until)
 
     def claim(self, now: datetime, *, limit: int, lease: float, key: str | None = None,
               types: Collection[str] | None = None) -> list[OutcomeEvent]:
@@ -210,7 +212,7 @@ class MemoryOutbox:
             ][:limit]
             for e in due:
                 self._leased[e.key] = now + timedelta(seconds=lease)
-            return due
+            return [replace(e, leased_until=self._leased[e.key]) for e in due]
 
     def finish(self, key: str, *, now: datetime, delivered_to: tuple[str, ...], error: str | None,
                retry_at: datetime | None) -> None:
@@ -389,11 +391,14 @@ class MemoryRecordStore:
         with self._guard:
             old_ops = [k for k, r in self.operations.items() if r.updated_at < cutoff]
             old_events = [k for k, e in self.events.items() if e.received_at < cutoff]
+            old_outcomes = [k for k, e in self._outbox.rows.items() if e.occurred_at < cutoff]
             for key in old_ops:
                 del self.operations[key]
             for key in old_events:
                 del self.events[key]
-            return len(old_ops) + len(old_events)
+            for key in old_outcomes:
+                del self._outbox.rows[key]
+            return len(old_ops) + len(old_events) + len(old_outcomes)
 
 
     def operations_page(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from .observability import LOG_INSTRUMENTS, Instruments
+
 __all__ = [
     "SETTLED_STATUSES",
     "AadhaarKyc",
@@ -35,6 +37,7 @@ __all__ = [
     "GatewayResponse",
     "HttpGateway",
     "IdFactory",
+    "Instruments",
     "Module",
     "OperationRecord",
     "OutcomeEvent",
@@ -334,6 +337,9 @@ class OutcomeEvent:
     delivered_at: datetime | None = None
     delivered_to: tuple[str, ...] = ()
     last_error: str | None = None
+    leased_until: datetime | None = None
+    """Set when the writer claims the event as it inserts it (inline delivery right after the
+    commit, without a second transaction to claim it)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The event as JSON-ready values (for a queue, a log line or an API)."""
@@ -433,7 +439,7 @@ class RecordStore(Protocol):
         ...
 
     def purge_before(self, cutoff: datetime) -> int:
-        """Delete operations and webhook events older than ``cutoff``; return how many."""
+        """Delete operations, webhook events and outcome events older than ``cutoff``; return how many."""
         ...
 
     @property
@@ -530,3 +536,4 @@ class Ports:
     consents: ConsentStore
     records: RecordStore
     aadhaar_verifier: AadhaarVerifier
+    instruments: Instruments = LOG_INSTRUMENTS  # logs, metrics, traces (decentro_core.observability)

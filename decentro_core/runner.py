@@ -11,6 +11,9 @@ Order of events for one call:
 2. the request is sent under the retry policy (:mod:`decentro_core.retry`); a ``READ``
    retry writes a fresh record for its fresh reference id and marks the previous ``RETRIED``;
 3. the answer is normalised, the record updated with the sealed result, an audit event appended.
+
+Each call, each request sent, the cache and the breaker are reported to ``ports.instruments``
+(:mod:`decentro_core.observability`: log lines, metrics, traces).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .errors import (
     UpstreamProtocolError,
     UpstreamUnavailable,
 )
+from .observability import Instruments, current_call, log_fields, observed_call
 from .operations.base import Operation, Request
 from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, GatewayResponse, IdFactory, OperationRecord, Ports
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
@@ -67,7 +71,12 @@ class OperationRunner:
     def __post_init__(self) -> None:
         if self.breaker is None:
             self.breaker = CircuitBreaker(threshold=self.settings.breaker_threshold,
-                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic)
+                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic,
+                                          listener=self.instruments.breaker)
+
+    @property
+    def instruments(self) -> Instruments:
+        return self.ports.instruments
 
     def start_deadline(self, operation: Operation | None = None) -> Deadline:
         """The call's deadline: ``DECENTRO_DEADLINE``, or the operation's own budget."""
@@ -132,6 +141,8 @@ class OperationRunner:
                                  occurred_at=updated.updated_at, operation_id=updated.operation_id,
                                  reference_id=updated.reference_id)
         event = outcome_event(updated, old_status=record.status, at=updated.updated_at) if emit else None
+        if self.events is not None:
+            event = self.events.prepare(event)
         emitted = self.ports.records.save_outcome(updated, audit=self.ports.audit, audit_event=audit_event,
                                                   event=event)
         log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, updated.reference_id)
@@ -146,10 +157,12 @@ class OperationRunner:
             actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
             operation_id=operation_id, reference_id=reference_id,
         ))
-        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id)
+        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id,
+                 extra=log_fields(action, reference_id, status=outcome))
 
     # -- running a call ------------------------------------------------------------------
 
+    @observed_call
     def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str,
             consent: ConsentRecord | None = None, deadline: Deadline | None = None,
             reference_id: str | None = None) -> dict[str, Any]:
@@ -266,16 +279,22 @@ class OperationRunner:
         trial = breaker.admit(module, may_try=call.operation.mode is RetryMode.READ, request_id=reference)
         if trial is not None:
             timeout = min(timeout, trial)
+        observer, started = current_call(), self.monotonic()
         try:
             response = self.ports.gateway.send(self._request(call, reference, timeout=timeout))
             raise_for_transient_status(response, request_id=reference)
-        except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable):
+        except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable) as exc:
             breaker.failed(module)
+            observer.attempt(reference, seconds=self.monotonic() - started, status_code=exc.upstream_status,
+                             error_code=exc.code)
             raise
-        except BaseException:  # an answer came (429, a garbled body): Decentro is there
+        except BaseException as exc:  # an answer came (429, a garbled body): Decentro is there
             breaker.succeeded(module)
+            observer.attempt(reference, seconds=self.monotonic() - started,
+                             status_code=getattr(exc, "upstream_status", None), error_code=_code_of(exc))
             raise
         breaker.succeeded(module)
+        observer.attempt(reference, seconds=self.monotonic() - started, status_code=response.status_code)
         return response
 
     def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
@@ -341,12 +360,15 @@ class OperationRunner:
         key = self.cache_key(user_id, operation.name, operation.cache_document(request))
         try:
             hit = self.cache_get(key)
+            self.instruments.cache(operation.name, "miss" if hit is None else "hit")
             if hit is None:
                 # Wait nearly the whole deadline: a waiter that gives up early calls (and bills)
                 # a second time; one that waits too long answers DEADLINE_EXCEEDED, and its retry
                 # finds the holder's result in the cache.
                 wait = max(0.0, deadline.remaining() - MIN_ATTEMPT_SECONDS)
+                waiting = self.monotonic()
                 with self.ports.cache.lock(key + ":lock", timeout=wait) as won:
+                    self.instruments.single_flight(operation.name, seconds=self.monotonic() - waiting, won=won)
                     if not won:
                         # Availability over exactness: the holder is slower than a whole call may
                         # take (or died), so this caller goes ahead (and may be billed once more).
@@ -359,10 +381,13 @@ class OperationRunner:
                         if deadline.remaining() > 0:  # past it, the answer goes out uncached
                             self._cache_success(operation, user_id, key, envelope)
                         return envelope
+                    self.instruments.cache(operation.name, "shared")
         except CacheUnavailable as exc:
             if not self.settings.cache_fail_open:
+                self.instruments.cache(operation.name, "refused")
                 raise
             self.cache_fallbacks += 1
+            self.instruments.cache(operation.name, "fail_open")
             log.error("decentro %s: the cache is unavailable (%s); calling Decentro without it",
                       operation.name, type(exc.__cause__ or exc).__name__)
             return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline)
@@ -390,6 +415,10 @@ class _Call:
     user_id: str | None
     actor: str
     subject: str
+
+
+def _code_of(exc: BaseException) -> str:
+    return exc.code if isinstance(exc, DecentroError) else type(exc).__name__
 
 
 def _outcome_unknown(operation: Operation, exc: DecentroError, *, attempts: int) -> Outcome | None:

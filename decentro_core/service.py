@@ -77,7 +77,7 @@ class BlockingDecentroService:
         self.events = EventDispatcher(
             ports.records.outbox, self.clock, mode="worker" if s.events_dispatch == "worker" else "inline",
             max_attempts=s.events_max_attempts, backoff_base=s.events_retry_base, backoff_max=s.events_retry_max,
-            lease=s.events_lease,
+            lease=s.events_lease, instruments=ports.instruments,
         )
         """Outcome events: register handlers with :meth:`on` (see :mod:`decentro_core.events`)."""
         self._runner = OperationRunner(
@@ -106,7 +106,7 @@ class BlockingDecentroService:
         """The callback processor over this service's stores, configured from its settings."""
         p = self.ports
         return WebhookProcessor.from_settings(self.settings, records=p.records, vault=p.vault, audit=p.audit,
-                                              clock=self.clock, events=self.events)
+                                              clock=self.clock, events=self.events, instruments=p.instruments)
 
     def close(self) -> None:
         """Close what this service opened itself (HTTP pool, database connections) and stop

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_csv", "parse_secrets", "read_fields", "setting"]
+__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_choice", "parse_csv", "parse_secrets", "read_fields", "setting"]
 
 STAGING_BASE = "https://in.staging.decentro.tech"
 MIN_WEBHOOK_SECRET_LENGTH = 32
@@ -49,6 +49,20 @@ def parse_secrets(value: Any) -> tuple[str, ...]:
         raise TypeError("bytes are ambiguous here; give text")
     parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split()
     return tuple(str(part).strip() for part in parts if str(part).strip())
+
+
+def parse_choice(*choices: str) -> Callable[[Any], str]:
+    """One of ``choices`` (any case), or ``""`` for none (empty, ``none``, ``off``, ``false``)."""
+
+    def parse(value: Any) -> str:
+        lowered = str(value).strip().lower()
+        if lowered in {"", "none", "off", "false", "0"}:
+            return ""
+        if lowered not in choices:
+            raise ValueError(f"not one of {choices}")
+        return lowered
+
+    return parse
 
 
 def setting(env: str, default: Any, parse: Callable[[Any], Any] = str, doc: str = "") -> Any:
@@ -231,6 +245,16 @@ class Settings:
     aadhaar_max_bytes: int = setting(
         "DECENTRO_AADHAAR_MAX_BYTES", 128 * 1024, int,
         "Largest offline e-KYC XML or ZIP accepted (a genuine one is about 20-40 KB)"
+    )
+    metrics: str = setting(
+        "DECENTRO_METRICS", "", parse_choice("prometheus"),
+        "prometheus: count calls, retries, cache, breaker and callbacks with prometheus_client "
+        "(the metrics extra); empty: no metrics"
+    )
+    tracing: str = setting(
+        "DECENTRO_TRACING", "", parse_choice("otel"),
+        "otel: one OpenTelemetry span per Decentro call, on the global tracer provider (the otel extra); "
+        "empty: no spans"
     )
 
     def __repr__(self) -> str:

@@ -51,6 +51,11 @@ class FlaskOptions:
         "DECENTRO_CONSOLE_PAGE_SIZE",
         50, int, "Rows per page in the operator console (1-500)"
     )
+    metrics_endpoint: str = setting(
+        "DECENTRO_METRICS_ENDPOINT",
+        "", str, "Path of a Prometheus scrape endpoint on the app (e.g. /metrics; needs DECENTRO_METRICS=prometheus); "
+        "empty: none"
+    )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> FlaskOptions:

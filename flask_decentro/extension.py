@@ -16,6 +16,7 @@ from decentro_core.webhooks import WebhookProcessor
 
 from .config import FlaskOptions, merged_mapping
 from .limiting import build_limiter
+from .metrics import MetricsAccess, check_metrics_endpoint, mount_metrics
 from .routes import create_blueprint
 from .signals import connect_dispatcher
 from .state import DecentroState, Identity, Operator, get_service, get_state
@@ -33,8 +34,10 @@ class Decentro:
     wins over the environment. ``identity`` returns the signed-in user's id; it is required in
     live mode. ``operator`` returns ``True`` when the visitor may use the operator console
     (``lambda: current_user.is_admin``): given, the console is mounted at
-    ``DECENTRO_CONSOLE_PREFIX`` (:mod:`flask_decentro.console`); not given, there is none. ``service`` replaces the service built from settings (tests, custom ports);
-    ``cache`` picks one ``flask_caching.Cache`` when the app has several.
+    ``DECENTRO_CONSOLE_PREFIX`` (:mod:`flask_decentro.console`); not given, there is none.
+    ``service`` replaces the service built from settings (tests, custom ports); ``cache`` picks
+    one ``flask_caching.Cache`` when the app has several; ``metrics_access`` guards the
+    ``DECENTRO_METRICS_ENDPOINT`` scrape endpoint (a callable; false answers 403).
     """
 
     def __init__(
@@ -45,10 +48,12 @@ class Decentro:
         operator: Operator | None = None,
         service: BlockingDecentroService | None = None,
         cache: Any = None,
+        metrics_access: MetricsAccess | None = None,
         **overrides: Any,
     ) -> None:
         self._identity = identity
         self._operator = operator
+        self._metrics_access = metrics_access
         self._service = service
         self._flask_cache = cache
         self._overrides = overrides
@@ -67,6 +72,7 @@ class Decentro:
             )
         _check_payee(self._service.settings if self._service is not None else settings, options)
         _check_console(app, self._operator, options)
+        check_metrics_endpoint(options.metrics_endpoint, settings)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
             service, webhooks, close = system.service, system.webhooks, system.close
@@ -74,7 +80,8 @@ class Decentro:
             service, close = self._service, _nothing
             ports = service.ports
             webhooks = WebhookProcessor.from_settings(settings, records=ports.records, vault=ports.vault,
-                                                      audit=ports.audit, clock=service.clock, events=service.events)
+                                                      audit=ports.audit, clock=service.clock, events=service.events,
+                                                      instruments=ports.instruments)
         connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
@@ -86,6 +93,9 @@ class Decentro:
             from .console import create_console_blueprint
 
             app.register_blueprint(create_console_blueprint(state), url_prefix=options.console_prefix)
+        if options.metrics_endpoint:
+            mount_metrics(app, options.metrics_endpoint, settings=settings, instruments=service.ports.instruments,
+                          access=self._metrics_access)
 
     def _cache_port(self, app: Flask) -> dict[str, Any]:
         """The host app's flask-caching backend as the cache port, when it has one."""

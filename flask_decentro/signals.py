@@ -60,7 +60,12 @@ def connect_dispatcher(dispatcher: EventDispatcher, app: Flask) -> None:
                 name = f"signal:{getattr(signal, 'name', 'decentro')}:{_name(receiver)}"
                 yield name, _caller(receiver, app)
 
-    dispatcher.add_source(receivers)
+    def types() -> list[str]:
+        if outcome.receivers:
+            return list(EVENT_TYPES)
+        return [kind for kind, signal in by_type.items() if signal.receivers]
+
+    dispatcher.add_source(receivers, types)
 
 
 def _caller(receiver: Any, app: Flask) -> Handler:

@@ -11,6 +11,7 @@ transaction. Nothing here is personal data (ids, statuses, handler names), so no
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ _COLUMNS = (
     "event_key", "type", "reference_id", "operation", "old_status", "new_status", "occurred_at", "operation_id",
     "user_id", "id", "state", "attempts", "next_attempt_at", "delivered_at", "delivered_to", "last_error",
 )  # OutcomeEvent's field order, so a row unpacks straight into it
-_INSERTED = tuple(c for c in _COLUMNS if c != "id")
+_INSERTED = (*(c for c in _COLUMNS if c != "id"), "leased_until")
 _DUE = "\"state\" IN ('pending', 'retrying') AND \"next_attempt_at\" <= ? " \
        "AND (\"leased_until\" IS NULL OR \"leased_until\" <= ?)"
 
@@ -70,6 +71,7 @@ class PeeweeOutbox:
             event.key, event.type, event.reference_id, event.operation, event.old_status, event.new_status,
             when(event.occurred_at), event.operation_id, event.user_id, event.state, event.attempts,
             when(event.next_attempt_at or event.occurred_at), None, "\n".join(event.delivered_to), event.last_error,
+            when(event.leased_until) if event.leased_until is not None else None,
         )
 
     # -- delivery ------------------------------------------------------------------------------
@@ -85,7 +87,8 @@ class PeeweeOutbox:
         if types is not None:
             where, params = where + f' AND "type" IN ({marks(tuple(types))})', [*params, *types]
         where += f' ORDER BY "id" LIMIT {int(limit)}'
-        until = when(now + timedelta(seconds=lease))
+        leased_until = now + timedelta(seconds=lease)
+        until = when(leased_until)
         db, sql = self._db, self._dialect.sql
         with session(db):
             if self._dialect.sqlite:
@@ -103,7 +106,7 @@ class PeeweeOutbox:
                 with db.atomic():
                     rows = execute(db, sql(claim), [until, *params]).fetchall()
                 rows.sort(key=lambda r: r[_COLUMNS.index("id")])
-        return [_event(r) for r in rows]
+        return [replace(_event(r), leased_until=leased_until) for r in rows]
 
     def finish(self, key: str, *, now: datetime, delivered_to: tuple[str, ...], error: str | None,
                retry_at: datetime | None) -> None:
@@ -112,7 +115,14 @@ class PeeweeOutbox:
         values = (state, "\n".join(delivered_to), error, when(retry_at) if retry_at is not None else None,
                   when(now) if error is None else None, key)
         with session(self._db):
-            changed = execute(self._db, self._sql_finish, values).rowcount
+            if self._dialect.sqlite:
+                changed = execute(self._db, self._sql_finish, values).rowcount
+            else:
+                # The record of a delivery need not wait for its WAL flush: lost in a crash, the
+                # event is delivered again, which handlers already allow for (at least once).
+                with self._db.atomic():
+                    execute(self._db, "SET LOCAL synchronous_commit TO OFF")
+                    changed = execute(self._db, self._sql_finish, values).rowcount
         if changed == 0:
             raise StoreError("No outcome event with that key")
 
@@ -136,9 +146,9 @@ class PeeweeOutbox:
         return bool(changed)
 
     def purge_sql(self) -> str:
-        """Delete settled deliveries older than a cutoff (the record store's purge runs it)."""
-        return self._dialect.sql(f'DELETE FROM "{self.table}" WHERE "occurred_at" < ? AND "state" IN '
-                                 "('delivered', 'dead')")
+        """Delete events older than a cutoff, whatever their state (the record store's purge
+        runs it: their operations go at the same age)."""
+        return self._dialect.sql(f'DELETE FROM "{self.table}" WHERE "occurred_at" < ?')
 
 
 def _fields(event: OutcomeEvent) -> dict[str, Any]:

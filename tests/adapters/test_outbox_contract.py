@@ -182,3 +182,17 @@ def test_concurrent_dispatchers_claim_disjoint_events(stores: tuple[RecordStore,
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(claimed) == sorted(f"ref-{i}:payment.succeeded" for i in range(40))
+
+
+def test_an_event_its_writer_inserted_leased_is_not_claimed_by_another_dispatcher(
+        stores: tuple[RecordStore, AuditSink]) -> None:
+    store, audit = stores
+    store.save_operation(payment())
+    record = payment(status="SUCCESS", updated_at=T0 + timedelta(seconds=1))
+    event = outcome_event(record, old_status="PENDING", at=T0)
+    assert event is not None
+    leased = replace(event, leased_until=T0 + timedelta(seconds=60))
+    written = store.save_outcome(record, audit=audit, audit_event=None, event=leased)
+    assert written is not None and written.leased_until == T0 + timedelta(seconds=60)
+    assert store.outbox.claim(T0 + timedelta(seconds=30), limit=10, lease=60) == []
+    assert [e.key for e in store.outbox.claim(T0 + timedelta(seconds=61), limit=10, lease=60)] == [event.key]

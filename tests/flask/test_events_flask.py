@@ -127,3 +127,10 @@ def test_reconcile_and_worker_once_report_what_they_did(make_app: Any) -> None:
     assert young.exit_code == 0 and young.output.startswith("examined 0")
     assert reconciled.exit_code == 0 and "examined 1: 1 settled by Decentro" in reconciled.output
     assert worked.exit_code == 0 and "delivered 1" in worked.output and got == [reference]
+
+
+def test_an_app_with_no_receiver_leaves_events_for_a_worker_that_has_one(app: Flask, client: Any) -> None:
+    reference = pending_payment(client)
+    signed_post(client, callback(reference))
+    outbox = app.extensions["decentro"].service.ports.records.outbox
+    assert [(e.key, e.state) for e in outbox.events()] == [(f"{reference}:payment.succeeded", "pending")]

@@ -368,3 +368,38 @@ def test_pan_verification_keeps_the_general_read_timeout() -> None:
     h = build(ScriptedGateway([pan_found()]))
     h.service.verify_pan(PAN)
     assert h.gateway.requests[0].timeout == 10.0
+
+
+def test_inline_delivery_needs_no_second_transaction_to_claim_the_event() -> None:
+    h = build()
+    inbox = Inbox()
+    h.service.on("payment.succeeded", inbox)
+    claims: list[Any] = []
+    claim = h.records.outbox.claim
+    h.records.outbox.claim = lambda *a, **k: claims.append(k) or claim(*a, **k)  # type: ignore[method-assign]
+    reference = pending_payment(h)
+    callback(h, reference, "SUCCESS")
+    assert len(inbox.got) == 1 and claims == []  # inserted already leased to this process
+    other = h.records.outbox.claim(h.clock(), limit=10, lease=60)  # no other dispatcher can take it meanwhile
+    assert other == [] and h.records.outbox.get(inbox.got[0].key).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_each_delivery_outcome_is_reported_to_the_instruments() -> None:
+    from decentro_core.observability import NoInstruments
+
+    class Recording(NoInstruments):
+        def __init__(self) -> None:
+            self.dispatched: list[tuple[str, str]] = []
+
+        def event_dispatch(self, event_type: str, outcome: str) -> None:
+            self.dispatched.append((event_type, outcome))
+
+    instruments = Recording()
+    h = build(instruments=instruments, events_max_attempts=2)
+    h.service.events.mode = "worker"
+    h.service.on("payment.failed", Inbox(fail=5))
+    callback(h, pending_payment(h), "FAILURE")
+    h.service.events.dispatch_due()
+    h.clock.advance(seconds=60)
+    h.service.events.dispatch_due()
+    assert instruments.dispatched == [("payment.failed", "retrying"), ("payment.failed", "dead")]
