@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
 import threading
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .audit import AuditKeyring, ChainWalk, key_id_of
 from .errors import ConfigurationError, StoreError
@@ -37,6 +39,7 @@ from .ports import (
     AuditSink,
     AuditVerification,
     CallbackUpdate,
+    ConsentListing,
     ConsentRecord,
     OperationRecord,
     WebhookEvent,
@@ -169,6 +172,14 @@ class MemoryConsentStore:
         with self._guard:
             return [c for c in self.records if c.user_id == user_id]
 
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        with self._guard:
+            numbered = list(enumerate(self.records, start=1))
+        chosen = [(i, c) for i, c in reversed(numbered) if before is None or i < before][:limit]
+        return [ConsentListing(id=i, user_id=c.user_id, operation=c.operation, purpose=c.purpose,
+                               given_at=c.given_at, has_client_ip=c.client_ip is not None,
+                               has_user_agent=c.user_agent is not None) for i, c in chosen]
+
 
 class MemoryOutbox:
     """The outcome events a :class:`MemoryRecordStore` writes, shared with it (one lock)."""
@@ -236,15 +247,25 @@ class MemoryOutbox:
 
 
 class MemoryRecordStore:
-    def __init__(self) -> None:
+    """``audit``: the sink whose events :meth:`audit_trail` reads (the SQL store reads its own
+    database's table); without one the trail is empty."""
+
+    def __init__(self, *, audit: MemoryAuditSink | None = None) -> None:
         self.operations: dict[str, OperationRecord] = {}
         self.events: dict[str, WebhookEvent] = {}
+        self.audit = audit
+        self._ids: dict[tuple[str, str], int] = {}  # ("op" | "hook", key) -> row id, as SQL's
+        self._next_id = itertools.count(1)
         self._guard = threading.Lock()
         self._outbox = MemoryOutbox(self._guard)
 
     @property
     def outbox(self) -> MemoryOutbox:
         return self._outbox
+
+    def _row_id(self, table: str, key: str) -> int:
+        """The row id of ``key``, given on its first write (callers hold the lock)."""
+        return self._ids.setdefault((table, key), next(self._next_id))
 
     def save_operation(self, record: OperationRecord) -> None:
         """The SQL upsert's field-wise merge (``RecordStore.save_operation``), under the lock."""
@@ -291,6 +312,7 @@ class MemoryRecordStore:
                 sealed_request=stored.sealed_request if record.sealed_request is None else record.sealed_request,
                 sealed_result=stored.sealed_result if record.sealed_result is None else record.sealed_result,
             )
+        self._row_id("op", record.reference_id)
         self.operations[record.reference_id] = record
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:
@@ -305,6 +327,7 @@ class MemoryRecordStore:
         with self._guard:
             if event.dedupe_key in self.events:
                 return False
+            self._row_id("hook", event.dedupe_key)
             self.events[event.dedupe_key] = event
             return True
 
@@ -378,6 +401,36 @@ class MemoryRecordStore:
             return len(old_ops) + len(old_events) + len(old_outcomes)
 
 
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        with self._guard:
+            rows = [(self._ids[("op", k)], r) for k, r in self.operations.items()
+                    if operation is None or r.operation == operation]
+        return _page(rows, before, limit)
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        with self._guard:
+            rows = [(self._ids[("hook", k)], e) for k, e in self.events.items() if state is None or e.state == state]
+        return _page(rows, before, limit)
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        if self.audit is None:
+            return []
+        return [e for e in self.audit.events if e.reference_id == reference_id][:limit]
+
+
+_Row = TypeVar("_Row")
+
+
+def _page(rows: list[tuple[int, _Row]], before: int | None, limit: int) -> list[tuple[int, _Row]]:
+    """Newest first, ids below ``before``, at most ``limit``."""
+    chosen = sorted((r for r in rows if before is None or r[0] < before), key=lambda r: r[0], reverse=True)
+    return chosen[:limit]
+
+
 class _NoAadhaarVerifier:
     """Stands in where no Aadhaar verifier was given: says so instead of verifying anything."""
 
@@ -390,8 +443,10 @@ def memory_ports(gateway: HttpGateway, *, cache: Cache | None = None, vault: Vau
                  audit: AuditSink | None = None, consents: ConsentStore | None = None,
                  records: RecordStore | None = None, aadhaar_verifier: AadhaarVerifier | None = None) -> Ports:
     """Every port in memory around ``gateway`` (scripts, tests); any of them may be given."""
+    audit = audit or MemoryAuditSink()
+    default_records = MemoryRecordStore(audit=audit if isinstance(audit, MemoryAuditSink) else None)
     return Ports(
-        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit or MemoryAuditSink(),
-        consents=consents or MemoryConsentStore(), records=records or MemoryRecordStore(),
+        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit,
+        consents=consents or MemoryConsentStore(), records=records or default_records,
         aadhaar_verifier=aadhaar_verifier or _NoAadhaarVerifier(),
     )

@@ -28,6 +28,7 @@ __all__ = [
     "Cache",
     "CallbackUpdate",
     "Clock",
+    "ConsentListing",
     "ConsentRecord",
     "ConsentStore",
     "EventOutbox",
@@ -237,12 +238,31 @@ class ConsentRecord:
     user_agent: str | None = None
 
 
+@dataclass(frozen=True)
+class ConsentListing:
+    """One stored consent as an operator screen lists it: where the record says it came from
+    (client IP, user agent) is only said to be there, never opened."""
+
+    id: int
+    user_id: str
+    operation: str
+    purpose: str
+    given_at: datetime
+    has_client_ip: bool
+    has_user_agent: bool
+
+
 class ConsentStore(Protocol):
     """Keeps consent records; ``record`` returns the stored record's id."""
 
     def record(self, consent: ConsentRecord) -> str: ...
 
     def for_user(self, user_id: str) -> list[ConsentRecord]: ...
+
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """Every user's consents, newest first, ``limit`` of them with an id below ``before``
+        (keyset pagination: pass the last id of one page to get the next)."""
+        ...
 
 
 # -- Records (operations and webhook events) ------------------------------------------------
@@ -440,6 +460,25 @@ class RecordStore(Protocol):
         """Up to ``limit`` records of ``operation`` still ``PENDING`` and created before the
         cutoff, oldest first (by creation time, then reference id); ``after`` (the last record
         of a previous page) continues from there."""
+        ...
+
+    # Reads for operator screens: keyset pages, newest first, ``(row id, value)`` pairs; the
+    # next page is ``before=`` the last id of this one. Sealed fields come back sealed.
+
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        """Operations (only ``operation`` ones when given) with an id below ``before``."""
+        ...
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        """Stored callbacks (only those in ``state`` when given) with an id below ``before``."""
+        ...
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        """The audit events of one reference id, oldest first (subjects are masked)."""
         ...
 
 

@@ -19,7 +19,7 @@ from .limiting import build_limiter
 from .metrics import MetricsAccess, check_metrics_endpoint, mount_metrics
 from .routes import create_blueprint
 from .signals import connect_dispatcher
-from .state import DecentroState, Identity, get_service, get_state
+from .state import DecentroState, Identity, Operator, get_service, get_state
 
 __all__ = ["Decentro"]
 
@@ -32,9 +32,12 @@ class Decentro:
     ``Decentro(app)`` or ``decentro = Decentro(); decentro.init_app(app)``. Options given here
     (``use_mocks=False`` or ``DECENTRO_URL_PREFIX="/kyc-api"``) win over ``app.config``, which
     wins over the environment. ``identity`` returns the signed-in user's id; it is required in
-    live mode. ``service`` replaces the service built from settings (tests, custom ports);
-    ``cache`` picks one ``flask_caching.Cache`` when the app has several; ``metrics_access``
-    guards the ``DECENTRO_METRICS_ENDPOINT`` scrape endpoint (a callable; false answers 403).
+    live mode. ``operator`` returns ``True`` when the visitor may use the operator console
+    (``lambda: current_user.is_admin``): given, the console is mounted at
+    ``DECENTRO_CONSOLE_PREFIX`` (:mod:`flask_decentro.console`); not given, there is none.
+    ``service`` replaces the service built from settings (tests, custom ports); ``cache`` picks
+    one ``flask_caching.Cache`` when the app has several; ``metrics_access`` guards the
+    ``DECENTRO_METRICS_ENDPOINT`` scrape endpoint (a callable; false answers 403).
     """
 
     def __init__(
@@ -42,12 +45,14 @@ class Decentro:
         app: Flask | None = None,
         *,
         identity: Identity | None = None,
+        operator: Operator | None = None,
         service: BlockingDecentroService | None = None,
         cache: Any = None,
         metrics_access: MetricsAccess | None = None,
         **overrides: Any,
     ) -> None:
         self._identity = identity
+        self._operator = operator
         self._metrics_access = metrics_access
         self._service = service
         self._flask_cache = cache
@@ -66,6 +71,7 @@ class Decentro:
                 "the signed-in user's id; reading user_id from the request body is for demos only"
             )
         _check_payee(self._service.settings if self._service is not None else settings, options)
+        _check_console(app, self._operator, options)
         check_metrics_endpoint(options.metrics_endpoint, settings)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
@@ -79,10 +85,14 @@ class Decentro:
         connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
-            limiter=build_limiter(app, options), identity=self._identity, close=close,
+            limiter=build_limiter(app, options), identity=self._identity, close=close, operator=self._operator,
         )
         app.extensions["decentro"] = state
         app.register_blueprint(create_blueprint(state), url_prefix=options.url_prefix or None)
+        if self._operator is not None:
+            from .console import create_console_blueprint
+
+            app.register_blueprint(create_console_blueprint(state), url_prefix=options.console_prefix)
         if options.metrics_endpoint:
             mount_metrics(app, options.metrics_endpoint, settings=settings, instruments=service.ports.instruments,
                           access=self._metrics_access)
@@ -127,6 +137,20 @@ def _check_payee(settings: Settings, options: FlaskOptions) -> None:
             "Decentro virtual account); set it, or DECENTRO_PAYMENTS_ENABLED=false to leave the "
             "payment routes out"
         )
+
+
+def _check_console(app: Flask, operator: Operator | None, options: FlaskOptions) -> None:
+    """The console's settings, checked before anything is built."""
+    if operator is None:
+        return
+    if not callable(operator):
+        raise ConfigurationError("Decentro(operator=...) takes a callable returning True for an operator")
+    if not app.config.get("SECRET_KEY"):
+        raise ConfigurationError("The operator console keeps its form token in the session: set the app's SECRET_KEY")
+    if not options.console_prefix.startswith("/") or options.console_prefix == "/":
+        raise ConfigurationError("DECENTRO_CONSOLE_PREFIX must be a path below / (such as /decentro/console)")
+    if not 1 <= options.console_page_size <= 500:
+        raise ConfigurationError("DECENTRO_CONSOLE_PAGE_SIZE must be between 1 and 500")
 
 
 def _nothing() -> None:

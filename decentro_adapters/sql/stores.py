@@ -25,6 +25,7 @@ from decentro_core.ports import (
     AuditEvent,
     AuditSink,
     CallbackUpdate,
+    ConsentListing,
     ConsentRecord,
     OperationRecord,
     OutcomeEvent,
@@ -37,7 +38,7 @@ from decentro_core.ports import (
 from .audit import PeeweeAuditSink
 from .migrations import SchemaMode, prepare_schema
 from .outbox import PeeweeOutbox
-from .record_sql import RecordSql, marks
+from .record_sql import OPERATION_COLUMNS, WEBHOOK_COLUMNS, RecordSql, marks
 from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
@@ -98,6 +99,7 @@ class PeeweeConsentStore:
         self._db = database
         self._dialect = dialect = Dialect.of(database)
         self._vault = vault
+        self._model = models.consent
         table = models.consent._meta.table_name
         names = ", ".join(f'"{c}"' for c in _CONSENT)
         insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks(_CONSENT)})'
@@ -133,6 +135,19 @@ class PeeweeConsentStore:
             )
             for user, operation, text, purpose, given_at, client_ip, user_agent in rows
         ]
+
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """Newest first; the sealed IP address and user agent are not opened (only said to exist)."""
+        c = self._model
+        query = c.select(c.id, c.user_id, c.operation, c.purpose, c.given_at,
+                         c.client_ip.is_null(False), c.user_agent.is_null(False))
+        if before is not None:
+            query = query.where(c.id < before)
+        with session(self._db):
+            rows = list(query.order_by(c.id.desc()).limit(limit).tuples())
+        return [ConsentListing(id=int(i), user_id=user, operation=operation, purpose=purpose,
+                               given_at=from_utc(given_at), has_client_ip=bool(ip), has_user_agent=bool(agent))
+                for i, user, operation, purpose, given_at, ip, agent in rows]
 
     def _seal(self, value: str | None) -> str | None:
         if value is None or self._vault is None:
@@ -300,6 +315,45 @@ class PeeweeRecordStore:
             hooks = execute(self._db, self._sql.purge_hooks, (limit,)).rowcount
             events = execute(self._db, self._sql_purge_events, (limit,)).rowcount
         return int(ops) + int(hooks) + int(events)
+
+
+    # -- reads for operator screens (not on any hot path: peewee's query builder is fine) ----
+
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        model = self.models.operation
+        rows = self._page(model, OPERATION_COLUMNS, None if operation is None else model.operation == operation,
+                          before, limit)
+        return [(int(row[0]), _operation(row[1:])) for row in rows]
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        model = self.models.webhook
+        rows = self._page(model, WEBHOOK_COLUMNS, None if state is None else model.state == state, before, limit)
+        return [(int(row[0]), _webhook(row[1:])) for row in rows]
+
+    def _page(self, model: Any, columns: tuple[str, ...], where: Any, before: int | None, limit: int) -> list[Any]:
+        """Rows ``(id, *columns)`` matching ``where``, newest first, ids below ``before``."""
+        query = model.select(model.id, *(getattr(model, c) for c in columns))
+        if where is not None:
+            query = query.where(where)
+        if before is not None:
+            query = query.where(model.id < before)
+        with session(self._db):
+            return list(query.order_by(model.id.desc()).limit(limit).tuples())
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        """This database's audit rows for ``reference_id``, oldest first."""
+        row = self.models.audit
+        query = (row.select(row.actor, row.action, row.subject, row.outcome, row.occurred_at,
+                            row.operation_id, row.reference_id)
+                 .where(row.reference_id == reference_id).order_by(row.id).limit(limit))
+        with session(self._db):
+            rows = list(query.tuples())
+        return [AuditEvent(actor, action, subject, outcome, datetime.fromisoformat(occurred_at), operation_id, ref)
+                for actor, action, subject, outcome, occurred_at, operation_id, ref in rows]
 
 
 def _operation(row: Any) -> OperationRecord:
