@@ -138,6 +138,7 @@ class EventDispatcher:
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
     _retrier: threading.Thread | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
+    _swept_at: datetime | None = field(default=None, repr=False)
 
     # -- registering ----------------------------------------------------------------------
 
@@ -212,6 +213,19 @@ class EventDispatcher:
                 log.error("decentro event %s not delivered now (%s); it stays in the outbox", event.key,
                           type(exc).__name__)
                 self._schedule_retry()
+        self._sweep_if_due()
+
+    def _sweep_if_due(self) -> None:
+        """Inline mode: at most once per lease, look for due events no live process holds, such
+        as one inserted leased to a process that died before delivering it (a worker killed
+        right after the commit): nobody else would ever claim it without ``flask decentro worker``."""
+        now = self.clock()
+        with self._guard:
+            if self._swept_at is not None and now - self._swept_at < timedelta(seconds=self.lease):
+                return
+            self._swept_at = now
+        if self.handled_types():
+            self._schedule_retry()
 
     def dispatch_due(self, *, limit: int | None = None) -> DispatchReport:
         """Deliver every due event (up to ``limit``), oldest first: the worker's step."""
