@@ -243,7 +243,15 @@ class EventDispatcher:
         return report
 
     def replay(self, key: str, *, all_handlers: bool = False) -> DispatchReport:
-        """Make one event due again and deliver it now (``flask decentro events replay``)."""
+        """Make one event due again and deliver it now (``flask decentro events replay``).
+
+        ``KeyError`` when there is no such event; ``LookupError`` when no handler in this
+        process takes its type (delivering it here would mark it delivered unheard)."""
+        found = self.outbox.get(key)
+        if found is None:
+            raise KeyError(key)
+        if found.type not in self.handled_types():
+            raise LookupError(f"no handler here takes {found.type}: replay it from the app that registers one")
         if not self.outbox.requeue(key, now=self.clock(), all_handlers=all_handlers):
             raise KeyError(key)
         return self._deliver(self.outbox.claim(self.clock(), limit=1, lease=self.lease, key=key))

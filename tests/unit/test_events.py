@@ -423,3 +423,24 @@ def test_an_event_a_process_died_before_delivering_inline_is_delivered_by_the_ne
         assert sorted(e.reference_id for e in inbox.got).count(stranded) == 1
     finally:
         alive.service.close()
+
+
+def test_a_replay_where_no_handler_takes_the_event_is_refused_and_leaves_it_undelivered() -> None:
+    """``flask decentro events replay`` from an app that registers no handler for the event's
+    type (another FLASK_APP, a handler since renamed) must not mark it delivered unheard."""
+    h = build(events_dispatch="worker", events_max_attempts=1)
+    broken = Inbox(fail=1)
+    h.service.on("payment.succeeded", broken, name="loans.mark_paid")
+    reference = pending_payment(h)
+    callback(h, reference, "SUCCESS")
+    key = f"{reference}:payment.succeeded"
+    assert h.service.events.dispatch_due().dead == (key,)
+
+    elsewhere = build(records=h.records, events_dispatch="worker")  # an app without that handler
+    elsewhere.service.on("kyc.completed", Inbox(), name="kyc-only")
+    with pytest.raises(LookupError, match="no handler here takes payment.succeeded") as refused:
+        elsewhere.service.events.replay(key)
+    assert not isinstance(refused.value, KeyError)  # the event exists: not "no such event"
+    stored = h.records.outbox.get(key)
+    assert stored is not None and stored.state == "dead" and stored.delivered_to == ()
+    assert h.service.events.replay(key).delivered == (key,) and len(broken.got) == 1
