@@ -141,6 +141,7 @@ class EventDispatcher:
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
     _retrier: threading.Thread | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
+    _swept_at: datetime | None = field(default=None, repr=False)
 
     # -- registering ----------------------------------------------------------------------
 
@@ -215,6 +216,19 @@ class EventDispatcher:
                 log.error("decentro event %s not delivered now (%s); it stays in the outbox", event.key,
                           type(exc).__name__)
                 self._schedule_retry()
+        self._sweep_if_due()
+
+    def _sweep_if_due(self) -> None:
+        """Inline mode: at most once per lease, look for due events no live process holds, such
+        as one inserted leased to a process that died before delivering it (a worker killed
+        right after the commit): nobody else would ever claim it without ``flask decentro worker``."""
+        now = self.clock()
+        with self._guard:
+            if self._swept_at is not None and now - self._swept_at < timedelta(seconds=self.lease):
+                return
+            self._swept_at = now
+        if self.handled_types():
+            self._schedule_retry()
 
     def dispatch_due(self, *, limit: int | None = None) -> DispatchReport:
         """Deliver every due event (up to ``limit``), oldest first: the worker's step."""
@@ -232,7 +246,15 @@ class EventDispatcher:
         return report
 
     def replay(self, key: str, *, all_handlers: bool = False) -> DispatchReport:
-        """Make one event due again and deliver it now (``flask decentro events replay``)."""
+        """Make one event due again and deliver it now (``flask decentro events replay``).
+
+        ``KeyError`` when there is no such event; ``LookupError`` when no handler in this
+        process takes its type (delivering it here would mark it delivered unheard)."""
+        found = self.outbox.get(key)
+        if found is None:
+            raise KeyError(key)
+        if found.type not in self.handled_types():
+            raise LookupError(f"no handler here takes {found.type}: replay it from the app that registers one")
         if not self.outbox.requeue(key, now=self.clock(), all_handlers=all_handlers):
             raise KeyError(key)
         return self._deliver(self.outbox.claim(self.clock(), limit=1, lease=self.lease, key=key))

@@ -201,6 +201,12 @@ class OperationRunner:
             )
         except DecentroError as exc:
             reference = current[0].reference_id
+            if reference_id is not None and isinstance(exc, DuplicateReference) and attempts[0] <= 1:
+                # Decentro already has this key's derived id: another call with the same key
+                # (a concurrent repeat in a process that does not share our lock) was accepted,
+                # and the record is that call's to settle. Settling it FAILURE here would make
+                # its success unrecordable (a settled status is final): write nothing.
+                raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
                 # Not an outcome of the check (Decentro was not reached or refused the call): no event.
@@ -256,8 +262,17 @@ class OperationRunner:
               in_flight: Mapping[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
         first = self.ports.records.get_operation(reference)
         if first is None:
-            return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline,
-                            reference_id=reference)
+            try:
+                return self.run(operation, request, user_id=user_id, actor=actor, consent=consent,
+                                deadline=deadline, reference_id=reference)
+            except DuplicateReference:
+                # A concurrent first call with this key got there first (see ``run``): answer
+                # as its repeat.
+                first = self.ports.records.get_operation(reference)
+                if first is None:
+                    raise
+                log.warning("decentro %s: a concurrent call with the same key was accepted first (ref %s)",
+                            operation.name, reference)
         if check is not None:
             check(first)
         if first.sealed_result is None:  # the first call is still running, or died after writing ahead

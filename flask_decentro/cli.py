@@ -320,6 +320,8 @@ def replay_events(replay_dead: bool, all_handlers: bool, key: str | None) -> Non
             report = service.events.replay(one, all_handlers=all_handlers)
         except KeyError:
             raise click.ClickException(f"no outcome event with key {one}") from None
+        except LookupError as exc:  # no handler for its type in this app: nothing was changed
+            raise click.ClickException(f"{one}: {exc}") from None
         result = "delivered" if report.delivered else ("dead" if report.dead else "retrying")
         failed += result != "delivered"
         click.echo(f"{one}\t{result}")

@@ -94,6 +94,7 @@ def test_events_list_and_replay_show_and_deliver_events(make_app: Any) -> None:
     reference = pending_payment(client)
     signed_post(client, callback(reference))
     runner = app.test_cli_runner()
+    unheard = runner.invoke(decentro_cli, ["events", "replay", f"{reference}:payment.succeeded"])
     got: list[str] = []
     app.extensions["decentro"].service.on("payment.succeeded", lambda e: got.append(e.key), name="cli-test")
 
@@ -102,6 +103,7 @@ def test_events_list_and_replay_show_and_deliver_events(make_app: Any) -> None:
     delivered = runner.invoke(decentro_cli, ["events", "list", "--state", "delivered"])
     unknown = runner.invoke(decentro_cli, ["events", "replay", "no-such-key"])
 
+    assert unheard.exit_code == 1 and "no handler here takes payment.succeeded" in unheard.output
     assert listed.exit_code == 0 and f"{reference}:payment.succeeded\tpending" in listed.output
     assert "PENDING->SUCCESS" in listed.output
     assert replayed.exit_code == 0 and "delivered" in replayed.output and got == [f"{reference}:payment.succeeded"]

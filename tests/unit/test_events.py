@@ -379,7 +379,8 @@ def test_inline_delivery_needs_no_second_transaction_to_claim_the_event() -> Non
     h.records.outbox.claim = lambda *a, **k: claims.append(k) or claim(*a, **k)  # type: ignore[method-assign]
     reference = pending_payment(h)
     callback(h, reference, "SUCCESS")
-    assert len(inbox.got) == 1 and claims == []  # inserted already leased to this process
+    per_event = [k for k in claims if k.get("key") is not None]  # not the process's periodic sweep
+    assert len(inbox.got) == 1 and per_event == []  # inserted already leased to this process
     other = h.records.outbox.claim(h.clock(), limit=10, lease=60)  # no other dispatcher can take it meanwhile
     assert other == [] and h.records.outbox.get(inbox.got[0].key).state == "delivered"  # type: ignore[union-attr]
 
@@ -403,3 +404,64 @@ def test_each_delivery_outcome_is_reported_to_the_instruments() -> None:
     h.clock.advance(seconds=60)
     h.service.events.dispatch_due()
     assert instruments.dispatched == [("payment.failed", "retrying"), ("payment.failed", "dead")]
+
+
+def _wait_for(predicate: Any, limit: float = 30.0) -> bool:
+    import threading
+    import time
+
+    end = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        threading.Event().wait(0.02)
+    return True
+
+
+def test_an_event_a_process_died_before_delivering_inline_is_delivered_by_the_next_process() -> None:
+    """Inline mode inserts the event leased to the committing process; if that process dies
+    before delivering it (a worker killed after the commit), another inline process must find
+    it once the lease has run out, not leave it pending until someone runs a replay."""
+    from decentro_core.memory import MemoryRecordStore
+
+    records = MemoryRecordStore()
+    died = build(records=records)
+    died.service.on("payment.succeeded", Inbox(), name="inbox")
+    died.service.events.committed = lambda events: None  # type: ignore[method-assign]  # killed after the commit
+    stranded = pending_payment(died)
+    callback(died, stranded, "SUCCESS", key="CB-A")
+    key = f"{stranded}:payment.succeeded"
+    assert records.outbox.get(key).state == "pending"  # type: ignore[union-attr]
+
+    alive = build(records=records)  # the restarted process: same handler, its own dispatcher
+    inbox = Inbox()
+    alive.service.on("payment.succeeded", inbox, name="inbox")
+    alive.ids.prefix = "after-restart"
+    alive.clock.advance(seconds=alive.service.events.lease + 1)
+    try:
+        callback(alive, pending_payment(alive), "SUCCESS", key="CB-B")  # life goes on in this process
+        assert _wait_for(lambda: records.outbox.get(key).state == "delivered"), records.outbox.get(key)  # type: ignore[union-attr]
+        assert sorted(e.reference_id for e in inbox.got).count(stranded) == 1
+    finally:
+        alive.service.close()
+
+
+def test_a_replay_where_no_handler_takes_the_event_is_refused_and_leaves_it_undelivered() -> None:
+    """``flask decentro events replay`` from an app that registers no handler for the event's
+    type (another FLASK_APP, a handler since renamed) must not mark it delivered unheard."""
+    h = build(events_dispatch="worker", events_max_attempts=1)
+    broken = Inbox(fail=1)
+    h.service.on("payment.succeeded", broken, name="loans.mark_paid")
+    reference = pending_payment(h)
+    callback(h, reference, "SUCCESS")
+    key = f"{reference}:payment.succeeded"
+    assert h.service.events.dispatch_due().dead == (key,)
+
+    elsewhere = build(records=h.records, events_dispatch="worker")  # an app without that handler
+    elsewhere.service.on("kyc.completed", Inbox(), name="kyc-only")
+    with pytest.raises(LookupError, match="no handler here takes payment.succeeded") as refused:
+        elsewhere.service.events.replay(key)
+    assert not isinstance(refused.value, KeyError)  # the event exists: not "no such event"
+    stored = h.records.outbox.get(key)
+    assert stored is not None and stored.state == "dead" and stored.delivered_to == ()
+    assert h.service.events.replay(key).delivered == (key,) and len(broken.got) == 1

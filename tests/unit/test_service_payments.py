@@ -309,3 +309,71 @@ def test_a_malformed_key_is_refused_before_anything_is_sent(key: str) -> None:
     with pytest.raises(ValidationError) as raised:
         h.service.initiate_payment({"amount": 30}, idempotency_key=key)
     assert set(raised.value.fields) == {"idempotency_key"} and h.gateway.requests == []
+
+
+
+def test_a_concurrent_repeat_decentro_refuses_as_a_duplicate_never_fails_the_first_payment() -> None:
+    """Two processes without a shared lock (no DECENTRO_CACHE_URL, or the cache down) take the
+    same key at once: both find no record, both send, Decentro accepts one and refuses the
+    other's reference id as a duplicate. The refusal must not settle the shared record FAILURE:
+    then the accepted payment's answer and callback could never be recorded (a settled status
+    is final), and the app would never hear that the customer paid."""
+    import dataclasses
+    import threading
+
+    from fakes import RecordingCache
+
+    from decentro_core.service import BlockingDecentroService
+
+    both_looked, lookups = threading.Barrier(2, timeout=30), [0]
+
+    class Racing(MemoryRecordStore):
+        def get_operation(self, reference_id: str) -> Any:
+            found = super().get_operation(reference_id)
+            with self._guard:
+                lookups[0] += 1
+                racing = lookups[0] <= 2
+            if racing:
+                both_looked.wait()  # each process has looked, and found nothing, before either writes
+            return found
+
+    refused = threading.Event()
+    guard, sent = threading.Lock(), []
+
+    def decentro(request: Any) -> Any:
+        with guard:
+            first = not sent
+            sent.append(request.reference_id)
+        if first:  # accepted; its answer arrives after the duplicate's refusal was recorded
+            refused.wait(30)
+            return payment_created("TXN-ONCE", status="PENDING")
+        return answer(400, {"status": "FAILURE", "responseCode": "E00019",
+                            "responseKey": "error_duplicate_reference_id", "message": "Duplicate"})
+
+    one = build(ScriptedGateway([decentro]), records=Racing())
+    two = BlockingDecentroService(one.service.settings, dataclasses.replace(one.service.ports, cache=RecordingCache()),
+                                  clock=one.clock, new_reference_id=one.ids, sleep=one.sleep,
+                                  monotonic=one.monotonic)
+    results: list[Any] = []
+
+    def call(service: Any) -> None:
+        try:
+            results.append(service.initiate_payment({"amount": 30}, user_id="u-1", idempotency_key="k-9"))
+        except Exception as exc:  # noqa: BLE001 - what each caller gets is checked below
+            results.append(exc)
+        finally:
+            with guard:
+                if len(sent) == 2 and len(results) == 1:
+                    refused.set()  # the refused caller is done: let the accepted answer through
+
+    threads = [threading.Thread(target=call, args=(s,)) for s in (one.service, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    refused.set()
+    assert len(results) == 2
+    record = one.records.get_operation(next(r for r in results if isinstance(r, dict))["data"]["reference_id"])
+    assert record is not None and record.status == "PENDING" and record.operation_id == "TXN-ONCE"
+    assert all(isinstance(r, dict) and r["status"] == "PENDING" for r in results), results
+    assert {r["data"].get("transaction_id") for r in results} >= {"TXN-ONCE"}
