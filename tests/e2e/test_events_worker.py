@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import WAIT, wait_for
 
 from decentro_adapters.bootstrap import build
 from decentro_adapters.vault.fernet import FernetVault
@@ -24,18 +24,10 @@ from decentro_core.webhooks import sign_body
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[2]
-WAIT = 120.0  # a limit for a state to be reached on a busy machine, not a duration
 SECRET = "worker-test-webhook-secret"
 PAYMENTS = 30
 
 
-def _wait(condition: Any, *, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {WAIT}s waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def test_two_workers_deliver_every_event_once_and_stop_on_sigterm(postgres_url: str, tmp_path: Path) -> None:
@@ -55,7 +47,7 @@ def test_two_workers_deliver_every_event_once_and_stop_on_sigterm(postgres_url: 
         with out.open("wb") as sink:  # the child keeps its own copy of the descriptor
             workers.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT))
     try:
-        _wait(lambda: all("decentro worker: delivering" in out.read_text() for out in outputs),
+        wait_for(lambda: all("decentro worker: delivering" in out.read_text() for out in outputs),
               what="both workers to start")
         with build(Settings.from_mapping(env_settings), cache=MemoryCache()) as system:
             service, processor = system.service, system.webhooks
@@ -67,7 +59,7 @@ def test_two_workers_deliver_every_event_once_and_stop_on_sigterm(postgres_url: 
                 assert processor.receive(body, signature=sign_body(body, SECRET)).http_status == 200
 
             outbox = service.ports.records.outbox
-            _wait(lambda: len(outbox.events(state="delivered", limit=1000)) == PAYMENTS,
+            wait_for(lambda: len(outbox.events(state="delivered", limit=1000)) == PAYMENTS,
                   what="every event to be delivered by the workers")
         lines = log_path.read_text(encoding="utf-8").split("\n")
         delivered = Counter(line.split()[0] for line in lines if line)

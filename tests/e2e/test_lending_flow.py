@@ -14,12 +14,12 @@ import http.client
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import WAIT, wait_for
 import requests
 from flask import Flask
 from werkzeug.serving import make_server
@@ -37,19 +37,11 @@ from bench.servers import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-WAIT = 120.0  # a limit for any one state to be reached on a busy machine, not a duration
 KEY = "loan-LN0042-emi-1"
 EMI = {"amount": 30, "purpose": "EMI 1 of loan LN0042",  # 30: Decentro's sandbox leaves it PENDING
        "customer_details": {"name": "Meera Fixturekar", "phone": "9876543210", "email": "meera@example.com"}}
 
 
-def _wait(condition: Callable[[], Any], *, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {WAIT}s waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 class Ledger:
@@ -106,7 +98,7 @@ def test_an_emi_collection_survives_a_dropped_answer_lost_callbacks_and_a_failin
 
     # 1. The first request's answer is lost; the client sends it again with the same key.
     _send_and_drop(base_url, "/api/payments", EMI, {"Idempotency-Key": KEY})
-    _wait(lambda: created_upstream() == 1 and service.ports.records.unsettled(
+    wait_for(lambda: created_upstream() == 1 and service.ports.records.unsettled(
         "upi_payment", created_before=service.clock(), limit=1), what="the first request to be served")
     again = requests.post(f"{base_url}/api/payments", json=EMI, headers={"Idempotency-Key": KEY}, timeout=WAIT)
     body = again.json()
@@ -126,7 +118,7 @@ def test_an_emi_collection_survives_a_dropped_answer_lost_callbacks_and_a_failin
     reconciled = runner.invoke(decentro_cli, ["reconcile", "--older-than", "0m"])
     assert reconciled.exit_code == 0 and "examined 1: 1 settled by Decentro" in reconciled.output
     assert service.ports.records.get_operation(reference).status == "SUCCESS"
-    _wait(lambda: ledger.paid, what="the ledger to be told, after its failure")
+    wait_for(lambda: ledger.paid, what="the ledger to be told, after its failure")
 
     # 4. Exactly one event reached the ledger, and `events list` says it was delivered.
     assert ledger.calls == 2 and [(e.type, e.reference_id, e.old_status) for e in ledger.paid] == [

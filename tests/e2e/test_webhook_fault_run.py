@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import WAIT, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not an installed package
@@ -50,7 +50,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres]
 
 SECRET = "webhook-fault-run-secret"
 CUSTOMER = {"name": "Meera Fixturekar", "phone": "9876543210", "email": "meera@example.com"}
-WAIT = 120.0  # seconds: the limit for any one state to be reached on a busy machine
 STALE_AFTER = 1  # DECENTRO_WEBHOOK_STALE_AFTER (seconds) for the replay
 RETRIES = 10  # phase 2: enough attempts that some are left when the receiver is back
 HOLD = 3600.0  # a backoff that holds a retry until the test releases it (configure wakes the wait)
@@ -76,13 +75,6 @@ def world(postgres_url: str, tmp_path: Path) -> Any:
             yield sandbox, system.service, env, serve
 
 
-def _wait(condition: Callable[[], Any], *, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {WAIT}s waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def _idle(sandbox: Any, what: str) -> Counter[str]:
@@ -141,7 +133,7 @@ def _failing(sandbox: Any, service: Any, env: dict[str, str], serve: dict[str, A
     sandbox.callbacks.configure(attempts=RETRIES, backoff=0.25)
     _settle(sandbox, service, references, "SUCCESS")
     # Attempt 2 is counted only after attempt 1 failed, and nobody listens until it is.
-    _wait(lambda: sandbox.stats()["callbacks"]["attempted"] >= before["attempted"] + 2,
+    wait_for(lambda: sandbox.stats()["callbacks"]["attempted"] >= before["attempted"] + 2,
           what="two attempts to find nobody listening")
     sandbox.callbacks.configure(backoff=HOLD)  # the next retry waits for the restart
     with gunicorn(env, **serve):
@@ -156,7 +148,7 @@ def _hang_each(sandbox: Any, service: Any, references: list[str]) -> None:
     for reference in references:
         sandbox.callbacks.configure(backoff=HOLD, timeout=HUNG_AFTER)
         _settle(sandbox, service, [reference], "FAILURE")
-        _wait(lambda: _events(service, [reference], "received"), what="a callback stored and stuck in processing")
+        wait_for(lambda: _events(service, [reference], "received"), what="a callback stored and stuck in processing")
         sandbox.callbacks.configure(backoff=0, timeout=WAIT)  # the retry meets the stored, hung event
         _idle(sandbox, "the retry of a callback stuck in processing")
 
@@ -172,7 +164,7 @@ def _killed(sandbox: Any, service: Any, env: dict[str, str], serve: dict[str, An
     stuck = {e.dedupe_key: e for e in service.ports.records.webhook_events(state="received")}
     untouched = {ref: service.ports.records.get_operation(ref).status for ref in references}
     with gunicorn(env, **serve):  # restarted, as after a crash; then the operator replays
-        _wait(lambda: _stale(stuck.values()), what="the stuck events to pass DECENTRO_WEBHOOK_STALE_AFTER")
+        wait_for(lambda: _stale(stuck.values()), what="the stuck events to pass DECENTRO_WEBHOOK_STALE_AFTER")
         leftover = {e.dedupe_key for e in service.ports.records.webhook_events() if e.state in ("received", "failed")}
         command = [sys.executable, "-m", "flask", "--app", "bench.webhook_app:create_app", "decentro", "webhooks",
                    "replay", "--all"]
