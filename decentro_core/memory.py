@@ -303,10 +303,18 @@ class MemoryRecordStore:
                 raise StoreError("No webhook event with that dedupe key")
             self.events[dedupe_key] = replace(event, state=state, attempts=attempts, last_error=last_error)
 
-    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:
+    def webhook_events(
+        self, *, state: WebhookState | None = None, after: str | None = None, limit: int | None = None
+    ) -> Iterator[WebhookEvent]:
         with self._guard:
-            chosen = [e for e in self.events.values() if state is None or e.state == state]
-        return iter(sorted(chosen, key=lambda e: e.received_at))
+            if after is not None and after not in self.events:
+                raise KeyError(after)
+            order = {key: n for n, key in enumerate(self.events)}  # insertion order breaks ties, like row ids
+            listed = sorted(self.events.values(), key=lambda e: (e.received_at, order[e.dedupe_key]))
+        if after is not None:
+            listed = listed[[e.dedupe_key for e in listed].index(after) + 1:]
+        chosen = [e for e in listed if state is None or e.state == state]
+        return iter(chosen if limit is None else chosen[:max(limit, 0)])
 
     def apply_callback(
         self,
