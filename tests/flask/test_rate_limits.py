@@ -89,3 +89,4 @@ def test_rate_limit_headers_can_be_turned_off_saving_the_window_read(make_app, e
     assert [a.status_code for a in answers] == [200, 200, 429]  # the limit holds either way
     assert ("X-RateLimit-Limit" in answers[0].headers) is enabled
     assert bool(reads) is enabled
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60  # a refusal always says when to retry
