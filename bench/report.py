@@ -280,7 +280,65 @@ deleted after), `redis-server` on the PATH (the gunicorn run starts its own) and
 """
 
 ANALYSIS = """\
-## Why the misses
+## Why the misses (profiles: `python -m bench.profile_route`, `bench/roundtrips.py`)
 
-(Written from the profiles of the run this page was made from; see the section for each.)
+Figures below were measured on 2026-11-29 on this shared 2-core machine (load average 3-7 from
+other work during the runs), so throughput moves between runs: two full runs an hour apart
+gave `route_vs_bare_gunicorn` 0.26 and 0.46, `webhook_vs_bare_gunicorn` 0.32 and 0.50,
+`async_wall_vs_ideal` 1.47 and 1.97, `fault_throughput_vs_clean` 0.24 and 0.42 (the second
+run had the two fixes named under the gateway and the route below). The round-trip counts do
+not move.
+
+- **`pg_round_trips_per_kyc_miss` (9) and `pg_commits_per_kyc_miss` (4)** drive every
+  PostgreSQL miss below. The statements are listed above: four `SELECT 1` (peewee's pool
+  checks a connection's liveness on every checkout, and each store call checks one out), four
+  writes that each commit on their own (consent, write-ahead record, settle, audit), the audit
+  append's two. The audit append was four round trips under `LOCK TABLE ... IN EXCLUSIVE MODE`
+  and is now two under an advisory lock; Redis went from 6 round trips to 3. The rest (one
+  connection held for the whole operation, no ping; consent and write-ahead record in one
+  transaction; settle, audit and the outcome event in another: 3 round trips, 2 commits) is
+  the runner's record/settle path, which the transactional outbox (issue #11) is rewriting; it
+  follows once that lands. `tests/adapters/test_round_trips.py` holds 9 / 4 / 3 as upper bounds.
+- **`kyc_full_pg_redis_vs_raw`**: wall time, not CPU. A wall-clock profile of the route
+  spent 1.9 ms per PostgreSQL statement on this loaded machine (psycopg2's `execute`: 9 per
+  miss, 16.8 ms a request), against
+  about 4.4 ms of Python CPU per call (`async` detail above: process CPU over 1,000 calls).
+  2.0 needs the round trips above cut to 3 first.
+- **`cache_hit_pg_redis_vs_raw`**: a hit writes the consent row and the audit row (the legal
+  record of the request): two pings, an INSERT, the audit append's two round trips, one Redis
+  GET. With one connection and no pings that is 3 PostgreSQL round trips; 0.3 of a loopback
+  HTTP call (about 0.5 ms) is less than one commit on this machine, so meeting it means writing
+  those rows off the request path (an outbox-like queue) or not on a hit: a product decision.
+- **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is
+  one over the request's wall time: the bare route waits on one upstream call; ours on that
+  call plus 9 PostgreSQL and 4 Redis round trips (the cache's 3 and the rate limiter's hit; 5
+  with `X-RateLimit` headers, which read the window back: `DECENTRO_RATELIMIT_HEADERS=false`
+  now skips that read). The CPU profile (`python -m bench.profile_route --no-ratelimit-headers`,
+  own CPU time by package) puts the redis client at 12%, werkzeug 8.5%, requests + urllib3 9%,
+  marshmallow 4%, flask-limiter 3%, Fernet 2.4%, peewee + pool 3.5%, `decentro_core` 3.7%.
+  Done here: the live gateway started an OS thread per call (`threading.Timer` as the body
+  read's watchdog), which cost more wall time than the rest of the gateway (this is what put
+  `gateway_vs_raw_no_env` at 1.78 in the first run and 0.94 after); consent was validated with
+  a `ConsentSchema` built per call, twice per request. What the profile shows in
+  `flask_decentro/routes.py` and `schemas.py` (being rewritten elsewhere, not changed here):
+  the view builds its marshmallow schema per request (`_load(schema_class(), raw)`; a schema
+  deep-copies its declared fields when built: with the two `ConsentSchema`s, 3 schemas and 33
+  `deepcopy` calls a request before the consent fix), and the
+  consent is validated twice (the route's `Consent.coerce`, then the service's again).
+  Building each schema once per view and passing the validated `Consent` through would take
+  both off the path.
+- **`webhook_vs_bare_gunicorn`**: the callback path is the event INSERT, then
+  `apply_callback` (lock the operation, save, mark the event, the audit append, commit), with a
+  ping per checkout; `apply_callback` is also what the outbox changes, so its round trips are
+  cut with the runner's.
+- **`async_wall_vs_ideal`**: the awaitable face runs on its own executor (32 threads,
+  `DECENTRO_ASYNC_WORKERS`, as many as the database pool's connections): with 50 ms of
+  upstream and 4.4 ms of CPU per call the 1,000 calls are CPU-bound, and the wall adds what the
+  other processes on this machine took of the two CPUs (the ideal counts this process's CPU
+  only) and the PostgreSQL round trips' waits behind the GIL. It met 1.5 in the first run
+  (1.47) and missed it in the second (1.97) under heavier load.
+- **`fault_throughput_vs_clean`**: the retries' backoff (0.5 s, doubling) sleeps on the worker
+  thread; a write that will answer PENDING anyway still sleeps through its retries. Cutting
+  that (no backoff sleep when the outcome can only be PENDING, and a read's backoff capped by
+  the deadline) is in the same runner code as the outbox and follows it.
 """
