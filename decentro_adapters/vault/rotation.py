@@ -156,5 +156,5 @@ def _write_sqlite(db: pw.Database, table: str, columns: tuple[str, ...],
     no other writer can have replaced a value and every changed column is rotated."""
     sets = ", ".join(f'"{c}" = CASE WHEN "{c}" IS ? THEN ? ELSE "{c}" END' for c in columns)
     params = [(*(v for pair in pairs for v in pair), row_id) for row_id, pairs in changed]
-    db.cursor().executemany(f'UPDATE "{table}" SET {sets} WHERE "id" = ?', params)
+    db.cursor().executemany(f'UPDATE "{table}" SET {sets} WHERE "id" = ?', params)  # type: ignore[no-untyped-call]
     return sum(old != new for _, pairs in changed for old, new in pairs)
