@@ -5,7 +5,9 @@ extension, the CLI, ``bench/``, the examples and the tests use it. ``build_ports
 ``decentro_core``'s zero-argument ``DecentroService()`` calls (through
 ``decentro_core.defaults``). Mock mode (``USE_MOCKS=true``, the default) answers from the
 in-process emulator; live mode talks to Decentro. Both use the same vault, stores and cache,
-so mock mode exercises the real code path everywhere but the wire.
+so mock mode exercises the real code path everywhere but the wire. The ``instruments`` port
+is the library's log lines, plus Prometheus metrics (``DECENTRO_METRICS=prometheus``) and
+OpenTelemetry spans (``DECENTRO_TRACING=otel``) when asked for.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from decentro_core.audit import AuditKeyring
+from decentro_core.errors import ConfigurationError
 from decentro_core.memory import MemoryCache
+from decentro_core.observability import LOG_INSTRUMENTS, FanOut, Instruments
 from decentro_core.ports import Ports
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
 from decentro_core.webhooks import WebhookProcessor
 
-__all__ = ["System", "build", "build_ports"]
+__all__ = ["System", "build", "build_ports", "instruments_from_settings"]
 
 log = logging.getLogger("decentro")
 PORT_NAMES = tuple(f.name for f in fields(Ports))
@@ -83,6 +87,7 @@ def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], N
             closers.pop()()
 
     try:
+        fill("instruments", lambda: instruments_from_settings(settings))
         fill("gateway", lambda: _gateway(settings))
         fill("vault", lambda: _vault(settings))
         if any(built[name] is None for name in STORE_PORTS):
@@ -104,6 +109,25 @@ def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], N
         close()  # what was opened before the failure (HTTP pool, database) is not left open
         raise
     return Ports(**built), close
+
+
+def instruments_from_settings(settings: Settings) -> Instruments:
+    """Log lines always; Prometheus metrics and OpenTelemetry spans when the settings ask."""
+    members: list[Instruments] = [LOG_INSTRUMENTS]
+    try:
+        if settings.metrics == "prometheus":
+            from .observability.prometheus import PrometheusInstruments
+
+            members.append(PrometheusInstruments())
+        if settings.tracing == "otel":
+            from .observability.otel import OpenTelemetryInstruments
+
+            members.append(OpenTelemetryInstruments())
+    except ImportError as exc:
+        extra = "metrics" if settings.metrics and "prometheus" in str(exc.name) else "otel"
+        raise ConfigurationError(f"DECENTRO_METRICS/DECENTRO_TRACING: {exc.name} is not installed; "
+                                 f"pip install 'flask-decentro[{extra}]'") from None
+    return members[0] if len(members) == 1 else FanOut(members)
 
 
 def _vault(settings: Settings) -> Any:

@@ -13,11 +13,13 @@ blocking signature (``ParamSpec``): a type checker catches a wrong keyword on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .events import EventDispatcher, Handler
 from .service import BlockingDecentroService
 from .settings import Settings
 
@@ -33,7 +35,9 @@ def _awaitable(
     """The awaitable twin of a blocking method, with the same parameters and docstring."""
 
     async def call(self: DecentroService, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        bound = functools.partial(method, self.blocking, *args, **kwargs)
+        # In the caller's context (as asyncio.to_thread does), so a tracing span current in the
+        # request handler is the parent of the call's span.
+        bound = functools.partial(contextvars.copy_context().run, method, self.blocking, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, bound)
 
     call.__name__ = call.__qualname__ = method.__name__
@@ -69,6 +73,17 @@ class DecentroService:
     cache_kyc_result = _awaitable(BlockingDecentroService.cache_kyc_result)
     get_cached_kyc_result = _awaitable(BlockingDecentroService.get_cached_kyc_result)
     receive_callback = _awaitable(BlockingDecentroService.receive_callback)
+    reconcile_payments = _awaitable(BlockingDecentroService.reconcile_payments)
+
+    def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
+        """Register an outcome-event handler (a plain function; it runs on the dispatcher's
+        thread): see :meth:`BlockingDecentroService.on`."""
+        return self.blocking.on(event_type, handler, name=name)
+
+    @property
+    def events(self) -> EventDispatcher:
+        """The outcome-event dispatcher (see :mod:`decentro_core.events`)."""
+        return self.blocking.events
 
     def validate_webhook(self, payload: Any, signature: str, secret: str) -> bool:
         """Pure computation, so not awaited: HMAC-SHA256 hex of the raw body, constant time."""

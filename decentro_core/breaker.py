@@ -8,6 +8,8 @@ connections, 5xx) the module's circuit opens: calls fail at once with
 *read* is let through as a trial, with at most ``cooldown`` seconds to answer, so trials never
 pile up on a hung Decentro: an answer closes the circuit. A write (a payment, an OTP, a message)
 is never a trial: it must not run on a short timeout that would leave its outcome unknown.
+Each change (opened, closed, a call rejected, a trial let through) is told to ``listener``
+(the runner passes its instruments' ``breaker``), outside the lock.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from .errors import CircuitOpen
+from .observability import BreakerChange
 
 __all__ = ["CircuitBreaker"]
 
@@ -24,8 +27,10 @@ __all__ = ["CircuitBreaker"]
 class CircuitBreaker:
     """Consecutive-failure breaker, one circuit per key (Decentro module), thread-safe."""
 
-    def __init__(self, *, threshold: int, cooldown: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, threshold: int, cooldown: float, monotonic: Callable[[], float] = time.monotonic,
+                 listener: Callable[[str, BreakerChange], None] | None = None) -> None:
         self.threshold = threshold
+        self._listener = listener or _ignore
         self.cooldown = cooldown
         self._monotonic = monotonic
         self._failures: dict[str, int] = {}
@@ -42,15 +47,20 @@ class CircuitBreaker:
             if since is None:
                 return None
             now = self._monotonic()
-            if may_try and now - since >= self.cooldown:
+            trial = may_try and now - since >= self.cooldown
+            if trial:
                 self._last_try[key] = now  # the next trial, one cooldown later
-                return self.cooldown
+        self._listener(key, "trial" if trial else "rejected")
+        if trial:
+            return self.cooldown
         raise CircuitOpen("Decentro is not answering; calls are paused for a few seconds", request_id=request_id)
 
     def succeeded(self, key: str) -> None:
         with self._guard:
             self._failures.pop(key, None)
-            self._last_try.pop(key, None)
+            closed = self._last_try.pop(key, None) is not None
+        if closed:
+            self._listener(key, "closed")
 
     def failed(self, key: str) -> None:
         if self.threshold <= 0:
@@ -58,9 +68,16 @@ class CircuitBreaker:
         with self._guard:
             count = self._failures.get(key, 0) + 1
             self._failures[key] = count
-            if count >= self.threshold and key not in self._last_try:
+            opened = count >= self.threshold and key not in self._last_try
+            if opened:
                 self._last_try[key] = self._monotonic()
+        if opened:
+            self._listener(key, "opened")
 
     def is_open(self, key: str) -> bool:
         with self._guard:
             return key in self._last_try
+
+
+def _ignore(key: str, change: BreakerChange) -> None:
+    """No listener."""

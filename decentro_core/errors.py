@@ -150,6 +150,13 @@ class IdempotencyConflict(DecentroError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class FailureReplayed(DecentroError):
+    """A repeat of a key whose first call failed: the first call's error, replayed (its
+    ``code`` and ``http_status``), so a repeat never makes a second call. Retry with a new key."""
+
+    code = "FAILURE_REPLAYED"
+
+
 class VerificationFailed(DecentroError):
     """The document was checked and is not acceptable (not an outage)."""
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .audit import AuditKeyring, ChainWalk, key_id_of
 from .errors import ConfigurationError, StoreError
@@ -29,13 +31,16 @@ from .ports import (
     Ports,
     RecordStore,
     Vault,
-    SETTLED_STATUSES,
+    EventState,
+    OutcomeEvent,
+    replaces_status,
     AadhaarVerifier,
     AuditEvent,
     AuditHead,
     AuditSink,
     AuditVerification,
     CallbackUpdate,
+    ConsentListing,
     ConsentRecord,
     OperationRecord,
     WebhookEvent,
@@ -47,6 +52,7 @@ __all__ = [
     "MemoryAuditSink",
     "MemoryCache",
     "MemoryConsentStore",
+    "MemoryOutbox",
     "MemoryRecordStore",
     "MemoryVault",
     "memory_ports",
@@ -166,9 +172,9 @@ class _LockEntry:
 class MemoryVault:
     """Tokenising vault: random tokens out, plaintext kept in process memory only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hash_key: bytes | None = None) -> None:
         self._secrets: dict[str, bytes] = {}
-        self._hash_key = secrets.token_bytes(32)
+        self._hash_key = hash_key or secrets.token_bytes(32)  # a fixed one: repeatable fingerprints (tests)
         self._guard = threading.Lock()
 
     def seal(self, plaintext: bytes) -> str:
@@ -238,23 +244,128 @@ class MemoryConsentStore:
         with self._guard:
             return [c for c in self.records if c.user_id == user_id]
 
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        with self._guard:
+            numbered = list(enumerate(self.records, start=1))
+        chosen = [(i, c) for i, c in reversed(numbered) if before is None or i < before][:limit]
+        return [ConsentListing(id=i, user_id=c.user_id, operation=c.operation, purpose=c.purpose,
+                               given_at=c.given_at, has_client_ip=c.client_ip is not None,
+                               has_user_agent=c.user_agent is not None) for i, c in chosen]
+
+
+class MemoryOutbox:
+    """The outcome events a :class:`MemoryRecordStore` writes, shared with it (one lock)."""
+
+    def __init__(self, guard: threading.Lock) -> None:
+        self.rows: dict[str, OutcomeEvent] = {}
+        self._guard = guard
+        self._next_id = 1
+        self._leased: dict[str, datetime] = {}
+
+    def insert(self, event: OutcomeEvent) -> OutcomeEvent | None:
+        """Add ``event`` unless its key is known (the caller holds the lock)."""
+        if event.key in self.rows:
+            return None
+        stored = replace(event, id=self._next_id, leased_until=None)
+        self._next_id += 1
+        self.rows[event.key] = stored
+        if event.leased_until is not None:
+            self._leased[event.key] = event.leased_until
+        return replace(stored, leased_until=event.leased_until)
+
+    def claim(self, now: datetime, *, limit: int, lease: float, key: str | None = None,
+              types: Collection[str] | None = None) -> list[OutcomeEvent]:
+        with self._guard:
+            due = [
+                e for e in sorted(self.rows.values(), key=lambda e: e.id or 0)
+                if e.state in ("pending", "retrying") and (e.next_attempt_at is None or e.next_attempt_at <= now)
+                and self._leased.get(e.key, now) <= now and (key is None or e.key == key)
+                and (types is None or e.type in types)
+            ][:limit]
+            for e in due:
+                self._leased[e.key] = now + timedelta(seconds=lease)
+            return [replace(e, leased_until=self._leased[e.key]) for e in due]
+
+    def finish(self, key: str, *, now: datetime, delivered_to: tuple[str, ...], error: str | None,
+               retry_at: datetime | None) -> None:
+        with self._guard:
+            event = self.rows.get(key)
+            if event is None:
+                raise StoreError("No outcome event with that key")
+            self._leased.pop(key, None)
+            state: EventState = "delivered" if error is None else ("retrying" if retry_at else "dead")
+            self.rows[key] = replace(event, state=state, attempts=event.attempts + 1, delivered_to=delivered_to,
+                                     last_error=error, next_attempt_at=retry_at,
+                                     delivered_at=now if error is None else event.delivered_at)
+
+    def get(self, key: str) -> OutcomeEvent | None:
+        with self._guard:
+            return self.rows.get(key)
+
+    def events(self, *, state: EventState | None = None, after_id: int = 0, limit: int = 100) -> list[OutcomeEvent]:
+        with self._guard:
+            chosen = [e for e in self.rows.values() if (e.id or 0) > after_id and (state is None or e.state == state)]
+        return sorted(chosen, key=lambda e: e.id or 0)[:limit]
+
+    def requeue(self, key: str, *, now: datetime, all_handlers: bool = False) -> bool:
+        with self._guard:
+            event = self.rows.get(key)
+            if event is None:
+                return False
+            self._leased.pop(key, None)
+            self.rows[key] = replace(event, state="pending", next_attempt_at=now,
+                                     delivered_to=() if all_handlers else event.delivered_to)
+            return True
+
 
 class MemoryRecordStore:
-    def __init__(self) -> None:
+    """``audit``: the sink whose events :meth:`audit_trail` reads (the SQL store reads its own
+    database's table); without one the trail is empty."""
+
+    def __init__(self, *, audit: MemoryAuditSink | None = None) -> None:
         self.operations: dict[str, OperationRecord] = {}
         self.events: dict[str, WebhookEvent] = {}
+        self.audit = audit
+        self._ids: dict[tuple[str, str], int] = {}  # ("op" | "hook", key) -> row id, as SQL's
+        self._next_id = itertools.count(1)
         self._guard = threading.Lock()
+        self._outbox = MemoryOutbox(self._guard)
+
+    @property
+    def outbox(self) -> MemoryOutbox:
+        return self._outbox
+
+    def _row_id(self, table: str, key: str) -> int:
+        """The row id of ``key``, given on its first write (callers hold the lock)."""
+        return self._ids.setdefault((table, key), next(self._next_id))
 
     def save_operation(self, record: OperationRecord) -> None:
         """The SQL upsert's field-wise merge (``RecordStore.save_operation``), under the lock."""
         with self._guard:
             self._merge(record)
 
+    def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
+                     event: OutcomeEvent | None) -> OutcomeEvent | None:
+        with self._guard:
+            stored = self.operations.get(record.reference_id)
+            if audit_event is not None:
+                audit.append(audit_event)  # first: if it raises, nothing below has changed
+            self._merge(record)
+            return self._emit(stored, record, event)
+
+    def _emit(self, stored: OperationRecord | None, record: OperationRecord,
+              event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """Insert ``event`` when ``record``'s status replaced a different stored one (lock held)."""
+        old = stored.status if stored is not None else None
+        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
+            return None
+        return self._outbox.insert(replace(event, old_status=old))
+
     def _merge(self, record: OperationRecord) -> None:
         stored = self.operations.get(record.reference_id)
-        if stored is not None and stored.status in SETTLED_STATUSES and record.status != stored.status:
-            # A write that disagrees with a settled status is a stale copy: it changes no value
-            # the settled record has, and only fills what is still missing.
+        if stored is not None and not replaces_status(stored.status, record.status):
+            # A write that may not replace the stored status is a stale copy: it changes no
+            # value the stored record has, and only fills what is still missing.
             record = replace(
                 stored,
                 updated_at=max(stored.updated_at, record.updated_at),
@@ -273,6 +384,7 @@ class MemoryRecordStore:
                 sealed_request=stored.sealed_request if record.sealed_request is None else record.sealed_request,
                 sealed_result=stored.sealed_result if record.sealed_result is None else record.sealed_result,
             )
+        self._row_id("op", record.reference_id)
         self.operations[record.reference_id] = record
 
     def get_operation(self, reference_id: str) -> OperationRecord | None:
@@ -287,6 +399,7 @@ class MemoryRecordStore:
         with self._guard:
             if event.dedupe_key in self.events:
                 return False
+            self._row_id("hook", event.dedupe_key)
             self.events[event.dedupe_key] = event
             return True
 
@@ -336,22 +449,66 @@ class MemoryRecordStore:
             if stored is not None and stored.state == "processed":  # applied by another processor
                 return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
             audit.append(update.audit)  # first: if it raises, nothing below has changed
+            emitted = None
             if update.record is not None:
                 self._merge(update.record)
+                emitted = self._emit(record, update.record, update.event)
             event = self.events.get(dedupe_key)
             if event is not None:
                 self.events[dedupe_key] = replace(event, state="processed", attempts=event.attempts + 1, last_error=None)
-            return update
+            return replace(update, event=emitted)
+
+    def unsettled(self, operation: str, *, created_before: datetime, limit: int,
+                  after: OperationRecord | None = None) -> list[OperationRecord]:
+        with self._guard:
+            found = sorted((r for r in self.operations.values() if r.operation == operation
+                            and r.status == "PENDING" and r.created_at < created_before
+                            and (after is None or (r.created_at, r.reference_id) > (after.created_at, after.reference_id))),
+                           key=lambda r: (r.created_at, r.reference_id))
+        return found[:limit]
 
     def purge_before(self, cutoff: datetime) -> int:
         with self._guard:
             old_ops = [k for k, r in self.operations.items() if r.updated_at < cutoff]
             old_events = [k for k, e in self.events.items() if e.received_at < cutoff]
+            old_outcomes = [k for k, e in self._outbox.rows.items() if e.occurred_at < cutoff]
             for key in old_ops:
                 del self.operations[key]
             for key in old_events:
                 del self.events[key]
-            return len(old_ops) + len(old_events)
+            for key in old_outcomes:
+                del self._outbox.rows[key]
+            return len(old_ops) + len(old_events) + len(old_outcomes)
+
+
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        with self._guard:
+            rows = [(self._ids[("op", k)], r) for k, r in self.operations.items()
+                    if operation is None or r.operation == operation]
+        return _page(rows, before, limit)
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        with self._guard:
+            rows = [(self._ids[("hook", k)], e) for k, e in self.events.items() if state is None or e.state == state]
+        return _page(rows, before, limit)
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        if self.audit is None:
+            return []
+        return [e for e in self.audit.events if e.reference_id == reference_id][:limit]
+
+
+_Row = TypeVar("_Row")
+
+
+def _page(rows: list[tuple[int, _Row]], before: int | None, limit: int) -> list[tuple[int, _Row]]:
+    """Newest first, ids below ``before``, at most ``limit``."""
+    chosen = sorted((r for r in rows if before is None or r[0] < before), key=lambda r: r[0], reverse=True)
+    return chosen[:limit]
 
 
 class _NoAadhaarVerifier:
@@ -366,8 +523,10 @@ def memory_ports(gateway: HttpGateway, *, cache: Cache | None = None, vault: Vau
                  audit: AuditSink | None = None, consents: ConsentStore | None = None,
                  records: RecordStore | None = None, aadhaar_verifier: AadhaarVerifier | None = None) -> Ports:
     """Every port in memory around ``gateway`` (scripts, tests); any of them may be given."""
+    audit = audit or MemoryAuditSink()
+    default_records = MemoryRecordStore(audit=audit if isinstance(audit, MemoryAuditSink) else None)
     return Ports(
-        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit or MemoryAuditSink(),
-        consents=consents or MemoryConsentStore(), records=records or MemoryRecordStore(),
+        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit,
+        consents=consents or MemoryConsentStore(), records=records or default_records,
         aadhaar_verifier=aadhaar_verifier or _NoAadhaarVerifier(),
     )

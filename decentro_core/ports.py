@@ -9,11 +9,13 @@ Adapters convert their own exceptions into :mod:`decentro_core.errors` before th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from .observability import LOG_INSTRUMENTS, Instruments
 
 __all__ = [
     "SETTLED_STATUSES",
@@ -26,15 +28,22 @@ __all__ = [
     "Cache",
     "CallbackUpdate",
     "Clock",
+    "ConsentListing",
     "ConsentRecord",
     "ConsentStore",
+    "EventOutbox",
+    "EventState",
     "GatewayRequest",
     "GatewayResponse",
     "HttpGateway",
     "IdFactory",
+    "Instruments",
     "Module",
     "OperationRecord",
+    "OutcomeEvent",
     "Ports",
+    "UNRESOLVED_STATUS",
+    "replaces_status",
     "RecordStore",
     "Vault",
     "WebhookEvent",
@@ -45,6 +54,22 @@ Module = Literal["kyc", "banking", "payments", "notifications"]
 
 SETTLED_STATUSES = frozenset({"SUCCESS", "FAILURE", "EXPIRED"})
 """Final operation statuses: once stored, no later write replaces them (see ``save_operation``)."""
+UNRESOLVED_STATUS = "OUTCOME_UNKNOWN"
+"""A payment that expired while nobody could say whether it was paid (reconciliation). Only a
+settled status replaces it: a late callback or status answer still settles it, a PENDING never."""
+
+
+def replaces_status(stored: str, new: str) -> bool:
+    """Whether a write of status ``new`` may replace the stored status (``save_operation``):
+    a settled status is final, an unresolved one yields only to a settled one."""
+    if stored in SETTLED_STATUSES:
+        return new == stored
+    if stored == UNRESOLVED_STATUS:
+        return new == stored or new in SETTLED_STATUSES
+    return True
+
+
+EventState = Literal["pending", "retrying", "delivered", "dead"]
 WebhookState = Literal["received", "processed", "failed"]
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -213,12 +238,31 @@ class ConsentRecord:
     user_agent: str | None = None
 
 
+@dataclass(frozen=True)
+class ConsentListing:
+    """One stored consent as an operator screen lists it: where the record says it came from
+    (client IP, user agent) is only said to be there, never opened."""
+
+    id: int
+    user_id: str
+    operation: str
+    purpose: str
+    given_at: datetime
+    has_client_ip: bool
+    has_user_agent: bool
+
+
 class ConsentStore(Protocol):
     """Keeps consent records; ``record`` returns the stored record's id."""
 
     def record(self, consent: ConsentRecord) -> str: ...
 
     def for_user(self, user_id: str) -> list[ConsentRecord]: ...
+
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """Every user's consents, newest first, ``limit`` of them with an id below ``before``
+        (keyset pagination: pass the last id of one page to get the next)."""
+        ...
 
 
 # -- Records (operations and webhook events) ------------------------------------------------
@@ -254,10 +298,89 @@ class WebhookEvent:
 
 @dataclass(frozen=True)
 class CallbackUpdate:
-    """What one callback does: the audit event to append and the record to save (``None``: keep)."""
+    """What one callback does: the audit event to append, the record to save (``None``: keep)
+    and the outcome event its status change emits (``None``: none)."""
 
     audit: AuditEvent
     record: OperationRecord | None = None
+    event: OutcomeEvent | None = None
+
+
+# -- Outcome events (the transactional outbox) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    """An operation reached a final state: one row of the outbox, written in the transaction
+    that changed the status, then delivered to the application's handlers.
+
+    ``key`` (``<reference id>:<type>``) is unique: one event per transition, whoever writes it.
+    It carries no personal data: ids, the operation's name, statuses, and ``user_id`` (the
+    application's own id for its user, as the caller passed it). Delivery fields: ``state``,
+    ``attempts``, ``next_attempt_at``, ``delivered_to`` (names of the handlers that returned),
+    ``last_error`` (an exception's type and our own message only).
+    """
+
+    key: str
+    type: str
+    reference_id: str
+    operation: str
+    old_status: str | None
+    new_status: str
+    occurred_at: datetime
+    operation_id: str | None = None
+    user_id: str | None = None
+    id: int | None = None
+    state: EventState = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    delivered_to: tuple[str, ...] = ()
+    last_error: str | None = None
+    leased_until: datetime | None = None
+    """Set when the writer claims the event as it inserts it (inline delivery right after the
+    commit, without a second transaction to claim it)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready values (for a queue, a log line or an API)."""
+        return {
+            "key": self.key, "type": self.type, "reference_id": self.reference_id, "operation": self.operation,
+            "old_status": self.old_status, "new_status": self.new_status, "operation_id": self.operation_id,
+            "user_id": self.user_id, "occurred_at": self.occurred_at.isoformat(),
+        }
+
+
+class EventOutbox(Protocol):
+    """Delivery state of the outcome events a :class:`RecordStore` wrote (its ``outbox``).
+
+    Events are inserted only by the record store, inside the transaction that changed the
+    status; this port claims, finishes and lists them. A claim is a lease: an event claimed by
+    a dispatcher that died is claimed again once ``lease`` has passed.
+    """
+
+    def claim(self, now: datetime, *, limit: int, lease: float, key: str | None = None,
+              types: Collection[str] | None = None) -> list[OutcomeEvent]:
+        """Take up to ``limit`` due events (``pending``/``retrying``, ``next_attempt_at`` passed,
+        no live lease), oldest first, only of ``types`` when given, or only the event ``key``;
+        each is leased for ``lease`` seconds."""
+        ...
+
+    def finish(self, key: str, *, now: datetime, delivered_to: tuple[str, ...], error: str | None,
+               retry_at: datetime | None) -> None:
+        """Record one delivery attempt: ``error`` ``None`` means delivered; else ``retrying``
+        at ``retry_at``, or ``dead`` when ``retry_at`` is ``None``. The lease is released."""
+        ...
+
+    def get(self, key: str) -> OutcomeEvent | None: ...
+
+    def events(self, *, state: EventState | None = None, after_id: int = 0, limit: int = 100) -> list[OutcomeEvent]:
+        """A page of events in id order after ``after_id`` (keyset pagination)."""
+        ...
+
+    def requeue(self, key: str, *, now: datetime, all_handlers: bool = False) -> bool:
+        """Make an event due again now (``replay``); ``all_handlers`` forgets who had it.
+        ``False`` if no event has that key."""
+        ...
 
 
 class RecordStore(Protocol):
@@ -266,8 +389,9 @@ class RecordStore(Protocol):
     def save_operation(self, record: OperationRecord) -> None:
         """Insert the record, or merge it field by field into the stored one, atomically.
 
-        No write undoes a newer one: a stored status in :data:`SETTLED_STATUSES` is final; a
-        record whose status differs from a settled stored one is a stale copy (the creating
+        No write undoes a newer one: a stored status in :data:`SETTLED_STATUSES` is final, and
+        :data:`UNRESOLVED_STATUS` yields only to a settled one (:func:`replaces_status`); a
+        record whose status may not replace the stored one is a stale copy (the creating
         call's late answer after a callback) and changes nothing but ``updated_at``; otherwise
         a stored non-null ``operation_id``, ``sealed_result``, ``sealed_request`` or
         ``user_id`` is never replaced by ``None``. ``created_at`` stays the first write's and
@@ -313,14 +437,54 @@ class RecordStore(Protocol):
         ``audit`` and marks the event ``dedupe_key`` processed (attempts + 1, error cleared; an
         event not stored is not created). If any step fails, none of them happened (an audit
         sink on another database cannot join the transaction: it is appended last, so its
-        failure still undoes the rest). An event another processor already marked processed
-        is not applied again: the update is returned with the outcome ``duplicate``, and
-        nothing is written.
+        failure still undoes the rest). The update's outcome ``event`` is inserted into the
+        outbox in the same transaction (once per key). An event another processor already
+        marked processed is not applied again: the update is returned with the outcome
+        ``duplicate`` and no outcome event, and nothing is written.
         """
         ...
 
     def purge_before(self, cutoff: datetime) -> int:
-        """Delete operations and webhook events older than ``cutoff``; return how many."""
+        """Delete operations, webhook events and outcome events older than ``cutoff``; return how many."""
+        ...
+
+    @property
+    def outbox(self) -> EventOutbox:
+        """The outcome events this store writes with the status changes."""
+        ...
+
+    def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
+                     event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """In one transaction: merge ``record`` as :meth:`save_operation` does, append
+        ``audit_event`` to ``audit``, and, when the stored status really changed to
+        ``record.status``, insert ``event`` (its ``old_status`` set to the stored one) into the
+        outbox unless its key is there already. Returns the inserted event, else ``None``."""
+        ...
+
+    def unsettled(self, operation: str, *, created_before: datetime, limit: int,
+                  after: OperationRecord | None = None) -> list[OperationRecord]:
+        """Up to ``limit`` records of ``operation`` still ``PENDING`` and created before the
+        cutoff, oldest first (by creation time, then reference id); ``after`` (the last record
+        of a previous page) continues from there."""
+        ...
+
+    # Reads for operator screens: keyset pages, newest first, ``(row id, value)`` pairs; the
+    # next page is ``before=`` the last id of this one. Sealed fields come back sealed.
+
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        """Operations (only ``operation`` ones when given) with an id below ``before``."""
+        ...
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        """Stored callbacks (only those in ``state`` when given) with an id below ``before``."""
+        ...
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        """The audit events of one reference id, oldest first (subjects are masked)."""
         ...
 
 
@@ -378,3 +542,4 @@ class Ports:
     consents: ConsentStore
     records: RecordStore
     aadhaar_verifier: AadhaarVerifier
+    instruments: Instruments = LOG_INSTRUMENTS  # logs, metrics, traces (decentro_core.observability)

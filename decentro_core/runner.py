@@ -11,6 +11,9 @@ Order of events for one call:
 2. the request is sent under the retry policy (:mod:`decentro_core.retry`); a ``READ``
    retry writes a fresh record for its fresh reference id and marks the previous ``RETRIED``;
 3. the answer is normalised, the record updated with the sealed result, an audit event appended.
+
+Each call, each request sent, the cache and the breaker are reported to ``ports.instruments``
+(:mod:`decentro_core.observability`: log lines, metrics, traces).
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .envelope import Outcome, to_envelope
+from .events import EventDispatcher, outcome_event
 from .breaker import CircuitBreaker
 from .errors import (
     CacheUnavailable,
     DeadlineExceeded,
     DecentroError,
     DuplicateReference,
+    FailureReplayed,
     GatewayConnectionError,
     GatewayTimeout,
     StoreError,
@@ -37,6 +42,7 @@ from .errors import (
     UpstreamProtocolError,
     UpstreamUnavailable,
 )
+from .observability import Instruments, current_call, log_fields, observed_call
 from .operations.base import Operation, Request
 from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, GatewayResponse, IdFactory, OperationRecord, Ports
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
@@ -60,14 +66,27 @@ class OperationRunner:
     monotonic: Callable[[], float] = time.monotonic
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
     breaker: CircuitBreaker | None = None
+    events: EventDispatcher | None = None
 
     def __post_init__(self) -> None:
         if self.breaker is None:
             self.breaker = CircuitBreaker(threshold=self.settings.breaker_threshold,
-                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic)
+                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic,
+                                          listener=self.instruments.breaker)
 
-    def start_deadline(self) -> Deadline:
-        return Deadline.after(self.settings.deadline, self.monotonic)
+    @property
+    def instruments(self) -> Instruments:
+        return self.ports.instruments
+
+    def start_deadline(self, operation: Operation | None = None) -> Deadline:
+        """The call's deadline: ``DECENTRO_DEADLINE``, or the operation's own budget."""
+        return Deadline.after(self.budget(operation) or self.settings.deadline, self.monotonic)
+
+    def budget(self, operation: Operation | None) -> float | None:
+        """An operation's own time budget (deadline and read timeout), if it has one."""
+        if operation is None or operation.budget is None:
+            return None
+        return float(getattr(self.settings, operation.budget))
 
     @property
     def policy(self) -> RetryPolicy:
@@ -108,6 +127,29 @@ class OperationRunner:
         self.ports.records.save_operation(updated)
         return updated
 
+    def settle_outcome(self, record: OperationRecord, status: str, *, actor: str, action: str, subject: str,
+                       outcome: str, operation_id: str | None = None, result: Any = None,
+                       emit: bool = True) -> OperationRecord:
+        """Save the record's new status with its audit event and, when the status is an outcome
+        (:func:`~decentro_core.events.event_type`) and ``emit``, its outcome event: one store
+        transaction. The event is handed to the dispatcher once that has committed."""
+        updated = replace(
+            record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
+            sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
+        )
+        audit_event = AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome,
+                                 occurred_at=updated.updated_at, operation_id=updated.operation_id,
+                                 reference_id=updated.reference_id)
+        event = outcome_event(updated, old_status=record.status, at=updated.updated_at) if emit else None
+        if self.events is not None:
+            event = self.events.prepare(event)
+        emitted = self.ports.records.save_outcome(updated, audit=self.ports.audit, audit_event=audit_event,
+                                                  event=event)
+        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, updated.reference_id)
+        if emitted is not None and self.events is not None:
+            self.events.committed([emitted])
+        return updated
+
     def record_audit(self, *, actor: str, action: str, subject: str, outcome: str, reference_id: str | None,
                      operation_id: str | None) -> None:
         """Append one audit event; ``subject`` is already masked."""
@@ -115,10 +157,12 @@ class OperationRunner:
             actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
             operation_id=operation_id, reference_id=reference_id,
         ))
-        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id)
+        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id,
+                 extra=log_fields(action, reference_id, status=outcome))
 
     # -- running a call ------------------------------------------------------------------
 
+    @observed_call
     def run(self, operation: Operation, request: Request, *, user_id: str | None, actor: str,
             consent: ConsentRecord | None = None, deadline: Deadline | None = None,
             reference_id: str | None = None) -> dict[str, Any]:
@@ -128,7 +172,7 @@ class OperationRunner:
         the whole call (a new one starts when none is given); ``reference_id`` is the first
         attempt's (an idempotency key's derived id), else a fresh one.
         """
-        deadline = deadline or self.start_deadline()
+        deadline = deadline or self.start_deadline(operation)
         call = _Call(operation, request, user_id, actor, operation.subject(request))
         if consent is not None:
             self.ports.consents.record(consent)
@@ -159,16 +203,16 @@ class OperationRunner:
             reference = current[0].reference_id
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                self._settle(call, current[0], "FAILURE", result={"error": exc.code})
-                self._audit(call, exc.code, reference_id=reference, operation_id=None)
+                # Not an outcome of the check (Decentro was not reached or refused the call): no event.
+                self._settle(call, current[0], "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
+                             audited=exc.code, emit=False)
                 raise
             outcome = unknown
         extra = operation.envelope_fields(request) if operation.envelope_fields else None
         envelope = to_envelope(outcome, reference_id=reference, extra=extra)
         try:
-            self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope)
-            self._audit(call, outcome.error_code or outcome.status, reference_id=reference,
-                        operation_id=outcome.operation_id)
+            self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
+                         audited=outcome.error_code or outcome.status)
         except StoreError:
             if operation.mode is not RetryMode.WRITE:
                 raise
@@ -178,6 +222,56 @@ class OperationRunner:
                       operation.name, reference)
         return envelope
 
+    def run_once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None,
+                 actor: str, consent: ConsentRecord | None = None,
+                 check: Callable[[OperationRecord], None] | None = None,
+                 in_flight: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run ``operation`` at most once for ``reference`` (an id derived from a caller's key).
+
+        A repeat answers the first call's stored envelope (``data.idempotent_replay``) without
+        calling Decentro, also after the first answer was lost on its way to the caller; while
+        the first call still runs it answers ``PENDING`` (``reconciliation: IN_FLIGHT`` plus
+        ``in_flight``). ``check`` may refuse a repeat (raise) before that. Concurrent repeats
+        wait on one lock (across processes with a shared cache).
+        """
+        deadline = self.start_deadline(operation)
+        read = self.budget(operation) or self.settings.timeout
+        # Wait for a first call holding the key while leaving this one an attempt's time; when
+        # the budget is all one attempt (OTP validation), still long enough for the holder to
+        # write its record, which the repeat then answers IN_FLIGHT from.
+        wait = max(deadline.remaining() - read, min(deadline.remaining() / 2, 5.0))
+        try:
+            with self.ports.cache.lock("once:" + reference, timeout=wait):
+                return self._once(operation, request, reference, user_id=user_id, actor=actor, consent=consent,
+                                  check=check, in_flight=in_flight, deadline=deadline)
+        except CacheUnavailable:
+            # The record check below still stops a sequential repeat; only a concurrent one could slip.
+            log.error("decentro %s: the cache is unavailable; at-most-once holds for sequential repeats only",
+                      operation.name)
+            return self._once(operation, request, reference, user_id=user_id, actor=actor, consent=consent,
+                              check=check, in_flight=in_flight, deadline=deadline)
+
+    def _once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None, actor: str,
+              consent: ConsentRecord | None, check: Callable[[OperationRecord], None] | None,
+              in_flight: Mapping[str, Any] | None, deadline: Deadline) -> dict[str, Any]:
+        first = self.ports.records.get_operation(reference)
+        if first is None:
+            return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline,
+                            reference_id=reference)
+        if check is not None:
+            check(first)
+        if first.sealed_result is None:  # the first call is still running, or died after writing ahead
+            pending = Outcome("PENDING", first.operation_id, {"reconciliation": "IN_FLIGHT", **(in_flight or {})})
+            envelope = to_envelope(pending, reference_id=reference)
+        else:
+            envelope = self.open_json(first.sealed_result)
+        if "data" not in envelope:  # the first call raised: so does its repeat, without calling again
+            code = str(envelope.get("error") or "DECENTRO_ERROR")
+            raise FailureReplayed(f"The first call with this key failed ({code}); retry with a new key",
+                                  code=code, http_status=int(envelope.get("http_status") or 502),
+                                  request_id=reference)
+        return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
+
     def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
         """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
         breaker, module = self.breaker, call.operation.module
@@ -185,16 +279,22 @@ class OperationRunner:
         trial = breaker.admit(module, may_try=call.operation.mode is RetryMode.READ, request_id=reference)
         if trial is not None:
             timeout = min(timeout, trial)
+        observer, started = current_call(), self.monotonic()
         try:
             response = self.ports.gateway.send(self._request(call, reference, timeout=timeout))
             raise_for_transient_status(response, request_id=reference)
-        except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable):
+        except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable) as exc:
             breaker.failed(module)
+            observer.attempt(reference, seconds=self.monotonic() - started, status_code=exc.upstream_status,
+                             error_code=exc.code)
             raise
-        except BaseException:  # an answer came (429, a garbled body): Decentro is there
+        except BaseException as exc:  # an answer came (429, a garbled body): Decentro is there
             breaker.succeeded(module)
+            observer.attempt(reference, seconds=self.monotonic() - started,
+                             status_code=getattr(exc, "upstream_status", None), error_code=_code_of(exc))
             raise
         breaker.succeeded(module)
+        observer.attempt(reference, seconds=self.monotonic() - started, status_code=response.status_code)
         return response
 
     def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
@@ -205,21 +305,24 @@ class OperationRunner:
         return self.open_record(reference, operation.name, user_id=call.user_id,
                                 sealed_input=operation.sealed_input(operation, call.request))
 
-    def _settle(self, call: _Call, record: OperationRecord, status: str, **changes: Any) -> None:
-        if call.operation.recorded:
-            self.settle_record(record, status, **changes)
-
-    def _audit(self, call: _Call, outcome: str, *, reference_id: str | None, operation_id: str | None) -> None:
+    def _settle(self, call: _Call, record: OperationRecord, status: str, *, audited: str | None = None,
+                emit: bool = True, **changes: Any) -> None:
+        """Save a recorded operation's status; with ``audited`` (the audit outcome), audit it
+        and emit its outcome event in the same transaction."""
         if not call.operation.recorded:
             return
-        self.record_audit(actor=call.actor, action=call.operation.name, subject=call.subject, outcome=outcome,
-                          reference_id=reference_id, operation_id=operation_id)
+        if audited is None:
+            self.settle_record(record, status, **changes)
+            return
+        self.settle_outcome(record, status, actor=call.actor, action=call.operation.name, subject=call.subject,
+                            outcome=audited, emit=emit, **changes)
 
     def _request(self, call: _Call, reference: str, *, timeout: float) -> GatewayRequest:
         operation = call.operation
         path = operation.path.format(settings=self.settings, **call.request)
+        read = self.budget(operation) or self.settings.timeout
         return GatewayRequest(operation.method, path, operation.module, reference,
-                              operation.body(call.request, reference), timeout=min(timeout, self.settings.timeout))
+                              operation.body(call.request, reference), timeout=min(timeout, read))
 
     # -- KYC cache -----------------------------------------------------------------------
 
@@ -257,12 +360,15 @@ class OperationRunner:
         key = self.cache_key(user_id, operation.name, operation.cache_document(request))
         try:
             hit = self.cache_get(key)
+            self.instruments.cache(operation.name, "miss" if hit is None else "hit")
             if hit is None:
                 # Wait nearly the whole deadline: a waiter that gives up early calls (and bills)
                 # a second time; one that waits too long answers DEADLINE_EXCEEDED, and its retry
                 # finds the holder's result in the cache.
                 wait = max(0.0, deadline.remaining() - MIN_ATTEMPT_SECONDS)
+                waiting = self.monotonic()
                 with self.ports.cache.lock(key + ":lock", timeout=wait) as won:
+                    self.instruments.single_flight(operation.name, seconds=self.monotonic() - waiting, won=won)
                     if not won:
                         # Availability over exactness: the holder is slower than a whole call may
                         # take (or died), so this caller goes ahead (and may be billed once more).
@@ -275,10 +381,13 @@ class OperationRunner:
                         if deadline.remaining() > 0:  # past it, the answer goes out uncached
                             self._cache_success(operation, user_id, key, envelope)
                         return envelope
+                    self.instruments.cache(operation.name, "shared")
         except CacheUnavailable as exc:
             if not self.settings.cache_fail_open:
+                self.instruments.cache(operation.name, "refused")
                 raise
             self.cache_fallbacks += 1
+            self.instruments.cache(operation.name, "fail_open")
             log.error("decentro %s: the cache is unavailable (%s); calling Decentro without it",
                       operation.name, type(exc.__cause__ or exc).__name__)
             return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline)
@@ -306,6 +415,10 @@ class _Call:
     user_id: str | None
     actor: str
     subject: str
+
+
+def _code_of(exc: BaseException) -> str:
+    return exc.code if isinstance(exc, DecentroError) else type(exc).__name__
 
 
 def _outcome_unknown(operation: Operation, exc: DecentroError, *, attempts: int) -> Outcome | None:

@@ -17,19 +17,21 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
 from .context import CallContext, Consent
 from .defaults import default_ports
 from .errors import ConfigurationError, ValidationError
+from .events import EventDispatcher, Handler
 from .operations import aadhaar, kyc, notifications, payments
 from .operations.base import Operation
+from .operations.payments import ReconcileReport
 from .ports import Clock, ConsentRecord, IdFactory, Ports
 from .runner import OperationRunner
 from .settings import Settings
-from .validation import is_storable
+from .validation import USER_ID_MAX, is_storable
 from .webhooks import WebhookAck, WebhookProcessor, validate_signature
 from .webhooks.processor import Headers
 
@@ -71,21 +73,45 @@ class BlockingDecentroService:
             ports, self._close = default_ports(self.settings)
         self.ports = ports
         self.clock: Clock = clock or _utcnow
+        s = self.settings
+        self.events = EventDispatcher(
+            ports.records.outbox, self.clock, mode="worker" if s.events_dispatch == "worker" else "inline",
+            max_attempts=s.events_max_attempts, backoff_base=s.events_retry_base, backoff_max=s.events_retry_max,
+            lease=s.events_lease, instruments=ports.instruments,
+        )
+        """Outcome events: register handlers with :meth:`on` (see :mod:`decentro_core.events`)."""
         self._runner = OperationRunner(
             settings=self.settings, ports=ports, clock=self.clock,
             new_reference_id=new_reference_id or _new_reference_id, sleep=sleep or time.sleep,
-            rng=rng or random.Random(), monotonic=monotonic or time.monotonic,
+            rng=rng or random.Random(), monotonic=monotonic or time.monotonic, events=self.events,
         )
+
+    def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
+        """Call ``handler(event)`` when an operation reaches an outcome of ``event_type``
+        (``"payment.succeeded"``, ``"payment.*"``, ``"*"``...); also a decorator. Each handler
+        gets each event once it returns; one that raises is retried with backoff. See
+        :mod:`decentro_core.events` for the types and the delivery rules."""
+        return self.events.on(event_type, handler, name=name)
+
+    def reconcile_payments(self, *, older_than: timedelta = timedelta(minutes=15), limit: int = 500,
+                           grace: timedelta | None = None) -> ReconcileReport:
+        """Settle what Decentro can settle of the payments still PENDING after ``older_than``,
+        and mark those past their link's expiry that nobody can settle ``OUTCOME_UNKNOWN``
+        (see :func:`~decentro_core.operations.payments.reconcile_payments`). Run it from a
+        scheduler (``flask decentro reconcile``, or ``flask decentro worker``)."""
+        return payments.reconcile_payments(self._runner, older_than=older_than, limit=limit, grace=grace)
 
     @cached_property
     def webhooks(self) -> WebhookProcessor:
         """The callback processor over this service's stores, configured from its settings."""
         p = self.ports
         return WebhookProcessor.from_settings(self.settings, records=p.records, vault=p.vault, audit=p.audit,
-                                              clock=self.clock)
+                                              clock=self.clock, events=self.events, instruments=p.instruments)
 
     def close(self) -> None:
-        """Close what this service opened itself (HTTP pool, database connections)."""
+        """Close what this service opened itself (HTTP pool, database connections) and stop
+        the event retry thread (undelivered events stay in the outbox)."""
+        self.events.close()
         if self._close is not None:
             self._close()
             self._close = None
@@ -141,11 +167,16 @@ class BlockingDecentroService:
                            user_id: str | None = None, consent: ConsentArg = None,
                            context: CallContext | None = None) -> dict[str, Any]:
         """Submit the OTP within 10 minutes; returns the Aadhaar holder's e-KYC data. Only the
-        user who started the session may complete it (others: ``UnknownReference``)."""
-        given = {"initiation_id": initiation_id, "otp": otp, "share_code": share_code}
+        user who started the session may complete it (others: ``UnknownReference``). It has its
+        own time budget (``DECENTRO_AADHAAR_OTP_TIMEOUT``), and the same OTP submitted again
+        answers the first validation's result instead of spending the OTP twice."""
         _check_user(user_id)
-        aadhaar.check_session_owner(self._runner, aadhaar.OTP_VERIFY.load(given)["initiation_id"], user_id)
-        return self._run(aadhaar.OTP_VERIFY, given, user_id=user_id, consent=consent, context=context)
+        request = aadhaar.OTP_VERIFY.load({"initiation_id": initiation_id, "otp": otp, "share_code": share_code})
+        aadhaar.check_session_owner(self._runner, request["initiation_id"], user_id)
+        record = self._consent(aadhaar.OTP_VERIFY.name, user_id, consent, context)
+        request["consent_purpose"] = record.purpose
+        return aadhaar.verify_otp(self._runner, request, user_id=user_id, actor=_actor(user_id, context),
+                                  consent=record)
 
     # -- payments --------------------------------------------------------------------------
 
@@ -243,8 +274,9 @@ class BlockingDecentroService:
 
 def _check_user(user_id: str | None) -> None:
     """A user id is stored with records, consent and audit: bounded, storable text."""
-    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= 200 and is_storable(user_id)):
-        raise ValidationError({"user_id": ["Must be 1 to 200 characters of storable text."]})
+    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= USER_ID_MAX
+                                    and is_storable(user_id)):
+        raise ValidationError({"user_id": [f"Must be 1 to {USER_ID_MAX} characters of storable text."]})
 
 
 def _actor(user_id: str | None, context: CallContext | None) -> str:

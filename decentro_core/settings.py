@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_csv", "parse_secrets", "read_fields", "setting"]
+__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_choice", "parse_csv", "parse_secrets", "read_fields", "setting"]
 
 STAGING_BASE = "https://in.staging.decentro.tech"
 MIN_WEBHOOK_SECRET_LENGTH = 32
@@ -49,6 +49,20 @@ def parse_secrets(value: Any) -> tuple[str, ...]:
         raise TypeError("bytes are ambiguous here; give text")
     parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split()
     return tuple(str(part).strip() for part in parts if str(part).strip())
+
+
+def parse_choice(*choices: str) -> Callable[[Any], str]:
+    """One of ``choices`` (any case), or ``""`` for none (empty, ``none``, ``off``, ``false``)."""
+
+    def parse(value: Any) -> str:
+        lowered = str(value).strip().lower()
+        if lowered in {"", "none", "off", "false", "0"}:
+            return ""
+        if lowered not in choices:
+            raise ValueError(f"not one of {choices}")
+        return lowered
+
+    return parse
 
 
 def setting(env: str, default: Any, parse: Callable[[Any], Any] = str, doc: str = "") -> Any:
@@ -133,6 +147,11 @@ class Settings:
         "Longest one call may take (attempts, backoff, single-flight wait); keep it under the worker's timeout"
     )
     connect_timeout: float = setting("DECENTRO_CONNECT_TIMEOUT", 5.0, float, "Connect timeout, seconds")
+    aadhaar_otp_timeout: float = setting(
+        "DECENTRO_AADHAAR_OTP_TIMEOUT", 60.0, float,
+        "Deadline and read timeout of Aadhaar OTP validation only (Decentro was measured at ~45 s); "
+        "serve that route with a worker timeout above it"
+    )
     breaker_threshold: int = setting(
         "DECENTRO_BREAKER_THRESHOLD", 5, int,
         "Consecutive timeouts/5xx of one module before its calls fail fast (0: never)"
@@ -191,6 +210,28 @@ class Settings:
         "DECENTRO_IDEMPOTENCY_WINDOW", 86400, int,
         "Seconds an Idempotency-Key replays its first payment; reused later it is refused (409)"
     )
+    events_dispatch: str = setting(
+        "DECENTRO_EVENTS_DISPATCH", "inline", str,
+        "inline: deliver outcome events right after the commit in this process; worker: only "
+        "`flask decentro worker` delivers them"
+    )
+    events_max_attempts: int = setting(
+        "DECENTRO_EVENTS_MAX_ATTEMPTS", 10, int, "Deliveries of an event to a raising handler before it is dead"
+    )
+    events_retry_base: float = setting(
+        "DECENTRO_EVENTS_RETRY_BASE", 5.0, float, "First wait before an event is retried, seconds (doubles)"
+    )
+    events_retry_max: float = setting(
+        "DECENTRO_EVENTS_RETRY_MAX", 3600.0, float, "Longest wait between two deliveries of an event, seconds"
+    )
+    events_lease: float = setting(
+        "DECENTRO_EVENTS_LEASE", 60.0, float,
+        "Seconds a dispatcher holds an event it claimed; handlers must return within it"
+    )
+    reconcile_grace: int = setting(
+        "DECENTRO_RECONCILE_GRACE", 600, int,
+        "Seconds after a payment link's expiry before reconciliation settles a payment Decentro cannot"
+    )
     cache_fail_open: bool = setting(
         "DECENTRO_CACHE_FAIL_OPEN", True, parse_bool,
         "When the cache fails, call Decentro without it (logged, counted); false: refuse the call (503)"
@@ -204,6 +245,16 @@ class Settings:
     aadhaar_max_bytes: int = setting(
         "DECENTRO_AADHAAR_MAX_BYTES", 128 * 1024, int,
         "Largest offline e-KYC XML or ZIP accepted (a genuine one is about 20-40 KB)"
+    )
+    metrics: str = setting(
+        "DECENTRO_METRICS", "", parse_choice("prometheus"),
+        "prometheus: count calls, retries, cache, breaker and callbacks with prometheus_client "
+        "(the metrics extra); empty: no metrics"
+    )
+    tracing: str = setting(
+        "DECENTRO_TRACING", "", parse_choice("otel"),
+        "otel: one OpenTelemetry span per Decentro call, on the global tracer provider (the otel extra); "
+        "empty: no spans"
     )
 
     def __repr__(self) -> str:
@@ -270,6 +321,14 @@ class Settings:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
+        if self.aadhaar_otp_timeout <= 0:
+            raise ConfigurationError("DECENTRO_AADHAAR_OTP_TIMEOUT must be > 0")
+        if self.events_dispatch not in ("inline", "worker"):
+            raise ConfigurationError("DECENTRO_EVENTS_DISPATCH must be inline or worker")
+        if self.events_max_attempts < 1 or self.events_retry_base <= 0 or self.events_retry_max <= 0 \
+                or self.events_lease <= 0 or self.reconcile_grace < 0:
+            raise ConfigurationError("DECENTRO_EVENTS_* must be positive (MAX_ATTEMPTS at least 1), "
+                                     "DECENTRO_RECONCILE_GRACE >= 0")
         return self
 
 

@@ -20,7 +20,9 @@ from marshmallow import ValidationError as MarshmallowError
 from .errors import ValidationError
 
 __all__ = [
+    "AADHAAR_RE",
     "ACCOUNT_RE",
+    "MOBILE_RE",
     "IFSC_RE",
     "NAME_RE",
     "PAN_RE",
@@ -31,6 +33,7 @@ __all__ = [
     "MobileField",
     "RupeeAmount",
     "StrictSchema",
+    "USER_ID_MAX",
     "is_storable",
     "is_valid_aadhaar",
     "load",
@@ -44,6 +47,8 @@ __all__ = [
 PAN_RE = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]\Z")
 IFSC_RE = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}\Z")
 ACCOUNT_RE = re.compile(r"^[0-9]{9,18}\Z")
+USER_ID_MAX = 200  # a user id is stored with records, consent and audit events
+AADHAAR_RE = re.compile(r"^[2-9][0-9]{11}\Z")  # and a Verhoeff check digit: is_valid_aadhaar
 MOBILE_RE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})\Z")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,98}[A-Za-z.]?\Z")
 VPA_RE = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}\Z")
@@ -67,7 +72,7 @@ _VERHOEFF_P = [
 
 def is_valid_aadhaar(number: str) -> bool:
     """12 digits, not starting with 0 or 1, with a valid Verhoeff check digit."""
-    if not re.fullmatch(r"[2-9][0-9]{11}", number):
+    if not AADHAAR_RE.match(number):
         return False
     check = 0
     for position, digit in enumerate(reversed(number)):
@@ -101,7 +106,8 @@ class ConsentSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    given = fields.Boolean(required=True, validate=validate.Equal(True, error="Consent must be given."))
+    given = fields.Boolean(required=True, truthy={True}, falsy={False},  # true itself, not "yes" or 1
+                           validate=validate.Equal(True, error="Consent must be given."))
     text = fields.String(required=True, validate=validate.Length(min=10, max=2000))
     purpose = fields.String(
         required=True,

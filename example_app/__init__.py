@@ -9,12 +9,18 @@ Live mode (``USE_MOCKS=false`` and the variables of the README's "Going live") n
 who is signed in: ``Decentro(app, identity=...)``. This demo reads the user from the Flask
 session, set by ``POST /demo/sign-in`` (needs ``FLASK_SECRET_KEY``). That sign-in believes
 whatever id it is given: it stands in for your real login and is for demos only.
+
+The page at ``/`` walks a customer through consent, PAN, bank account, Aadhaar (OTP or the
+offline file) and a UPI payment with its QR code and a live timeline; in mock mode a button
+plays Decentro's callback. Mock mode also mounts the operator console
+(``Decentro(operator=...)``) behind a demo-only operator sign-in at ``/demo/operator``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request, session
@@ -24,6 +30,8 @@ from decentro_core.errors import ConfigurationError
 from decentro_core.settings import Settings
 from flask_decentro import Decentro
 from flask_decentro.config import merged_mapping
+
+from .demo import create_demo_blueprint, install_callback_delivery, is_demo_operator
 
 __all__ = ["create_app"]
 
@@ -46,7 +54,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         Decentro(app, identity=lambda: session.get("user_id"))  # names any missing variable first
         _add_demo_sign_in(app)
     else:
-        Decentro(app)  # demo: the routes read user_id from the body
+        if not app.config.get("SECRET_KEY"):  # sessions of this process only: a demo
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        Decentro(app, operator=is_demo_operator)  # demo: the routes read user_id from the body
+        install_callback_delivery(app)
+    app.register_blueprint(create_demo_blueprint(live=live))
 
     @app.get("/")
     def index() -> str:

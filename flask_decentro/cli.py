@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ import click
 from flask.cli import AppGroup, ScriptInfo
 
 from decentro_core.errors import DecentroError, StoreError
-from decentro_core.ports import AuditHead, WebhookState
+from decentro_core.ports import AuditHead, EventState, WebhookState
 from decentro_core.webhooks import WebhookProcessor
 
 from .state import get_state
@@ -62,8 +62,10 @@ class _DecentroGroup(AppGroup):
 decentro_cli = _DecentroGroup("decentro", help="Flask-Decentro maintenance commands.")
 webhooks_cli = AppGroup("webhooks", help="Inspect and replay stored Decentro callbacks.")
 db_cli = click.Group("db", help="The database schema: see its version, upgrade it once per deploy.")
+events_cli = AppGroup("events", help="Outcome events: their delivery state, and replaying them.")
 decentro_cli.add_command(webhooks_cli)
 decentro_cli.add_command(db_cli)
+decentro_cli.add_command(events_cli)
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -265,6 +267,22 @@ def _opens(processor: WebhookProcessor, key: str) -> bool:
     return True
 
 
+@decentro_cli.command("openapi")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Write the document to this file (default: print it).")
+def openapi(output: Path | None) -> None:
+    """The app's OpenAPI 3.1 document, as served at <prefix>/openapi.json."""
+    from .openapi import build_spec, spec_json
+
+    state = get_state()
+    text = spec_json(build_spec(state.settings, state.options))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} ({len(text)} bytes)", err=True)
+
+
 @decentro_cli.command("purge")
 @click.option("--older-than", "older_than", required=True, help="Age such as 90d, 12h or 30m.")
 def purge(older_than: str) -> None:
@@ -274,3 +292,115 @@ def purge(older_than: str) -> None:
     cutoff = service.clock() - age
     removed = service.ports.records.purge_before(cutoff)
     click.echo(f"purged {removed} record(s) older than {cutoff.isoformat()}")
+
+
+# -- outcome events, reconciliation and the worker ----------------------------------------------
+
+
+@events_cli.command("list")
+@click.option("--state", type=click.Choice(["pending", "retrying", "delivered", "dead"]), default=None)
+@click.option("--after", "after_id", default=0, type=click.IntRange(min=0), help="Continue after this event id.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1, max=10_000))
+def list_events(state: str | None, after_id: int, limit: int) -> None:
+    """List outcome events in id order (id, key, state, attempts, handlers that had it, error)."""
+    outbox = get_state().service.ports.records.outbox
+    found = outbox.events(state=cast("EventState | None", state), after_id=after_id, limit=limit)
+    for event in found:
+        click.echo(
+            f"{event.id}\t{event.key}\t{event.state}\tattempts={event.attempts}\t"
+            f"{event.old_status or '-'}->{event.new_status}\ttxn={event.operation_id or '-'}\t"
+            f"next={event.next_attempt_at.isoformat() if event.next_attempt_at else '-'}\t"
+            f"delivered_to={','.join(event.delivered_to) or '-'}\terror={event.last_error or '-'}"
+        )
+    more = f"; more after --after {found[-1].id}" if len(found) == limit else ""
+    click.echo(f"{len(found)} event(s){more}", err=True)
+
+
+@events_cli.command("replay")
+@click.option("--dead", "replay_dead", is_flag=True, help="Every dead event (retries used up).")
+@click.option("--all-handlers", is_flag=True, help="Also call the handlers that already had it.")
+@click.argument("key", required=False)
+def replay_events(replay_dead: bool, all_handlers: bool, key: str | None) -> None:
+    """Deliver outcome events again now: one KEY, or --dead ones. Handlers that already had an
+    event are skipped unless --all-handlers."""
+    if replay_dead == (key is not None):
+        raise click.UsageError("give either --dead or one KEY")
+    service = get_state().service
+    keys = [key] if key is not None else [e.key for e in _all_events(service, "dead")]
+    failed = 0
+    for one in keys:
+        try:
+            report = service.events.replay(one, all_handlers=all_handlers)
+        except KeyError:
+            raise click.ClickException(f"no outcome event with key {one}") from None
+        result = "delivered" if report.delivered else ("dead" if report.dead else "retrying")
+        failed += result != "delivered"
+        click.echo(f"{one}\t{result}")
+    click.echo(f"replayed {len(keys)}, not delivered {failed}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _all_events(service: Any, state: str) -> Iterator[Any]:
+    after = 0
+    while True:
+        page = service.ports.records.outbox.events(state=state, after_id=after, limit=500)
+        yield from page
+        if len(page) < 500:
+            return
+        after = page[-1].id
+
+
+@decentro_cli.command("reconcile")
+@click.option("--older-than", "older_than", default="15m", show_default=True,
+              help="Only payments PENDING for longer than this (30m, 2h, 1d).")
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Most payments examined in this run (oldest first); run again for the rest.")
+def reconcile(older_than: str, limit: int) -> None:
+    """Settle PENDING payments: ask Decentro, or mark OUTCOME_UNKNOWN past the link's expiry."""
+    report = get_state().service.reconcile_payments(older_than=parse_age(older_than), limit=limit)
+    click.echo(report.summary())
+    if report.errors:
+        sys.exit(1)
+
+
+@decentro_cli.command("worker")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds between two looks at the outbox.")
+@click.option("--reconcile-every", default="5m", show_default=True,
+              help="Run reconciliation this often (0m: never).")
+@click.option("--older-than", "older_than", default="15m", show_default=True,
+              help="Reconciliation's age limit (see `reconcile`).")
+@click.option("--once", is_flag=True, help="Deliver what is due (and reconcile once), then exit.")
+def worker(interval: float, reconcile_every: str, older_than: str, once: bool) -> None:
+    """Deliver outcome events to this app's handlers and reconcile payments on a schedule.
+
+    Run one or more next to the web processes (any number: events are claimed, never shared).
+    Stops cleanly on SIGTERM or Ctrl-C after the delivery in hand."""
+    import signal
+    import threading
+
+    service = get_state().service
+    period, age = parse_age(reconcile_every).total_seconds(), parse_age(older_than)
+
+    def reconcile_once() -> object:
+        return service.reconcile_payments(older_than=age)
+
+    jobs: list[tuple[float, Callable[[], object]]] = [(period, reconcile_once)] if period > 0 else []
+    if once:
+        report = service.events.dispatch_due()
+        for _, job in jobs:
+            job()
+        click.echo(f"delivered {len(report.delivered)}, to retry {len(report.retrying)}, dead {len(report.dead)}")
+        return
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    types = ", ".join(service.events.handled_types()) or "none (no handler registered: nothing is delivered)"
+    click.echo(f"decentro worker: delivering {types}; reconciling every {reconcile_every}", err=True)
+    try:
+        service.events.run_worker(interval=interval, stop=stop, every=jobs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("decentro worker stopped", err=True)

@@ -47,6 +47,28 @@ class FlaskOptions:
         "DECENTRO_PAYMENTS_ENABLED",
         True, parse_bool, "Mount the payment routes; live mode then needs DECENTRO_PAYEE_ACCOUNT at start-up"
     )
+    console_prefix: str = setting(
+        "DECENTRO_CONSOLE_PREFIX",
+        "/decentro/console", str, "Where the operator console is mounted (only with Decentro(operator=...))"
+    )
+    console_page_size: int = setting(
+        "DECENTRO_CONSOLE_PAGE_SIZE",
+        50, int, "Rows per page in the operator console (1-500)"
+    )
+    metrics_endpoint: str = setting(
+        "DECENTRO_METRICS_ENDPOINT",
+        "", str, "Path of a Prometheus scrape endpoint on the app (e.g. /metrics; needs DECENTRO_METRICS=prometheus); "
+        "empty: none"
+    )
+
+    openapi_enabled: bool = setting(
+        "DECENTRO_OPENAPI_ENABLED",
+        True, parse_bool, "Serve the OpenAPI 3.1 document at <prefix>/openapi.json"
+    )
+    docs_enabled: bool = setting(
+        "DECENTRO_DOCS_ENABLED",
+        True, parse_bool, "Serve Swagger UI at <prefix>/docs (with the OpenAPI document; needs the docs extra)"
+    )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> FlaskOptions:

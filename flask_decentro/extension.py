@@ -9,14 +9,17 @@ from flask import Flask
 
 from decentro_adapters.bootstrap import build
 from decentro_core.errors import ConfigurationError
+from decentro_core.events import Handler
 from decentro_core.service import BlockingDecentroService
 from decentro_core.settings import Settings
 from decentro_core.webhooks import WebhookProcessor
 
 from .config import FlaskOptions, merged_mapping
 from .limiting import build_limiter
+from .metrics import MetricsAccess, check_metrics_endpoint, mount_metrics
 from .routes import create_blueprint
-from .state import DecentroState, Identity, get_service, get_state
+from .signals import connect_dispatcher
+from .state import DecentroState, Identity, Operator, get_service, get_state
 
 __all__ = ["Decentro"]
 
@@ -29,8 +32,12 @@ class Decentro:
     ``Decentro(app)`` or ``decentro = Decentro(); decentro.init_app(app)``. Options given here
     (``use_mocks=False`` or ``DECENTRO_URL_PREFIX="/kyc-api"``) win over ``app.config``, which
     wins over the environment. ``identity`` returns the signed-in user's id; it is required in
-    live mode. ``service`` replaces the service built from settings (tests, custom ports);
-    ``cache`` picks one ``flask_caching.Cache`` when the app has several.
+    live mode. ``operator`` returns ``True`` when the visitor may use the operator console
+    (``lambda: current_user.is_admin``): given, the console is mounted at
+    ``DECENTRO_CONSOLE_PREFIX`` (:mod:`flask_decentro.console`); not given, there is none.
+    ``service`` replaces the service built from settings (tests, custom ports); ``cache`` picks
+    one ``flask_caching.Cache`` when the app has several; ``metrics_access`` guards the
+    ``DECENTRO_METRICS_ENDPOINT`` scrape endpoint (a callable; false answers 403).
     """
 
     def __init__(
@@ -38,11 +45,15 @@ class Decentro:
         app: Flask | None = None,
         *,
         identity: Identity | None = None,
+        operator: Operator | None = None,
         service: BlockingDecentroService | None = None,
         cache: Any = None,
+        metrics_access: MetricsAccess | None = None,
         **overrides: Any,
     ) -> None:
         self._identity = identity
+        self._operator = operator
+        self._metrics_access = metrics_access
         self._service = service
         self._flask_cache = cache
         self._overrides = overrides
@@ -60,6 +71,8 @@ class Decentro:
                 "the signed-in user's id; reading user_id from the request body is for demos only"
             )
         _check_payee(self._service.settings if self._service is not None else settings, options)
+        _check_console(app, self._operator, options)
+        check_metrics_endpoint(options.metrics_endpoint, settings)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
             service, webhooks, close = system.service, system.webhooks, system.close
@@ -67,13 +80,22 @@ class Decentro:
             service, close = self._service, _nothing
             ports = service.ports
             webhooks = WebhookProcessor.from_settings(settings, records=ports.records, vault=ports.vault,
-                                                      audit=ports.audit, clock=service.clock)
+                                                      audit=ports.audit, clock=service.clock, events=service.events,
+                                                      instruments=ports.instruments)
+        connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
-            limiter=build_limiter(app, options), identity=self._identity, close=close,
+            limiter=build_limiter(app, options), identity=self._identity, close=close, operator=self._operator,
         )
         app.extensions["decentro"] = state
         app.register_blueprint(create_blueprint(state), url_prefix=options.url_prefix or None)
+        if self._operator is not None:
+            from .console import create_console_blueprint
+
+            app.register_blueprint(create_console_blueprint(state), url_prefix=options.console_prefix)
+        if options.metrics_endpoint:
+            mount_metrics(app, options.metrics_endpoint, settings=settings, instruments=service.ports.instruments,
+                          access=self._metrics_access)
 
     def _cache_port(self, app: Flask) -> dict[str, Any]:
         """The host app's flask-caching backend as the cache port, when it has one."""
@@ -95,6 +117,12 @@ class Decentro:
         """The current app's ``BlockingDecentroService``."""
         return get_service()
 
+    def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
+        """Register an outcome-event handler (``@decentro.on("payment.succeeded")``) on the
+        current app's service: see :meth:`BlockingDecentroService.on`. Needs an app context
+        (or use ``flask_decentro.signals``, which needs none)."""
+        return get_service().events.on(event_type, handler, name=name)
+
     @property
     def state(self) -> DecentroState:
         return get_state()
@@ -109,6 +137,20 @@ def _check_payee(settings: Settings, options: FlaskOptions) -> None:
             "Decentro virtual account); set it, or DECENTRO_PAYMENTS_ENABLED=false to leave the "
             "payment routes out"
         )
+
+
+def _check_console(app: Flask, operator: Operator | None, options: FlaskOptions) -> None:
+    """The console's settings, checked before anything is built."""
+    if operator is None:
+        return
+    if not callable(operator):
+        raise ConfigurationError("Decentro(operator=...) takes a callable returning True for an operator")
+    if not app.config.get("SECRET_KEY"):
+        raise ConfigurationError("The operator console keeps its form token in the session: set the app's SECRET_KEY")
+    if not options.console_prefix.startswith("/") or options.console_prefix == "/":
+        raise ConfigurationError("DECENTRO_CONSOLE_PREFIX must be a path below / (such as /decentro/console)")
+    if not 1 <= options.console_page_size <= 500:
+        raise ConfigurationError("DECENTRO_CONSOLE_PAGE_SIZE must be between 1 and 500")
 
 
 def _nothing() -> None:

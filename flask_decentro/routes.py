@@ -13,26 +13,28 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter
 from marshmallow import Schema
 
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, ValidationError
-
 from decentro_core.service import BlockingDecentroService
+from decentro_core.validation import load
 
-from .errors import PayloadTooLarge, Unauthenticated, register_error_handlers
+from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
+from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
 from .schemas import (
-    AadhaarOtpStartSchema,
-    AadhaarOtpVerifySchema,
-    AadhaarXmlSchema,
-    BankSchema,
-    CkycSchema,
-    PanSchema,
-    PaymentSchema,
-    VpaSchema,
+    AadhaarOtpStartBody,
+    AadhaarOtpVerifyBody,
+    AadhaarXmlBody,
+    BankBody,
+    CkycBody,
+    ConsentBody,
+    PanBody,
+    PaymentBody,
+    VpaBody,
 )
 from .state import DecentroState
 
@@ -73,27 +75,22 @@ def _user_agent() -> str | None:
     return (request.user_agent.string or None) and request.user_agent.string[:512]
 
 
-CONSENT_FIELDS = frozenset({"given", "text", "purpose"})
+CONSENT_MISSING = 'Explicit consent is required: {"given": true, "text": ..., "purpose": ...}'
 
 
 def _consent(body: dict[str, Any]) -> Consent:
-    """Explicit consent or ``ConsentRequired``, checked before anything else happens."""
+    """Explicit consent or ``ConsentRequired``, checked before anything else happens: the
+    core's rules (:class:`~flask_decentro.schemas.ConsentBody`), field names under ``consent.``."""
     raw = body.get("consent")
-    if not isinstance(raw, dict) or raw.get("given") is not True:
-        raise ConsentRequired(
-            {"consent": ['Explicit consent is required: {"given": true, "text": ..., "purpose": ...}']},
-            message="Explicit consent is required",
-        )
-    # The client gives what it showed and why; where it asked from is ours to record.
-    unknown = sorted(set(raw) - CONSENT_FIELDS)
-    if unknown:
-        raise ConsentRequired({f"consent.{name}": ["Unknown field."] for name in unknown},
-                              message="Explicit consent is required")
-    try:  # the core's rules (decentro_core.validation.ConsentSchema), field names under consent.
-        return Consent.coerce({**raw, "client_ip": request.remote_addr, "user_agent": _user_agent()})
-    except ConsentRequired as exc:
+    if not isinstance(raw, dict):
+        raise ConsentRequired({"consent": [CONSENT_MISSING]}, message="Explicit consent is required")
+    try:
+        given = load(ConsentBody(), raw)
+    except ValidationError as exc:
         fields = {f"consent.{name}": msgs for name, msgs in exc.fields.items()}
         raise ConsentRequired(fields, message="Explicit consent is required") from None
+    # The client gives what it showed and why; where it asked from is ours to record.
+    return Consent.coerce({**given, "client_ip": request.remote_addr, "user_agent": _user_agent()})
 
 
 def _identity(state: DecentroState) -> str | None:
@@ -128,11 +125,6 @@ def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, Cal
     return user_id, CallContext(actor=actor, client_ip=request.remote_addr, user_agent=_user_agent())
 
 
-def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = schema.load(body)
-    return data
-
-
 # -- KYC ------------------------------------------------------------------------------------
 
 KycCall = Callable[[BlockingDecentroService, dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -145,13 +137,13 @@ def _kyc_view(
     def view() -> Response:
         raw = body(state) if body is not None else _json_body()
         consent = _consent(raw)
-        data = _load(schema_class(), raw)
+        data = load(schema_class(), raw)
         data.pop("consent", None)
         user_id, context = _caller(state, data)
         result = call(state.service, data, {"user_id": user_id, "consent": consent, "context": context})
         return jsonify(result)
 
-    view.__name__ = f"kyc_{schema_class.__name__.removesuffix('Schema').lower()}"
+    view.__name__ = f"kyc_{schema_class.__name__.removesuffix('Body').lower()}"
     return view
 
 
@@ -222,6 +214,8 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
         raise PayloadTooLarge({"file": [f"Larger than {limit} bytes"]})
     if not content:
         raise ValidationError({"file": ["The uploaded file is empty"]})
+    if not all(isinstance(name, str) and name for name in request.form):  # name="" parses as None
+        raise ValidationError({"_body": ["Every form field needs a name"]})
     repeated = sorted(k for k in request.form if len(request.form.getlist(k)) > 1)
     if repeated:
         raise ValidationError({k: ["Give this field once"] for k in repeated})
@@ -239,7 +233,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
 
 def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[[str], Response]]:
     def create_payment() -> Response:
-        data = _load(PaymentSchema(), _json_body())
+        data = load(PaymentBody(), _json_body())
         user_id, context = _caller(state, data)
         key = request.headers.get("Idempotency-Key")  # per user; a repeat answers the first payment
         return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context, idempotency_key=key))
@@ -264,6 +258,30 @@ def _callback_view(state: DecentroState) -> Callable[[], Response]:
     return receive_callback
 
 
+def _documentation_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[..., Any]]:
+    """``/openapi.json`` (built once, on first use) and the Swagger UI page with its files."""
+    built: list[str] = []
+
+    def openapi_json() -> Response:
+        if not built:
+            built.append(spec_json(build_spec(state.settings, state.options)))
+        return Response(built[0], mimetype="application/json")
+
+    def docs(asset: str | None = None) -> Any:
+        assets = docs_assets_dir()
+        if assets is None:
+            return failure(404, {"code": "DOCS_NOT_INSTALLED",
+                                 "message": "The docs page needs the docs extra: pip install 'flask-decentro[docs]'"})
+        if asset is None:
+            return Response(docs_page(request.script_root + (state.options.url_prefix or "").rstrip("/")),
+                            mimetype="text/html")
+        if asset not in DOCS_ASSETS:
+            raise NotFound()
+        return send_from_directory(assets, asset, max_age=86400)
+
+    return openapi_json, docs
+
+
 # -- the blueprint --------------------------------------------------------------------------
 
 
@@ -273,13 +291,13 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     kyc_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-kyc")
     payment_limit = state.limiter.shared_limit(state.options.ratelimit, scope="decentro-payments")
     kyc_routes = {
-        "/kyc/pan": _kyc_view(state, PanSchema, _pan),
-        "/kyc/bank": _kyc_view(state, BankSchema, _bank),
-        "/kyc/ckyc": _kyc_view(state, CkycSchema, _ckyc),
-        "/kyc/aadhaar-xml": _kyc_view(state, AadhaarXmlSchema, _aadhaar_xml, body=_aadhaar_body),
-        "/kyc/aadhaar/otp": _kyc_view(state, AadhaarOtpStartSchema, _otp_start),
-        "/kyc/aadhaar/otp/verify": _kyc_view(state, AadhaarOtpVerifySchema, _otp_verify),
-        "/upi/vpa": _kyc_view(state, VpaSchema, _vpa),
+        "/kyc/pan": _kyc_view(state, PanBody, _pan),
+        "/kyc/bank": _kyc_view(state, BankBody, _bank),
+        "/kyc/ckyc": _kyc_view(state, CkycBody, _ckyc),
+        "/kyc/aadhaar-xml": _kyc_view(state, AadhaarXmlBody, _aadhaar_xml, body=_aadhaar_body),
+        "/kyc/aadhaar/otp": _kyc_view(state, AadhaarOtpStartBody, _otp_start),
+        "/kyc/aadhaar/otp/verify": _kyc_view(state, AadhaarOtpVerifyBody, _otp_verify),
+        "/upi/vpa": _kyc_view(state, VpaBody, _vpa),
     }
     for rule, view in kyc_routes.items():
         bp.add_url_rule(rule, view_func=kyc_limit(view), methods=["POST"], provide_automatic_options=False)
@@ -294,6 +312,12 @@ def create_blueprint(state: DecentroState) -> Blueprint:
     # Not rate limited by IP: Decentro's retries come from few addresses and must get through.
     bp.add_url_rule("/webhooks/decentro", view_func=_callback_view(state), methods=["POST"],
                    provide_automatic_options=False)
+    if state.options.openapi_enabled:
+        openapi_json, docs = _documentation_views(state)
+        bp.add_url_rule("/openapi.json", view_func=openapi_json, methods=["GET"], provide_automatic_options=False)
+        if state.options.docs_enabled:
+            bp.add_url_rule("/docs", view_func=docs, methods=["GET"], provide_automatic_options=False)
+            bp.add_url_rule("/docs/<asset>", view_func=docs, methods=["GET"], provide_automatic_options=False)
     # Anything else under the prefix is answered here, so its 404 or 405 is our JSON too
     # (Flask routes unknown paths before any blueprint is chosen; OPTIONS included, since the
     # routes above do not take Flask's automatic, empty OPTIONS answer).

@@ -14,9 +14,10 @@ from decentro_core.webhooks import WebhookProcessor
 
 from .config import FlaskOptions
 
-__all__ = ["DecentroState", "Identity", "get_service", "get_state"]
+__all__ = ["DecentroState", "Identity", "Operator", "get_service", "get_state"]
 
 Identity = Callable[[], "str | None"]
+Operator = Callable[[], bool]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class DecentroState:
     limiter: Limiter
     identity: Identity | None
     close: Callable[[], None]
+    operator: Operator | None = None  # the host app's check for the operator console (None: no console)
 
 
 def get_state(app: Flask | None = None) -> DecentroState:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .analysis import TARGETS
 
-__all__ = ["BEGIN", "END", "carry_section", "markdown", "section", "splice", "table"]
+__all__ = ["BEGIN", "END", "SECTIONS", "carry_section", "markdown", "markers", "section", "splice", "table"]
 
 BEGIN = "<!-- deployfault:begin (written by python -m bench.deployfault --docs) -->"
 END = "<!-- deployfault:end -->"
@@ -126,11 +126,21 @@ What each phase showed (gunicorn's and the app's log lines, counted):
 {END}"""
 
 
-def splice(page: str, new_section: str) -> str:
-    """``page`` with its deployment section replaced by ``new_section`` (inserted before "## Run it")."""
-    if BEGIN in page and END in page:
-        before, rest = page.split(BEGIN, 1)
-        return before + new_section + rest.split(END, 1)[1]
+def markers(name: str, command: str) -> tuple[str, str]:
+    """The begin and end markers of a section of docs/benchmarks.md written by ``command``."""
+    return f"<!-- {name}:begin (written by {command}) -->", f"<!-- {name}:end -->"
+
+
+SECTIONS = ((BEGIN, END), markers("events", "python -m bench.events --docs"))
+"""Sections other commands write into docs/benchmarks.md, kept when the page is re-rendered."""
+
+
+def splice(page: str, new_section: str, begin: str = BEGIN, end: str = END) -> str:
+    """``page`` with its section between ``begin`` and ``end`` (the deployment section by
+    default) replaced by ``new_section`` (inserted before "## Run it" when absent)."""
+    if begin in page and end in page:
+        before, rest = page.split(begin, 1)
+        return before + new_section + rest.split(end, 1)[1]
     anchor = "\n## Run it"
     if anchor in page:
         before, after = page.split(anchor, 1)
@@ -139,10 +149,11 @@ def splice(page: str, new_section: str) -> str:
 
 
 def carry_section(previous: str, page: str) -> str:
-    """``page`` (freshly rendered) with the deployment section of ``previous`` kept, if it had one."""
-    if BEGIN in previous and END in previous:
-        kept = BEGIN + previous.split(BEGIN, 1)[1].split(END, 1)[0] + END
-        return splice(page, kept)
+    """``page`` (freshly rendered) with the sections other commands wrote in ``previous`` kept."""
+    for begin, end in SECTIONS:
+        if begin in previous and end in previous:
+            kept = begin + previous.split(begin, 1)[1].split(end, 1)[0] + end
+            page = splice(page, kept, begin, end)
     return page
 
 

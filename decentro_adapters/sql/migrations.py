@@ -129,6 +129,8 @@ def _initial_tables(ctx: MigrationContext) -> None:
     db, existing = ctx.database, set(ctx.database.get_tables())
     for model in _in_lock_order(ctx.models):
         table = model._meta.table_name
+        if table in _LATER_TABLES:
+            continue
         if table not in existing:
             model.create_table(safe=False)  # the table and its indexes
             continue
@@ -138,7 +140,19 @@ def _initial_tables(ctx: MigrationContext) -> None:
                 db.execute(model._schema._create_index(index, safe=False))  # type: ignore[no-untyped-call]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial tables", _initial_tables),)
+_LATER_TABLES = frozenset({"decentro_outcome_event"})  # created by later migrations, not version 1
+
+
+def _outcome_events(ctx: MigrationContext) -> None:
+    """Version 2: the outbox of outcome events (``decentro_outcome_event``), a new table only."""
+    if ctx.models.event._meta.table_name not in set(ctx.database.get_tables()):
+        ctx.models.event.create_table(safe=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial tables", _initial_tables),
+    Migration(2, "outcome events outbox", _outcome_events),
+)
 
 
 def _in_lock_order(models: Models) -> list[Any]:
@@ -231,7 +245,8 @@ def status_of_database(db: pw.Database, *, migrations: Sequence[Migration] = MIG
 def upgrade_database(
     db: pw.Database, *, migrations: Sequence[Migration] = MIGRATIONS, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> UpgradeReport:
-    """Apply the pending migrations in order, one transaction each, under the deploy lock."""
+    """Apply the pending migrations in order, one transaction each (all in one for an empty
+    database), under the deploy lock."""
     _validate(migrations)
     latest = migrations[-1].version
     context = MigrationContext(db, build_models(db), SchemaMigrator.from_database(db))
@@ -248,13 +263,16 @@ def upgrade_database(
                     refuse(version, latest)
                 if state == "unversioned":
                     _verify_columns(context)
-                step = next((m for m in migrations if m.version > (version or 0)), None)
-                if step is None:
+                pending = [m for m in migrations if m.version > (version or 0)]
+                if not pending:
                     break
-                step.apply(context)
-                _write_version(db, step.version)
-                if state != "unversioned":
-                    applied.append(step.label)
+                # A new database gets every step in one transaction, so a process starting on it
+                # at the same moment never sees it half-built (a version behind the code).
+                for step in pending if state == "empty" else pending[:1]:
+                    step.apply(context)
+                    _write_version(db, step.version)
+                    if state != "unversioned":
+                        applied.append(step.label)
     return UpgradeReport(before=before, after=latest, applied=tuple(applied), stamped=start == "unversioned")
 
 

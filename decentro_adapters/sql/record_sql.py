@@ -7,7 +7,7 @@ field by field in the database (see :func:`merge_assignments`).
 
 from __future__ import annotations
 
-from decentro_core.ports import SETTLED_STATUSES
+from decentro_core.ports import SETTLED_STATUSES, UNRESOLVED_STATUS
 
 from .schema import Dialect, Models
 
@@ -30,7 +30,8 @@ def merge_assignments(table: str) -> str:
     Evaluated by the database on the locked row (PostgreSQL) or under the write lock (SQLite),
     so there is no read-modify-write race. ``stored`` is the row, ``new`` the written record:
 
-    * a settled status (``SETTLED_STATUSES``) is final;
+    * a settled status (``SETTLED_STATUSES``) is final, and ``UNRESOLVED_STATUS`` yields only to
+      a settled one;
     * a write whose status differs from a settled stored one (a stale copy: the creating
       call's late answer, a status check) changes no value the settled record has: its
       ``operation_id``, ``sealed_result`` and the rest survive; it only fills what is still
@@ -40,7 +41,10 @@ def merge_assignments(table: str) -> str:
     """
     final = ", ".join(f"'{status}'" for status in sorted(SETTLED_STATUSES))
     stored = f'"{table}"'
-    frozen = f'({stored}."status" IN ({final}) AND excluded."status" <> {stored}."status")'
+    # ports.replaces_status, in SQL: a settled status is final, an unresolved one yields only
+    # to a settled one
+    frozen = (f'(excluded."status" <> {stored}."status" AND ({stored}."status" IN ({final}) OR '
+              f'({stored}."status" = \'{UNRESOLVED_STATUS}\' AND excluded."status" NOT IN ({final}))))')
 
     def merged(column: str) -> str:
         if column == "created_at":
@@ -78,6 +82,11 @@ class RecordSql:
         self.by_reference = sql(f'SELECT {ops} FROM "{op}" WHERE "reference_id" = ?')
         self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
         self.by_reference_locked = self.by_reference + lock
+        self.status_locked = sql(f'SELECT "status" FROM "{op}" WHERE "reference_id" = ?{lock}')
+        self.unsettled = sql(f'SELECT {ops} FROM "{op}" WHERE "operation" = ? AND "status" = \'PENDING\' '
+                             'AND "created_at" < ?')
+        self.unsettled_after = sql(' AND ("created_at" > ? OR ("created_at" = ? AND "reference_id" > ?))')
+        self.unsettled_order = ' ORDER BY "created_at", "reference_id"'
         self.by_operation_id_locked = self.by_operation_id + lock
         self.add_hook = sql(
             f'INSERT INTO "{hook}" ({hooks}) VALUES ({marks(WEBHOOK_COLUMNS)}) ON CONFLICT ("dedupe_key") DO NOTHING'

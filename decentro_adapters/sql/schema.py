@@ -42,13 +42,14 @@ __all__ = [
     "write_transaction",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code reads and writes: the last entry of ``migrations.MIGRATIONS``."""
 DEFAULT_SQLITE_PATH = os.path.join("instance", "decentro.sqlite3")
 URL_VARIABLE = "DECENTRO_DATABASE_URL"
 LOCK_ORDER = (
     "decentro_operation",
     "decentro_webhook_event",
+    "decentro_outcome_event",
     "decentro_audit_event",
     "decentro_consent",
     "decentro_schema_version",
@@ -69,9 +70,10 @@ class Models:
     audit: Any
     operation: Any
     webhook: Any
+    event: Any
 
     def tables(self) -> list[Any]:
-        return [self.consent, self.audit, self.operation, self.webhook]
+        return [self.consent, self.audit, self.operation, self.webhook, self.event]
 
 
 def connect(url: str) -> pw.Database:
@@ -298,4 +300,29 @@ def build_models(db: pw.Database) -> Models:
         class Meta:
             table_name = "decentro_webhook_event"
 
-    return Models(SchemaVersion, Consent, AuditRow, Operation, Webhook)
+    class OutcomeEventRow(Base):
+        """The outbox (``decentro_core.events``): no personal data, so nothing here is sealed."""
+
+        id = pw.BigAutoField()
+        event_key = pw.CharField(max_length=300, unique=True)
+        type = pw.CharField(max_length=32)
+        reference_id = pw.CharField(max_length=255, index=True)
+        operation = pw.CharField(max_length=64)
+        old_status = pw.CharField(max_length=32, null=True)
+        new_status = pw.CharField(max_length=32)
+        operation_id = pw.CharField(max_length=255, null=True)
+        user_id = pw.CharField(max_length=255, null=True)
+        occurred_at = pw.DateTimeField()
+        state = pw.CharField(max_length=16)
+        attempts = pw.IntegerField(default=0)
+        next_attempt_at = pw.DateTimeField(null=True)
+        leased_until = pw.DateTimeField(null=True)
+        delivered_at = pw.DateTimeField(null=True)
+        delivered_to = pw.TextField(default="")  # handler names, one per line
+        last_error = pw.TextField(null=True)
+
+        class Meta:
+            table_name = "decentro_outcome_event"
+            indexes = ((("state", "next_attempt_at"), False),)
+
+    return Models(SchemaVersion, Consent, AuditRow, Operation, Webhook, OutcomeEventRow)

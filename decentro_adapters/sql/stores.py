@@ -22,18 +22,23 @@ import peewee as pw
 
 from decentro_core.errors import StoreError
 from decentro_core.ports import (
+    AuditEvent,
     AuditSink,
     CallbackUpdate,
+    ConsentListing,
     ConsentRecord,
     OperationRecord,
+    OutcomeEvent,
     Vault,
     WebhookEvent,
     WebhookState,
+    replaces_status,
 )
 
 from .audit import PeeweeAuditSink
 from .migrations import SchemaMode, prepare_schema
-from .record_sql import RecordSql, marks
+from .outbox import PeeweeOutbox
+from .record_sql import OPERATION_COLUMNS, WEBHOOK_COLUMNS, RecordSql, marks
 from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
@@ -94,6 +99,7 @@ class PeeweeConsentStore:
         self._db = database
         self._dialect = dialect = Dialect.of(database)
         self._vault = vault
+        self._model = models.consent
         table = models.consent._meta.table_name
         names = ", ".join(f'"{c}"' for c in _CONSENT)
         insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks(_CONSENT)})'
@@ -130,6 +136,19 @@ class PeeweeConsentStore:
             for user, operation, text, purpose, given_at, client_ip, user_agent in rows
         ]
 
+    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """Newest first; the sealed IP address and user agent are not opened (only said to exist)."""
+        c = self._model
+        query = c.select(c.id, c.user_id, c.operation, c.purpose, c.given_at,
+                         c.client_ip.is_null(False), c.user_agent.is_null(False))
+        if before is not None:
+            query = query.where(c.id < before)
+        with session(self._db):
+            rows = list(query.order_by(c.id.desc()).limit(limit).tuples())
+        return [ConsentListing(id=int(i), user_id=user, operation=operation, purpose=purpose,
+                               given_at=from_utc(given_at), has_client_ip=bool(ip), has_user_agent=bool(agent))
+                for i, user, operation, purpose, given_at, ip, agent in rows]
+
     def _seal(self, value: str | None) -> str | None:
         if value is None or self._vault is None:
             return value
@@ -150,6 +169,51 @@ class PeeweeRecordStore:
         self.models = models
         self._dialect = Dialect.of(database)
         self._sql = RecordSql(self._dialect, models)
+        self._outbox = PeeweeOutbox(database, models)
+        self._sql_purge_events = self._outbox.purge_sql()
+
+    @property
+    def outbox(self) -> PeeweeOutbox:
+        return self._outbox
+
+    def _transaction(self) -> Any:
+        return self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic()
+
+    def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
+                     event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """One transaction: lock the stored record, merge ``record``, write the outcome event
+        if the status really changed, append the audit event (last: see :meth:`apply_callback`)."""
+        db, sql = self._db, self._sql
+        with session(db), self._transaction():
+            emitted = None
+            if event is None:
+                execute(db, sql.upsert, self._operation_values(record))
+            else:
+                found = execute(db, sql.status_locked, (record.reference_id,)).fetchone()
+                execute(db, sql.upsert, self._operation_values(record))
+                emitted = self._emit(found[0] if found is not None else None, record, event)
+            if audit_event is not None:
+                audit.append(audit_event)
+        return emitted
+
+    def _emit(self, old: str | None, record: OperationRecord, event: OutcomeEvent | None) -> OutcomeEvent | None:
+        """Insert ``event`` when ``record``'s status replaced a different stored one (in the transaction)."""
+        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
+            return None
+        return self._outbox.insert(replace(event, old_status=old))
+
+    def unsettled(self, operation: str, *, created_before: datetime, limit: int,
+                  after: OperationRecord | None = None) -> list[OperationRecord]:
+        when = self._dialect.stored_time
+        params: list[Any] = [operation, when(created_before)]
+        sql = self._sql.unsettled
+        if after is not None:
+            sql += self._sql.unsettled_after
+            params += [when(after.created_at), when(after.created_at), after.reference_id]
+        with session(self._db):
+            rows = execute(self._db, sql + self._sql.unsettled_order + f" LIMIT {max(0, int(limit))}",
+                           params).fetchall()
+        return [_operation(r) for r in rows]
 
     def save_operation(self, record: OperationRecord) -> None:
         with session(self._db):
@@ -183,7 +247,7 @@ class PeeweeRecordStore:
         held for the fewest statements, and a failing foreign sink rolls the writes back.
         """
         db, sql = self._db, self._sql
-        with session(db), db.atomic("IMMEDIATE") if self._dialect.sqlite else db.atomic():
+        with session(db), self._transaction():
             row = execute(db, sql.by_reference_locked, (reference_id,)).fetchone() if reference_id else None
             if row is None and operation_id:
                 row = execute(db, sql.by_operation_id_locked, (operation_id,)).fetchone()
@@ -202,8 +266,9 @@ class PeeweeRecordStore:
             else:
                 execute(db, sql.upsert, self._operation_values(update.record))
                 execute(db, sql.hook_processed, (dedupe_key,))
+            emitted = self._emit(row[2], update.record, update.event) if update.record is not None else None
             audit.append(update.audit)
-        return update
+        return replace(update, event=emitted)
 
     def _operation_values(self, record: OperationRecord) -> tuple[Any, ...]:
         when = self._dialect.stored_time
@@ -277,7 +342,47 @@ class PeeweeRecordStore:
         with session(self._db), self._db.atomic():
             ops = execute(self._db, self._sql.purge_ops, (limit,)).rowcount
             hooks = execute(self._db, self._sql.purge_hooks, (limit,)).rowcount
-        return int(ops) + int(hooks)
+            events = execute(self._db, self._sql_purge_events, (limit,)).rowcount
+        return int(ops) + int(hooks) + int(events)
+
+
+    # -- reads for operator screens (not on any hot path: peewee's query builder is fine) ----
+
+    def operations_page(
+        self, *, before: int | None = None, limit: int = 50, operation: str | None = None
+    ) -> list[tuple[int, OperationRecord]]:
+        model = self.models.operation
+        rows = self._page(model, OPERATION_COLUMNS, None if operation is None else model.operation == operation,
+                          before, limit)
+        return [(int(row[0]), _operation(row[1:])) for row in rows]
+
+    def webhook_events_page(
+        self, *, before: int | None = None, limit: int = 50, state: WebhookState | None = None
+    ) -> list[tuple[int, WebhookEvent]]:
+        model = self.models.webhook
+        rows = self._page(model, WEBHOOK_COLUMNS, None if state is None else model.state == state, before, limit)
+        return [(int(row[0]), _webhook(row[1:])) for row in rows]
+
+    def _page(self, model: Any, columns: tuple[str, ...], where: Any, before: int | None, limit: int) -> list[Any]:
+        """Rows ``(id, *columns)`` matching ``where``, newest first, ids below ``before``."""
+        query = model.select(model.id, *(getattr(model, c) for c in columns))
+        if where is not None:
+            query = query.where(where)
+        if before is not None:
+            query = query.where(model.id < before)
+        with session(self._db):
+            return list(query.order_by(model.id.desc()).limit(limit).tuples())
+
+    def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
+        """This database's audit rows for ``reference_id``, oldest first."""
+        row = self.models.audit
+        query = (row.select(row.actor, row.action, row.subject, row.outcome, row.occurred_at,
+                            row.operation_id, row.reference_id)
+                 .where(row.reference_id == reference_id).order_by(row.id).limit(limit))
+        with session(self._db):
+            rows = list(query.tuples())
+        return [AuditEvent(actor, action, subject, outcome, datetime.fromisoformat(occurred_at), operation_id, ref)
+                for actor, action, subject, outcome, occurred_at, operation_id, ref in rows]
 
 
 WEBHOOK_PAGE = 500

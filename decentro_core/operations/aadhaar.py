@@ -26,15 +26,17 @@ from marshmallow import fields, post_load, pre_load, validate
 from ..envelope import Outcome, classify, data_of, failure, operation_id_of, to_envelope
 from ..errors import AadhaarFileRejected, OtpError, UnknownReference
 from ..masking import mask_aadhaar
-from ..ports import AadhaarKyc, GatewayResponse
+from ..ports import AadhaarKyc, ConsentRecord, GatewayResponse
 from ..retry import RetryMode
-from ..validation import MobileField, StrictSchema, is_storable, is_valid_aadhaar
+from ..validation import AADHAAR_RE, MobileField, StrictSchema, is_storable, is_valid_aadhaar
 from .base import LocalOperation, Operation, Request
 
 if TYPE_CHECKING:
     from ..runner import OperationRunner
 
 __all__ = [
+    "verify_otp",
+    "AadhaarFileOptions",
     "AadhaarNumberSchema",
     "AadhaarOtpVerifySchema",
     "AadhaarXmlSchema",
@@ -66,7 +68,9 @@ OTP_MESSAGES = {
 
 
 class AadhaarNumberSchema(StrictSchema):
-    aadhaar_number = fields.String(required=True)
+    aadhaar_number = fields.String(required=True, metadata={
+        "pattern": AADHAAR_RE.pattern,
+        "description": "12 digits, the last a Verhoeff check digit; spaces and hyphens are ignored."})
 
     @pre_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -171,8 +175,24 @@ OTP_VERIFY = Operation(
     name="aadhaar_otp_verify", method="POST", path="/v2/kyc/aadhaar/otp/validate", module="kyc",
     mode=RetryMode.WRITE, schema=AadhaarOtpVerifySchema(), body=otp_verify_body, parse=parse_otp,
     subject=lambda request: f"initiation {request['initiation_id']}", sealed_input=initiation_only, consent=True,
-    complete=verify_signed_file,
+    complete=verify_signed_file, budget="aadhaar_otp_timeout",
 )
+
+
+def verify_otp(runner: OperationRunner, request: Request, *, user_id: str | None, actor: str,
+               consent: ConsentRecord | None) -> dict[str, Any]:
+    """Validate an OTP at most once per (user, session, OTP), under its own time budget.
+
+    Decentro took ~45 s to validate in a public integration, longer than a web request may
+    wait, and a second validation of a spent OTP fails; Decentro publishes no look-up of a
+    validation's result. So the reference id sent is derived from the session and the OTP:
+    the same submission again (the client gave up, the user pressed again) answers the first
+    call's stored result, or ``PENDING`` (``IN_FLIGHT``) while it still runs, and never spends
+    the OTP twice. Another OTP for the session (a mistyped one) is a new call.
+    """
+    key = f"aadhaar-otp|{user_id or ''}|{request['initiation_id']}|{request['otp']}"
+    reference = "otpv-" + runner.ports.vault.fingerprint(key)[:32]
+    return runner.run_once(OTP_VERIFY, request, reference, user_id=user_id, actor=actor, consent=consent)
 
 
 def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: str | None) -> None:
@@ -187,8 +207,9 @@ def check_session_owner(runner: OperationRunner, initiation_id: str, user_id: st
 
 
 
-class AadhaarXmlSchema(StrictSchema):
-    content = fields.Raw(required=True)
+class AadhaarFileOptions(StrictSchema):
+    """What comes with an offline e-KYC file, however the file itself is carried."""
+
     share_code = fields.String(
         required=True,
         validate=[
@@ -198,6 +219,10 @@ class AadhaarXmlSchema(StrictSchema):
     )
     mobile = MobileField(load_default=None)
     email = fields.Email(load_default=None)
+
+
+class AadhaarXmlSchema(AadhaarFileOptions):
+    content = fields.Raw(required=True)
     max_bytes = fields.Integer(required=True, load_only=True)
 
     @post_load
@@ -250,8 +275,6 @@ def verify_offline_file(runner: OperationRunner, request: Request, *, user_id: s
         proof = {**file_digest(content), "file_base64": base64.b64encode(content).decode()}
         record = replace(record, sealed_request=runner.seal_json(proof))
     envelope = to_envelope(outcome, reference_id=reference)
-    runner.settle_record(record, outcome.status, operation_id=operation_id, result=envelope)
-    runner.record_audit(actor=actor, action=OFFLINE_FILE.name, subject=subject,
-                        outcome=outcome.error_code or outcome.status, reference_id=reference,
-                        operation_id=operation_id)
+    runner.settle_outcome(record, outcome.status, actor=actor, action=OFFLINE_FILE.name, subject=subject,
+                          outcome=outcome.error_code or outcome.status, operation_id=operation_id, result=envelope)
     return envelope

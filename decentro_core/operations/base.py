@@ -65,6 +65,9 @@ class Operation:
     recorded: bool = True
     """Whether each call writes its own operation record and audit event. A status look-up
     does not: the payment's own record changes, and is audited, only when its status does."""
+    budget: str | None = None
+    """The setting holding this operation's own deadline and read timeout, seconds (Aadhaar
+    OTP validation's ``aadhaar_otp_timeout``); ``None``: ``DECENTRO_DEADLINE`` and ``DECENTRO_TIMEOUT``."""
 
     def load(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the caller's input with this operation's schema (typed errors)."""

@@ -36,7 +36,8 @@ def missing_fields(what: str, *, request_id: str) -> NoReturn:
 class PanSchema(StrictSchema):
     pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
     name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
-    detailed = fields.Boolean(load_default=False)  # Decentro's PAN-DETAILED: split names, Aadhaar seeding
+    # Decentro's PAN-DETAILED (split names, Aadhaar seeding); a JSON boolean, not "yes" or 1
+    detailed = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
     @pre_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of, to_envelope
-from ..errors import CacheUnavailable, IdempotencyConflict, UnknownReference, ValidationError
+from ..errors import CacheUnavailable, DecentroError, IdempotencyConflict, UnknownReference, ValidationError
 from ..masking import mask_upi
-from ..ports import SETTLED_STATUSES, GatewayResponse, OperationRecord
-from ..retry import Deadline, RetryMode
+from ..ports import SETTLED_STATUSES, UNRESOLVED_STATUS, GatewayResponse, OperationRecord
+from ..retry import RetryMode
 from ..validation import NAME_RE, PURPOSE_ERROR, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
 from .base import Operation, Request, validated_input
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PAYMENT_STATUS",
     "PaymentSchema",
+    "ReconcileReport",
     "UPI_COLLECT",
     "UPI_LINK",
     "VPA_VALIDATE",
@@ -38,6 +40,7 @@ __all__ = [
     "create_payment",
     "for_payment",
     "payment_status",
+    "reconcile_payments",
 ]
 
 log = logging.getLogger("decentro")
@@ -81,7 +84,7 @@ class PaymentSchema(StrictSchema):
         load_default="Payment",
         validate=[validate.Length(min=1, max=50), validate.Regexp(PURPOSE_RE, error=PURPOSE_ERROR)],
     )
-    expiry_minutes = fields.Integer(load_default=30, validate=validate.Range(min=1, max=45 * 24 * 60))
+    expiry_minutes = fields.Integer(load_default=30, strict=True, validate=validate.Range(min=1, max=45 * 24 * 60))
 
 
 def link_body(request: Request, reference_id: str) -> dict[str, Any]:
@@ -164,34 +167,17 @@ def create_payment(runner: OperationRunner, request: Request, *, user_id: str | 
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
         raise ValidationError({"idempotency_key": ["Must be 1 to 255 visible ASCII characters."]})
     reference = "idem-" + runner.ports.vault.fingerprint(f"idempotency|{user_id or ''}|{idempotency_key}")[:32]
-    deadline = runner.start_deadline()
-    try:
-        with runner.ports.cache.lock("idempotency:" + reference,
-                                     timeout=max(0.0, deadline.remaining() - runner.settings.timeout)):
-            return _once(runner, operation, request, reference, user_id=user_id, actor=actor, deadline=deadline)
-    except CacheUnavailable:
-        # The record check below still stops a sequential repeat; only a concurrent one could slip.
-        log.error("decentro payment: the cache is unavailable; idempotency holds for sequential repeats only")
-        return _once(runner, operation, request, reference, user_id=user_id, actor=actor, deadline=deadline)
 
+    def same_payment(first: OperationRecord) -> None:
+        if first.created_at < runner.clock() - timedelta(seconds=runner.settings.idempotency_window):
+            raise IdempotencyConflict("This idempotency key's window has passed; use a new key",
+                                      code="IDEMPOTENCY_KEY_EXPIRED", http_status=422)
+        given = json.loads(json.dumps(validated_input(operation, request), sort_keys=True, default=str))
+        if first.sealed_request is None or runner.open_json(first.sealed_request) != given:
+            raise IdempotencyConflict("This idempotency key was used with a different payment")
 
-def _once(runner: OperationRunner, operation: Operation, request: Request, reference: str, *,
-          user_id: str | None, actor: str, deadline: Deadline) -> dict[str, Any]:
-    first = runner.ports.records.get_operation(reference)
-    if first is None:
-        return runner.run(operation, request, user_id=user_id, actor=actor, deadline=deadline, reference_id=reference)
-    if first.created_at < runner.clock() - timedelta(seconds=runner.settings.idempotency_window):
-        raise IdempotencyConflict("This idempotency key's window has passed; use a new key",
-                                  code="IDEMPOTENCY_KEY_EXPIRED", http_status=422)
-    given = json.loads(json.dumps(validated_input(operation, request), sort_keys=True, default=str))
-    if first.sealed_request is None or runner.open_json(first.sealed_request) != given:
-        raise IdempotencyConflict("This idempotency key was used with a different payment")
-    if first.sealed_result is None:  # the first call is still running, or died after writing ahead
-        pending = Outcome("PENDING", first.operation_id, {"reconciliation": "IN_FLIGHT", **amount_fields(request)})
-        envelope = to_envelope(pending, reference_id=reference)
-    else:
-        envelope = runner.open_json(first.sealed_result)
-    return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
+    return runner.run_once(operation, request, reference, user_id=user_id, actor=actor, check=same_payment,
+                           in_flight=amount_fields(request))
 
 
 # -- status -----------------------------------------------------------------------------------------
@@ -241,39 +227,141 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     record = runner.ports.records.get_operation(reference_id) if plausible else None
     if record is None or record.operation != PAYMENT_OPERATION or (user_id is not None and record.user_id != user_id):
         raise UnknownReference("No payment with this reference id")
+    return _status(runner, record, actor=actor)[0]
+
+
+def _status(runner: OperationRunner, record: OperationRecord, *, actor: str) -> tuple[dict[str, Any], bool]:
+    """The status envelope, and whether Decentro was asked for it."""
+    reference_id = record.reference_id
     stored = runner.open_json(record.sealed_result) if record.sealed_result else None
     found = dict(stored["data"]) if stored else {"operation_id": record.operation_id, "reference_id": reference_id}
     transaction_id = found.get("transaction_id")
     if record.status in SETTLED_STATUSES:
-        return to_envelope(_settled(record, found, stored), reference_id=reference_id)
+        return to_envelope(_settled(record, found, stored), reference_id=reference_id), False
+    if record.status == UNRESOLVED_STATUS:
+        found.update(transaction_status=UNRESOLVED_STATUS, reconciliation=UNRESOLVED_STATUS, link_expired=True)
     if not transaction_id or not _due_for_a_check(runner, reference_id):
         # The creation's outcome is unknown (wait for the callback or reconciliation), or
         # Decentro was asked within DECENTRO_STATUS_CHECK_INTERVAL: answer what we know.
-        return to_envelope(Outcome("PENDING", record.operation_id, found), reference_id=reference_id)
+        return to_envelope(Outcome("PENDING", record.operation_id, found), reference_id=reference_id), False
     checked = runner.run(PAYMENT_STATUS, {"reference_id": reference_id, "transaction_id": transaction_id},
                          user_id=None, actor=actor)
     error_code = checked.get("error", {}).get("code")
-    if checked["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES:
-        # Decentro could not say (not found yet, refused the look-up): the payment stays
-        # PENDING and is asked about again next time; the customer may well have paid.
-        pending = Outcome("PENDING", record.operation_id, {**found, "status_check_error": error_code})
-        return to_envelope(pending, reference_id=reference_id)
+    if checked["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES or checked["status"] == "PENDING" \
+            and record.status == UNRESOLVED_STATUS:
+        # Decentro could not say (not found yet, refused the look-up, still pending): the payment
+        # stays as it is and is asked about again next time; the customer may well have paid.
+        pending = Outcome("PENDING", record.operation_id, {**found, "status_check_error": error_code} if error_code
+                          else found)
+        return to_envelope(pending, reference_id=reference_id), True
     merged = {**found, **{k: v for k, v in checked["data"].items() if k not in ("reference_id", "operation_id")}}
+    merged.pop("reconciliation", None)
+    merged.pop("link_expired", None)
     outcome = Outcome(checked["status"], record.operation_id, merged, error_code=error_code)
     envelope = to_envelope(outcome, reference_id=reference_id)
-    if outcome.status == record.status:  # a read that changes nothing writes nothing
-        return envelope
-    runner.settle_record(record, outcome.status, result=envelope)
-    stored = runner.ports.records.get_operation(reference_id)
-    if stored is not None and stored.status in SETTLED_STATUSES and stored.status != outcome.status:
+    status = "EXPIRED" if error_code == "PAYMENT_EXPIRED" else outcome.status
+    if status == record.status:  # a read that changes nothing writes nothing
+        return envelope, True
+    runner.settle_outcome(record, status, actor=actor, action=PAYMENT_STATUS.name,
+                          subject=PAYMENT_STATUS.subject({"reference_id": reference_id}),
+                          outcome=outcome.error_code or outcome.status, result=envelope)
+    kept = runner.ports.records.get_operation(reference_id)
+    if kept is not None and kept.status in SETTLED_STATUSES and kept.status != status:
         # A callback settled the payment while we asked: the store kept its status, and so
         # must the answer (never FAILURE here while the record says SUCCESS).
-        kept = runner.open_json(stored.sealed_result) if stored.sealed_result else None
-        return to_envelope(_settled(stored, found, kept), reference_id=reference_id)
-    runner.record_audit(actor=actor, action=PAYMENT_STATUS.name, subject=PAYMENT_STATUS.subject(
-        {"reference_id": reference_id}), outcome=outcome.error_code or outcome.status,
-        reference_id=reference_id, operation_id=record.operation_id)
-    return envelope
+        kept_result = runner.open_json(kept.sealed_result) if kept.sealed_result else None
+        return to_envelope(_settled(kept, found, kept_result), reference_id=reference_id), True
+    return envelope, True
+
+
+# -- reconciliation -----------------------------------------------------------------------------------
+
+RECONCILE_PAGE = 100
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one reconciliation run did with the PENDING payments it examined."""
+
+    examined: int = 0
+    settled: int = 0
+    """asked of Decentro, which gave a final status (SUCCESS, FAILURE, EXPIRED)"""
+    expired: int = 0
+    """past their link's expiry and not found at Decentro, which means nothing was debited"""
+    unresolved: int = 0
+    """past their link's expiry with no way to know: marked ``OUTCOME_UNKNOWN`` (an event tells the app)"""
+    pending: int = 0
+    """not final yet and not expired: asked again next run"""
+    errors: int = 0
+    """Decentro or a store could not be reached for these: left as they were"""
+
+    def summary(self) -> str:
+        return (f"examined {self.examined}: {self.settled} settled by Decentro, {self.expired} expired "
+                f"(not found), {self.unresolved} outcome unknown, {self.pending} still pending, "
+                f"{self.errors} errors")
+
+
+def reconcile_payments(runner: OperationRunner, *, older_than: timedelta, limit: int = 500,
+                       grace: timedelta | None = None) -> ReconcileReport:
+    """Settle what can be settled of the PENDING payments created more than ``older_than`` ago.
+
+    Oldest first, at most ``limit`` per run. Each is asked of Decentro by its transaction id
+    (at most once per ``DECENTRO_STATUS_CHECK_INTERVAL``, across processes), and a final answer
+    settles it with its event. Decentro publishes no look-up by our reference id, so a payment
+    whose creation never returned a transaction id cannot be asked about: once its link has
+    expired (its ``expiry_minutes`` plus ``grace``, ``DECENTRO_RECONCILE_GRACE``) it is marked
+    ``OUTCOME_UNKNOWN`` and ``payment.outcome_unknown`` is emitted; a later callback still
+    settles it. So is a payment Decentro still calls PENDING after that time; one Decentro no
+    longer finds is ``EXPIRED`` (its docs: not found means no debit).
+
+    Idempotent and safe in several processes at once: every write goes through the record
+    store's rules (a settled status is final, one event per transition).
+    """
+    grace = timedelta(seconds=runner.settings.reconcile_grace) if grace is None else grace
+    counts = {"settled": 0, "expired": 0, "unresolved": 0, "pending": 0, "errors": 0}
+    examined, after = 0, None
+    now = runner.clock()
+    while examined < limit:
+        page = runner.ports.records.unsettled(PAYMENT_OPERATION, created_before=now - older_than,
+                                              limit=min(RECONCILE_PAGE, limit - examined), after=after)
+        if not page:
+            break
+        for record in page:
+            after, examined = record, examined + 1
+            try:
+                counts[_reconcile_one(runner, record, now=now, grace=grace)] += 1
+            except DecentroError as exc:
+                log.warning("decentro reconcile: payment %s left as it is (%s)", record.reference_id, exc.code)
+                counts["errors"] += 1
+    report = ReconcileReport(examined=examined, **counts)
+    log.info("decentro reconcile: %s", report.summary())
+    return report
+
+
+def _reconcile_one(runner: OperationRunner, record: OperationRecord, *, now: datetime, grace: timedelta) -> str:
+    envelope, asked = _status(runner, record, actor="reconciler")
+    if envelope["status"] != "PENDING":
+        return "settled"
+    request = runner.open_json(record.sealed_request) if record.sealed_request else {}
+    expires = record.created_at + timedelta(minutes=int(request.get("expiry_minutes") or 30)) + grace
+    if now < expires:
+        return "pending"
+    data = envelope["data"]
+    if data.get("transaction_id") and not asked:
+        return "pending"  # asked moments ago by someone else: the next run decides
+    latest = runner.ports.records.get_operation(record.reference_id) or record
+    if latest.status != "PENDING":
+        return "settled"
+    not_found = data.get("status_check_error") == "PAYMENT_NOT_FOUND"
+    status, kind = ("EXPIRED", "expired") if not_found else (UNRESOLVED_STATUS, "unresolved")
+    reason = "NOT_FOUND_AFTER_EXPIRY" if not_found else UNRESOLVED_STATUS
+    result = to_envelope(Outcome("PENDING" if status == UNRESOLVED_STATUS else "FAILURE", latest.operation_id,
+                                 {**data, "reconciliation": reason},
+                                 error_code=None if status == UNRESOLVED_STATUS else "PAYMENT_EXPIRED"),
+                         reference_id=record.reference_id)
+    runner.settle_outcome(latest, status, actor="reconciler", action="payment_reconcile",
+                          subject=f"payment {record.reference_id}", outcome=reason, result=result)
+    return kind
 
 
 def _due_for_a_check(runner: OperationRunner, reference_id: str) -> bool:

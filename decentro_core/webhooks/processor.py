@@ -19,6 +19,9 @@ A redelivery of an event already ``processed`` is acknowledged and ignored; of a
 event it is processed again; of a ``received`` event (another worker may be on it) it is
 processed again only once it is older than ``stale_after``. Terminal statuses (SUCCESS,
 FAILURE, EXPIRED) are never overwritten, so a late PENDING cannot regress a payment.
+
+Every delivery and its fate (processed, duplicate, failed, rejected with its code, unavailable)
+is reported to ``instruments`` (:mod:`decentro_core.observability`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ..errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from ..observability import LOG_INSTRUMENTS, Instruments, log_fields
 from ..ports import (
     AuditEvent,
     AuditSink,
@@ -49,9 +53,11 @@ from ..ports import (
     RecordStore,
     Vault,
     WebhookEvent,
+    replaces_status,
 )
+from ..events import EventDispatcher, outcome_event
 from ..settings import Settings
-from .wire import ACK_UNAVAILABLE, TERMINAL_STATUSES, Callback, WebhookAck, parse_callback, validate_signature
+from .wire import ACK_UNAVAILABLE, Callback, WebhookAck, parse_callback, validate_signature
 
 __all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
 
@@ -101,10 +107,13 @@ class WebhookProcessor:
     clock: Clock = field(default=_utcnow)
     signature_header: str = "X-Decentro-Signature"
     credential_header: str = "X-Decentro-Credential"
+    events: EventDispatcher | None = None
+    instruments: Instruments = LOG_INSTRUMENTS
 
     @classmethod
     def from_settings(cls, settings: Settings, *, records: RecordStore, vault: Vault, audit: AuditSink,
-                      clock: Clock = _utcnow) -> WebhookProcessor:
+                      clock: Clock = _utcnow, events: EventDispatcher | None = None,
+                      instruments: Instruments = LOG_INSTRUMENTS) -> WebhookProcessor:
         """Every option from settings. Mock mode without a secret signs with the public demo
         secret (logged loudly); live mode without one is refused by ``Settings.check``."""
         secrets = settings.webhook_secrets
@@ -116,7 +125,7 @@ class WebhookProcessor:
             credential=settings.webhook_credential or None, allowed_ips=settings.webhook_allowed_ips,
             max_bytes=settings.webhook_max_bytes, stale_after=timedelta(seconds=settings.webhook_stale_after),
             clock=clock, signature_header=settings.webhook_signature_header,
-            credential_header=settings.webhook_credential_header,
+            credential_header=settings.webhook_credential_header, events=events, instruments=instruments,
         )
 
     def __post_init__(self) -> None:
@@ -157,18 +166,23 @@ class WebhookProcessor:
         remote_addr: str | None = None,
     ) -> WebhookAck:
         """Check, store, then process one delivery; never raises for a bad callback."""
+        self.instruments.webhook("received")
         try:
             self.authenticate(
                 raw_body, signature=signature, credential=credential, remote_addr=remote_addr
             )
             callback = parse_callback(raw_body)
         except WebhookError as exc:
-            log.warning("Decentro callback rejected: %s", exc.code)
+            log.warning("Decentro callback rejected: %s", exc.code,
+                        extra=_fields(None, "rejected", error_code=exc.code))
+            self.instruments.webhook("rejected", reason=exc.code)
             return WebhookAck.rejected(exc)
         try:
             return self._store_and_process(raw_body, callback)
         except StoreError:
-            log.error("Decentro callback %s could not be stored; answering 503", callback.dedupe_key)
+            log.error("Decentro callback %s could not be stored; answering 503", callback.dedupe_key,
+                      extra=_fields(callback.reference_id, "unavailable", error_code=StoreError.code))
+            self.instruments.webhook("unavailable", reason=StoreError.code)
             body = {"response_code": ACK_UNAVAILABLE}
             return WebhookAck(503, body, "store_error", callback.dedupe_key)
 
@@ -213,7 +227,9 @@ class WebhookProcessor:
         if not self.records.add_webhook_event(event):
             stored = self.records.get_webhook_event(callback.dedupe_key)
             if stored is None or not self._needs_processing(stored):
-                log.info("Decentro callback %s is a duplicate; acknowledged", callback.dedupe_key)
+                log.info("Decentro callback %s is a duplicate; acknowledged", callback.dedupe_key,
+                         extra=_fields(callback.reference_id, "duplicate"))
+                self.instruments.webhook("duplicate")
                 return WebhookAck.accepted("duplicate", callback.dedupe_key)
             event = stored
         outcome = self._process(event, callback)
@@ -234,17 +250,22 @@ class WebhookProcessor:
             self.records.update_webhook_event(
                 event.dedupe_key, state="failed", attempts=event.attempts + 1, last_error=reason
             )
-            log.warning("Decentro callback %s failed (%s); it can be replayed", event.dedupe_key, reason)
+            log.warning("Decentro callback %s failed (%s); it can be replayed", event.dedupe_key, reason,
+                        extra=_fields(event.reference_id, "failed", error_code=type(exc).__name__))
+            self.instruments.webhook("failed", reason=type(exc).__name__)
             return "failed"
-        log.info("Decentro callback %s processed: %s", event.dedupe_key, outcome)
+        log.info("Decentro callback %s processed: %s", event.dedupe_key, outcome,
+                 extra=_fields(event.reference_id, outcome))
+        self.instruments.webhook("duplicate" if outcome == "duplicate" else "processed", reason=outcome)
         return outcome
 
     def apply(self, callback: Callback) -> str:
         """Move the matching operation to the callback's status, unless that would regress it.
 
-        One store transaction saves the status, appends the audit event and marks the stored
-        event ``processed`` (see :meth:`RecordStore.apply_callback`): a crash leaves either
-        all of it or none of it, so a replay never audits a callback twice.
+        One store transaction saves the status, appends the audit event, writes the outcome
+        event (a payment settled) and marks the stored event ``processed`` (see
+        :meth:`RecordStore.apply_callback`): a crash leaves either all of it or none of it, so
+        a replay never audits a callback twice. The outcome event is delivered after the commit.
         """
         update = self.records.apply_callback(
             callback.dedupe_key,
@@ -255,10 +276,12 @@ class WebhookProcessor:
         )
         if update is None:
             raise OperationNotFound("No operation matches this callback yet")
+        if update.event is not None and self.events is not None:
+            self.events.committed([update.event])
         return update.audit.outcome
 
     def _decide(self, callback: Callback, record: OperationRecord) -> CallbackUpdate:
-        changed = record.status != callback.status and record.status not in TERMINAL_STATUSES
+        changed = record.status != callback.status and replaces_status(record.status, callback.status)
         if record.status == callback.status:
             outcome = "unchanged"
         else:
@@ -276,7 +299,9 @@ class WebhookProcessor:
         if not changed:
             return CallbackUpdate(audit=event)
         updated = replace(record, status=callback.status, operation_id=operation_id, updated_at=self.clock())
-        return CallbackUpdate(audit=event, record=updated)
+        emitted = outcome_event(updated, old_status=record.status, at=updated.updated_at)
+        return CallbackUpdate(audit=event, record=updated,
+                              event=self.events.prepare(emitted) if self.events is not None else emitted)
 
     # -- replay ---------------------------------------------------------------------------
 
@@ -311,6 +336,10 @@ class WebhookProcessor:
 def _warn_demo_secret() -> None:
     warn_once("demo-webhook-secret", "DECENTRO_WEBHOOK_SECRET is not set: mock mode uses the PUBLIC demo secret %r. "
               "Anyone can sign callbacks with it. Never use it in production.", DEMO_WEBHOOK_SECRET)
+
+
+def _fields(reference_id: str | None, status: str, *, error_code: str | None = None) -> dict[str, object]:
+    return log_fields("callback", reference_id, status=status, error_code=error_code)
 
 
 def _safe_reason(exc: BaseException) -> str:

@@ -100,8 +100,10 @@ class Callback:
 
 def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
     value = payload.get(camel, payload.get(snake))
-    if value in (None, ""):
+    if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):  # str() of an object is no id
+        raise WebhookPayloadError(f"Callback field {camel} is not a string")
     text = str(value)
     if len(text) > MAX_ID_LENGTH or not is_storable(text):
         raise WebhookPayloadError(f"Callback field {camel} is not a storable id")

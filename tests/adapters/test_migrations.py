@@ -47,6 +47,12 @@ V1_INDEXES = {
     "decentro_consent": {"decentro_consent_user_id"},
     "decentro_schema_version": set(),
 }
+V2_INDEXES = {
+    **V1_INDEXES,
+    "decentro_outcome_event": {"decentro_outcome_event_event_key", "decentro_outcome_event_reference_id",
+                               "decentro_outcome_event_state_next_attempt_at"},
+}
+V1_TABLES = [t for t in LOCK_ORDER if t != "decentro_outcome_event"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -101,9 +107,9 @@ def indexes(url: str) -> dict[str, set[str]]:
 def test_a_fresh_database_is_upgraded_to_this_codes_version(empty_url: str) -> None:
     assert status(empty_url).state == "empty"
     report = upgrade(empty_url)
-    assert (report.before, report.after, report.applied, report.stamped) == (None, SCHEMA_VERSION,
-                                                                             ("1 (initial tables)",), False)
-    assert indexes(empty_url) == V1_INDEXES
+    assert (report.before, report.after, report.applied, report.stamped) == (
+        None, SCHEMA_VERSION, ("1 (initial tables)", "2 (outcome events outbox)"), False)
+    assert indexes(empty_url) == V2_INDEXES
     assert status(empty_url).state == "current" and check(empty_url) == SCHEMA_VERSION
     with open_stores(empty_url, schema="check") as stores:
         stores.records.save_operation(record())
@@ -119,8 +125,8 @@ def test_a_second_upgrade_finds_nothing_to_do(empty_url: str) -> None:
 
 def test_a_database_made_by_the_old_start_up_code_is_recognised_as_version_1(empty_url: str) -> None:
     legacy_ensure_schema(empty_url, with_version=True)
-    assert status(empty_url).state == "current"
-    assert upgrade(empty_url).applied == ()
+    assert status(empty_url).state == "behind"
+    assert upgrade(empty_url).applied == ("2 (outcome events outbox)",)
     with open_stores(empty_url, schema="check") as stores:
         found = stores.records.get_operation("ref-old")
     assert found is not None and found.operation_id == "TXN-old"
@@ -132,9 +138,9 @@ def test_an_existing_unversioned_schema_is_stamped_and_keeps_its_rows(empty_url:
     with pytest.raises(ConfigurationError, match="no Decentro schema version"):
         open_stores(empty_url, schema="check")
     report = upgrade(empty_url)
-    assert (report.before, report.applied, report.stamped) == (None, (), True)
+    assert (report.before, report.applied, report.stamped) == (None, ("2 (outcome events outbox)",), True)
     assert "stamped" in report.summary()
-    assert indexes(empty_url) == V1_INDEXES and check(empty_url) == 1
+    assert indexes(empty_url) == V2_INDEXES and check(empty_url) == SCHEMA_VERSION
     with open_stores(empty_url, schema="check") as stores:
         found = stores.records.get_operation("ref-old")
     assert found is not None and found.operation_id == "TXN-old"
@@ -154,21 +160,21 @@ def _add_channel(ctx: MigrationContext) -> None:
     migrate(ctx.migrator.add_column("decentro_operation", "channel", pw.CharField(max_length=16, null=True)))
 
 
-WITH_V2 = (*MIGRATIONS, Migration(2, "operation channel", _add_channel))
+WITH_V3 = (*MIGRATIONS, Migration(3, "operation channel", _add_channel))
 
 
 def test_a_later_migration_runs_once_in_order_through_playhouse_migrate(empty_url: str) -> None:
     upgrade(empty_url)
     with database(empty_url) as db:
-        assert status_of_database(db, migrations=WITH_V2).pending == ("2 (operation channel)",)
+        assert status_of_database(db, migrations=WITH_V3).pending == ("3 (operation channel)",)
         with pytest.raises(ConfigurationError) as behind:
-            check_database(db, latest=2)
-        report = upgrade_database(db, migrations=WITH_V2)
-        assert (report.before, report.after, report.applied) == (1, 2, ("2 (operation channel)",))
+            check_database(db, latest=3)
+        report = upgrade_database(db, migrations=WITH_V3)
+        assert (report.before, report.after, report.applied) == (2, 3, ("3 (operation channel)",))
         assert "channel" in {c.name for c in db.get_columns("decentro_operation")}
-        assert check_database(db, latest=2) == 2
-        assert upgrade_database(db, migrations=WITH_V2).applied == ()
-    assert "version 1; this code needs version 2" in str(behind.value)
+        assert check_database(db, latest=3) == 3
+        assert upgrade_database(db, migrations=WITH_V3).applied == ()
+    assert "version 2; this code needs version 3" in str(behind.value)
     assert "flask decentro db upgrade" in str(behind.value) and "decentro-db upgrade" in str(behind.value)
 
 
@@ -184,7 +190,7 @@ def test_migration_steps_create_tables_in_the_documented_lock_order(empty_url: s
         db.execute_sql = recording  # type: ignore[method-assign]
         upgrade_database(db)
     created = [m.group(1) for s in statements if (m := re.match(r'CREATE TABLE "(\w+)"', s))]
-    assert created == list(LOCK_ORDER)
+    assert created == [*V1_TABLES, "decentro_outcome_event"]  # version 1's in lock order, then version 2's
 
 
 # -- check: what a serving process does -----------------------------------------------------
@@ -329,7 +335,7 @@ class Overlap:
 
 def test_concurrent_upgrades_serialise_and_apply_each_migration_once(empty_url: str) -> None:
     slow = Overlap()
-    migrations = (*MIGRATIONS, Migration(2, "operation channel", slow))
+    migrations = (*MIGRATIONS, Migration(3, "operation channel", slow))
     barrier = threading.Barrier(4, timeout=30)
     reports: list[Any] = []
     errors: list[BaseException] = []
@@ -351,10 +357,11 @@ def test_concurrent_upgrades_serialise_and_apply_each_migration_once(empty_url: 
         thread.join(timeout=120)
     assert errors == [] and len(reports) == 4
     # Each migration ran once (on SQLite two upgraders may share the steps, one step each).
-    assert sorted(label for r in reports for label in r.applied) == ["1 (initial tables)", "2 (operation channel)"]
+    assert sorted(label for r in reports for label in r.applied) == [
+        "1 (initial tables)", "2 (outcome events outbox)", "3 (operation channel)"]
     assert (slow.runs, slow.most) == (1, 1)
     with database(empty_url) as db:
-        assert check_database(db, latest=2) == 2
+        assert check_database(db, latest=3) == 3
 
 
 @pytest.mark.postgres
@@ -366,18 +373,18 @@ def test_a_step_that_cannot_lock_a_busy_table_gives_up_within_its_lock_timeout(p
         with reader.cursor() as cur:  # an open transaction that read the table: ALTER must wait
             cur.execute('SELECT count(*) FROM "decentro_operation"')
         with database(postgres_url) as db, pytest.raises(StoreError) as caught:
-            upgrade_database(db, migrations=WITH_V2, lock_timeout=0.2)
+            upgrade_database(db, migrations=WITH_V3, lock_timeout=0.2)
     finally:
         reader.close()
     assert "within 0.2 s" in str(caught.value) and "rolled back" in str(caught.value)
-    assert check(postgres_url) == 1
+    assert check(postgres_url) == SCHEMA_VERSION
 
 
 def test_the_migrations_are_numbered_in_order_and_end_at_the_schema_version(tmp_path: Path) -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
     assert MIGRATIONS[-1].version == SCHEMA_VERSION
     with database(f"sqlite:///{tmp_path}/unused.sqlite3") as db, pytest.raises(ValueError):
-        upgrade_database(db, migrations=(WITH_V2[1],))
+        upgrade_database(db, migrations=(WITH_V3[-1],))
 
 
 # -- decentro-db ----------------------------------------------------------------------------
@@ -406,7 +413,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "decentro_adapters.sql", "upgrade", "--database-url", url],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert "schema now at version 1" in done.stdout
+    assert f"schema now at version {SCHEMA_VERSION}" in done.stdout
 
 
 def test_an_unknown_schema_mode_is_refused_before_anything_is_read(empty_url: str) -> None:
@@ -474,3 +481,21 @@ def test_a_check_deferred_at_start_passes_once_on_a_current_schema(postgres_url:
             with session(db):
                 pass
     assert calls == [1]
+
+
+def test_a_new_database_is_never_seen_half_upgraded(empty_url: str) -> None:
+    """Another process starting while the first upgrade runs must see no version or the
+    latest, never version 1 of 2 (it would refuse to serve a database "behind" the code)."""
+    seen: list[int | None] = []
+
+    def look_from_elsewhere(ctx: MigrationContext) -> None:
+        from decentro_adapters.sql.schema_version import VERSION_TABLE, read_version
+
+        with database(empty_url) as other:
+            seen.append(read_version(other) if VERSION_TABLE in other.get_tables() else None)
+        MIGRATIONS[1].apply(ctx)
+
+    migrations = (MIGRATIONS[0], Migration(2, "outcome events outbox", look_from_elsewhere), *MIGRATIONS[2:])
+    with database(empty_url) as db:
+        report = upgrade_database(db, migrations=migrations)
+    assert seen == [None] and report.after == SCHEMA_VERSION

@@ -502,4 +502,4 @@ def test_multi_table_transactions_take_their_locks_in_the_documented_order(
         stores.records.purge_before(T0 + timedelta(days=1))
         purge = tables_in_lock_order_check(statements)
     assert callback == ["decentro_operation", "decentro_webhook_event", "decentro_audit_event"]
-    assert purge == ["decentro_operation", "decentro_webhook_event"]
+    assert purge == ["decentro_operation", "decentro_webhook_event", "decentro_outcome_event"]

@@ -17,8 +17,10 @@ from decentro_core.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-MAX_POSTGRES = 9  # 4 pool liveness pings, consent, write-ahead record, settle, audit (2)
-MAX_COMMITS = 4  # consent, write-ahead record, settle, audit
+# 3 pool liveness pings, consent, write-ahead record, and the settle transaction (BEGIN, lock the
+# row, save, outcome event, audit lock + last link, audit row, COMMIT)
+MAX_POSTGRES = 12
+MAX_COMMITS = 3  # consent, write-ahead record, settle + outcome event + audit
 MAX_REDIS = 3  # GET, lock + re-read, the two result writes + release
 
 

@@ -57,12 +57,13 @@ class RunningApp:
     base_url: str
     log_path: Path
     webhook_secret: str | None  # None: unset, the demo's public fallback applies
+    encryption_key: str = ""  # the server's DECENTRO_ENCRYPTION_KEYS (its keyed hashes are derived from it)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def _server_environment(workdir: Path, webhook_secret: str | None) -> dict[str, str]:
+def _server_environment(workdir: Path, webhook_secret: str | None, encryption_key: str) -> dict[str, str]:
     """The caller's environment without any Decentro/Flask settings, plus the demo's own."""
     env = {
         name: value for name, value in os.environ.items()
@@ -71,7 +72,7 @@ def _server_environment(workdir: Path, webhook_secret: str | None) -> dict[str, 
     env.update(
         USE_MOCKS="true",
         DECENTRO_DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        DECENTRO_ENCRYPTION_KEYS=FernetVault.generate_key(),
+        DECENTRO_ENCRYPTION_KEYS=encryption_key,
         PYTHONUNBUFFERED="1",  # the "Running on" line must reach the log file at once
     )
     if webhook_secret is not None:  # None: unset, so mock mode falls back to the demo secret
@@ -116,18 +117,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def run_example_app(*, webhook_secret: str | None = E2E_WEBHOOK_SECRET) -> Iterator[RunningApp]:
-    """The example app serving on 127.0.0.1 until the block ends; nothing left behind."""
+def run_example_app(*, webhook_secret: str | None = E2E_WEBHOOK_SECRET,
+                    environment: dict[str, str] | None = None) -> Iterator[RunningApp]:
+    """The example app serving on 127.0.0.1 until the block ends; nothing left behind.
+    ``environment`` adds (or overrides) variables of the server's environment."""
     with tempfile.TemporaryDirectory(prefix="decentro-e2e-") as tmp:
         workdir = Path(tmp)
         log_path = workdir / "server.log"
+        key = FernetVault.generate_key()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                _flask_command(), cwd=REPO, env=_server_environment(workdir, webhook_secret),
+                _flask_command(), cwd=REPO, env={**_server_environment(workdir, webhook_secret, key), **(environment or {})},
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
             try:
-                yield RunningApp(_wait_until_answering(process, log_path), log_path, webhook_secret)
+                yield RunningApp(_wait_until_answering(process, log_path), log_path, webhook_secret, key)
             finally:
                 _stop(process)
 
@@ -136,6 +140,15 @@ def run_example_app(*, webhook_secret: str | None = E2E_WEBHOOK_SECRET) -> Itera
 def example_app_server() -> Iterator[RunningApp]:
     """The example app with a configured (non-demo) webhook secret, shared by a module."""
     with run_example_app() as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def walk_server() -> Iterator[RunningApp]:
+    """The example app for the browser walks: each walk makes more KYC calls than the default
+    10 per minute per address allows, and every page comes from 127.0.0.1."""
+    with run_example_app(environment={"DECENTRO_RATELIMIT": "200 per minute",
+                                      "DECENTRO_STATUS_RATELIMIT": "600 per minute"}) as app:
         yield app
 
 

@@ -39,3 +39,47 @@ def test_the_demo_verifies_a_pan_opens_a_payment_and_takes_a_signed_callback(dem
                       headers={"X-Decentro-Signature": sign_body(raw, DEMO_WEBHOOK_SECRET)})
     assert (ack.status_code, ack.get_json()) == (200, {"response_code": "CB_S00000"})
     assert client.get(f"/api/payments/{reference_id}").get_json()["status"] == "SUCCESS"
+
+
+def test_the_demo_draws_the_qr_code_of_a_upi_uri_and_nothing_else(demo):
+    client = demo.test_client()
+    svg = client.get("/demo/qr.svg", query_string={"uri": "upi://pay?pa=MOCKPAYEE0001@emulator&am=30.00&cu=INR"})
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert svg.data.startswith(b"<?xml") and b"<svg" in svg.data and b"UPI payment QR code" in svg.data
+    assert client.get("/demo/qr.svg", query_string={"uri": "https://example.com"}).status_code == 400
+    assert client.get("/demo/qr.svg", query_string={"uri": "upi://pay?" + "a" * 600}).status_code == 400
+
+
+def test_the_simulated_callback_settles_the_payment_through_the_webhook_route(demo):
+    import time
+
+    client = demo.test_client()
+    opened = client.post("/api/payments", json={"amount": 30, "customer_details": {
+        "name": "Demo Customer", "email": "demo@example.com", "phone": "9876500011"}}).get_json()["data"]
+    reference = opened["reference_id"]
+    before = client.get(f"/demo/payments/{reference}/timeline").get_json()
+    assert before["status"] == "PENDING" and [e["label"] for e in before["events"]][0] == "Payment opened"
+    assert client.post("/demo/simulate-callback", json={"reference_id": reference, "status": "SUCCESS"}).status_code == 202
+    deadline = time.monotonic() + 30  # the emulator posts the signed callback from another thread
+    while client.get(f"/demo/payments/{reference}/timeline").get_json()["status"] != "SUCCESS":
+        assert time.monotonic() < deadline, "the simulated callback never settled the payment"
+        time.sleep(0.05)
+    after = client.get(f"/demo/payments/{reference}/timeline").get_json()
+    last = after["events"][-1]
+    assert (last["label"], last["outcome"]) == ("Decentro's callback received", "SUCCESS")
+    events = list(demo.extensions["decentro"].service.ports.records.webhook_events())
+    assert [e.state for e in events] == ["processed"]  # it came in through the signed webhook route
+    again = client.post("/demo/simulate-callback", json={"reference_id": reference, "status": "FAILURE"})
+    assert again.status_code == 409
+    assert client.post("/demo/simulate-callback", json={"reference_id": "nope", "status": "SUCCESS"}).status_code == 404
+    assert client.post("/demo/simulate-callback", json={"reference_id": reference, "status": "MAYBE"}).status_code == 400
+    assert client.get("/demo/payments/nope/timeline").status_code == 404
+
+
+def test_the_demo_console_opens_only_after_the_demo_operator_sign_in(demo):
+    client = demo.test_client()
+    assert client.get("/decentro/console/").status_code == 404
+    assert client.post("/demo/operator/sign-in").status_code == 302
+    assert client.get("/decentro/console/").status_code == 200
+    client.post("/demo/operator/sign-out")
+    assert client.get("/decentro/console/payments").status_code == 404

@@ -75,6 +75,18 @@ def test_a_repeated_form_field_is_refused(client):
     assert "share_code" in answer.get_json()["error"]["fields"]
 
 
+def test_a_form_field_without_a_name_is_refused_not_a_500(client):
+    """Found by schemathesis: a part with name="" parses as a field named None."""
+    boundary = "fuzz0boundary"
+    parts = [('name=""', b"[]"), ('name="consent"', json.dumps(CONSENT).encode()), ('name="share_code"', b"1234"),
+             ('name="file"; filename="a.xml"', b"<x/>")]
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n\r\n".encode() + value
+                    + b"\r\n" for disposition, value in parts) + f"--{boundary}--\r\n".encode()
+    answer = client.post("/api/kyc/aadhaar-xml", data=body,
+                         content_type=f"multipart/form-data; boundary={boundary}")
+    assert answer.status_code == 400 and "_body" in answer.get_json()["error"]["fields"]
+
+
 def test_with_an_identity_callable_a_signed_out_caller_cannot_read_a_payment_status():
     app = Flask("signed-out")
     app.config.update(DECENTRO_WEBHOOK_SECRET="test-secret")

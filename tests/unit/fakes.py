@@ -207,7 +207,7 @@ class Harness:
 
 
 def build(gateway: Any | None = None, *, settings: Settings | None = None, records: MemoryRecordStore | None = None,
-          cache: RecordingCache | None = None, **setting_overrides: Any) -> Harness:
+          cache: RecordingCache | None = None, instruments: Any | None = None, **setting_overrides: Any) -> Harness:
     """A :class:`BlockingDecentroService` in mock mode over in-memory ports.
 
     ``gateway`` defaults to a :class:`RecordingGateway` over the emulator.
@@ -216,13 +216,15 @@ def build(gateway: Any | None = None, *, settings: Settings | None = None, recor
     harness = Harness(
         service=None,  # type: ignore[arg-type]
         gateway=gateway if gateway is not None else RecordingGateway(),
-        cache=cache or RecordingCache(monotonic=monotonic), vault=MemoryVault(), audit=MemoryAuditSink(),
+        cache=cache or RecordingCache(monotonic=monotonic), vault=MemoryVault(hash_key=b"harness-fingerprint-key"),
+        audit=MemoryAuditSink(),
         consents=MemoryConsentStore(), records=records or MemoryRecordStore(), clock=clock,
         ids=SequentialIds(), sleep=RecordingSleep(monotonic), monotonic=monotonic,
     )
     ports = Ports(gateway=harness.gateway, cache=harness.cache, vault=harness.vault, audit=harness.audit,
                   consents=harness.consents, records=harness.records,
-                  aadhaar_verifier=MockAadhaarVerifier(now=clock))
+                  aadhaar_verifier=MockAadhaarVerifier(now=clock),
+                  **({"instruments": instruments} if instruments is not None else {}))
     harness.service = BlockingDecentroService(
         settings or Settings(use_mocks=True, **setting_overrides), ports,
         clock=clock, new_reference_id=harness.ids, sleep=harness.sleep, monotonic=monotonic,

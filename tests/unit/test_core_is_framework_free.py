@@ -12,6 +12,7 @@ import decentro_core
 FORBIDDEN = {
     "flask", "werkzeug", "requests", "urllib3", "peewee", "redis", "cachelib",
     "cryptography", "psycopg2", "lxml", "signxml", "decentro_adapters", "flask_decentro",
+    "prometheus_client", "opentelemetry",  # optional extras: adapters behind the Instruments port
 }
 CORE = pathlib.Path(decentro_core.__file__).parent
 

@@ -123,7 +123,7 @@ def test_a_read_that_fails_for_good_records_failure_with_the_error_code_and_audi
         h.service.verify_pan(PAN)
     assert h.record("ref-0001").status == "RETRIED"
     assert h.record("ref-0002").status == "FAILURE"
-    assert h.opened(h.record("ref-0002").sealed_result) == {"error": "UPSTREAM_UNAVAILABLE"}
+    assert h.opened(h.record("ref-0002").sealed_result) == {"error": "UPSTREAM_UNAVAILABLE", "http_status": 503}
     assert [(e.outcome, e.reference_id) for e in h.audit.events] == [("UPSTREAM_UNAVAILABLE", "ref-0002")]
 
 

@@ -223,6 +223,16 @@ def test_without_callback_ids_the_key_is_a_hash_of_transaction_and_status():
     assert parse_callback(body(callbackTxnId=None, transactionStatus="FAILURE")).dedupe_key != plain.dedupe_key
 
 
+@pytest.mark.parametrize("field", ["callbackTxnId", "referenceId", "transactionStatus"])
+@pytest.mark.parametrize("value", [{"a": 1}, ["CB-1"], True, 1.5])
+def test_an_id_or_status_that_is_not_a_string_is_a_bad_payload(field, value):
+    """Found by schemathesis: an object's str() was taken as the id and the callback stored."""
+    from decentro_core.errors import WebhookPayloadError
+
+    with pytest.raises(WebhookPayloadError):
+        parse_callback(body(**{field: value}))
+
+
 def test_a_late_pending_never_regresses_a_successful_payment(records, clock):
     processor = make(records, clock)
     deliver(processor, body())

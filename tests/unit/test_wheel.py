@@ -84,3 +84,10 @@ def test_the_metadata_names_every_python_tox_runs_and_the_project_urls(wheel):
     urls = {line.removeprefix("Project-URL: ").split(", ", 1)[0] for line in metadata.splitlines()
             if line.startswith("Project-URL: ")}
     assert {"Documentation", "Source", "Issues"} <= urls
+
+
+def test_the_wheel_ships_the_operator_consoles_templates_and_style(wheel):
+    names = set(wheel.namelist())
+    pages = {"base", "_pager", "overview", "payments", "payment", "callbacks", "events", "audit", "consents"}
+    assert {f"flask_decentro/templates/decentro_console/{page}.html" for page in pages} <= names
+    assert "flask_decentro/static/decentro_console/console.css" in names
