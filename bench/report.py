@@ -79,8 +79,12 @@ def markdown(results: dict[str, Any]) -> str:
     ratio_chart = chart({name: m["value"] for name, m in metrics.items()
                          if name.endswith(("_vs_raw", "_vs_raw_no_env", "_vs_bare", "_gunicorn", "_vs_ideal", "_vs_clean"))})
     machine = results["machine"]
+    rerun = results.get("latency_rerun")
+    date = results["date"] + (f"; the latency part (per-call figures and round trips) again on {rerun['date']}"
+                               f" (`{rerun['command']}`, merged into the same results): {rerun['why']}"
+                               if rerun else "")
     return TEMPLATE.format(
-        command=results["command"], date=results["date"], nproc=machine["nproc"], python=machine["python"],
+        command=results["command"], date=date, nproc=machine["nproc"], python=machine["python"],
         platform=machine["platform"], quick=" (QUICK smoke run: counts scaled down)" if results["quick"] else "",
         rows=rows, ms_chart=ms_chart, ratio_chart=ratio_chart, faults=_faults(details.get("faults")),
         analysis=ANALYSIS,
@@ -289,19 +293,23 @@ gave `route_vs_bare_gunicorn` 0.26 and 0.46, `webhook_vs_bare_gunicorn` 0.32 and
 run had the two fixes named under the gateway and the route below). The round-trip counts do
 not move.
 
-- **`pg_round_trips_per_kyc_miss` (9) and `pg_commits_per_kyc_miss` (4)** drive every
-  PostgreSQL miss below. The statements are listed above: four `SELECT 1` (peewee's pool
-  checks a connection's liveness on every checkout, and each store call checks one out), four
-  writes that each commit on their own (consent, write-ahead record, settle, audit), the audit
-  append's two. The audit append was four round trips under `LOCK TABLE ... IN EXCLUSIVE MODE`
-  and is now two under an advisory lock; Redis went from 6 round trips to 3. The rest (one
-  connection held for the whole operation, no ping; consent and write-ahead record in one
-  transaction; settle, audit and the outcome event in another: 3 round trips, 2 commits) is
-  the runner's record/settle path, which the transactional outbox (issue #11) is rewriting; it
-  follows once that lands. `tests/adapters/test_round_trips.py` holds 9 / 4 / 3 as upper bounds.
+- **`pg_round_trips_per_kyc_miss` (12) and `pg_commits_per_kyc_miss` (3)** drive every
+  PostgreSQL miss below. The statements are listed above: three `SELECT 1` (peewee's pool
+  checks a connection's liveness on every checkout, and each store call checks one out), the
+  consent and the write-ahead record each committing on its own, then the settle transaction
+  the outcome outbox (issue #11) introduced: `BEGIN`, the row lock, the save, the outcome
+  event, the audit append's lock-and-read and its row, `COMMIT`. Before the outbox the count
+  was 9 round trips and 4 commits (the first run on this page). The audit append was four
+  round trips under `LOCK TABLE ... IN EXCLUSIVE MODE` on its own and is two under an advisory
+  lock (one plus its row inside the settle transaction); Redis went from 6 round trips to 3.
+  What is left to reach 3 round trips and 2 commits: one connection held for the whole
+  operation (no ping), consent and write-ahead record in one transaction, and the settle
+  transaction's statements sent together (`BEGIN` with the row lock; the save, the event and
+  the audit lock-and-read in one round trip; the audit row with `COMMIT`): the next step, now
+  that the outbox is in. `tests/adapters/test_round_trips.py` holds 12 / 3 / 3 as upper bounds.
 - **`kyc_full_pg_redis_vs_raw`**: wall time, not CPU. A wall-clock profile of the route
   spent 1.9 ms per PostgreSQL statement on this loaded machine (psycopg2's `execute`: 9 per
-  miss, 16.8 ms a request), against
+  miss before the outbox, 16.8 ms a request), against
   about 4.4 ms of Python CPU per call (`async` detail above: process CPU over 1,000 calls).
   2.0 needs the round trips above cut to 3 first.
 - **`cache_hit_pg_redis_vs_raw`**: a hit writes the consent row and the audit row (the legal
@@ -311,7 +319,7 @@ not move.
   those rows off the request path (an outbox-like queue) or not on a hit: a product decision.
 - **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is
   one over the request's wall time: the bare route waits on one upstream call; ours on that
-  call plus 9 PostgreSQL and 4 Redis round trips (the cache's 3 and the rate limiter's hit; 5
+  call plus 9 PostgreSQL (12 since the outbox) and 4 Redis round trips (the cache's 3 and the rate limiter's hit; 5
   with `X-RateLimit` headers, which read the window back: `DECENTRO_RATELIMIT_HEADERS=false`
   now skips that read). The CPU profile (`python -m bench.profile_route --no-ratelimit-headers`,
   own CPU time by package) puts the redis client at 12%, werkzeug 8.5%, requests + urllib3 9%,
