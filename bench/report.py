@@ -329,7 +329,7 @@ not move.
   `gateway_vs_raw_no_env` at 1.78 in the first run and 0.94 after); consent was validated with
   a `ConsentSchema` built per call, twice per request. What the profile shows in
   `flask_decentro/routes.py` and `schemas.py` (being rewritten elsewhere, not changed here):
-  the view builds its marshmallow schema per request (`_load(schema_class(), raw)`; a schema
+  the view builds its marshmallow schema per request (`load(schema_class(), raw)` in `_kyc_view`; a schema
   deep-copies its declared fields when built: with the two `ConsentSchema`s, 3 schemas and 33
   `deepcopy` calls a request before the consent fix), and the
   consent is validated twice (the route's `Consent.coerce`, then the service's again).
