@@ -37,8 +37,11 @@ __all__ = ["run_latency"]
 PAN = "ABCDE1234F"
 
 
-def _raw(url: str, stack: ExitStack) -> Callable[[], Any]:
+def _raw(url: str, stack: ExitStack, *, trust_env: bool = True) -> Callable[[], Any]:
+    """What a user writes from the guide; ``trust_env=False`` skips re-reading proxy variables
+    from the environment on every request (the fair baseline: the gateway reads them once)."""
     session = stack.enter_context(requests.Session())
+    session.trust_env = trust_env
     headers = raw_headers()
 
     def call() -> Any:
@@ -83,11 +86,11 @@ def _kyc_full(service: Any, label: str) -> Callable[[], Any]:
     return call
 
 
-def _cache_hit(service: Any) -> Callable[[], Any]:
-    service.verify_pan(PAN, user_id="bench-cache-hit")
+def _cache_hit(service: Any, user: str = "bench-cache-hit") -> Callable[[], Any]:
+    service.verify_pan(PAN, user_id=user)
 
     def call() -> Any:
-        result = service.verify_pan(PAN, user_id="bench-cache-hit")
+        result = service.verify_pan(PAN, user_id=user)
         assert result["data"].get("cached") is True
         return result
 
@@ -95,7 +98,7 @@ def _cache_hit(service: Any) -> Callable[[], Any]:
 
 
 @contextmanager
-def _variants(url: str, *, with_postgres: bool) -> Iterator[dict[str, Callable[[], Any]]]:
+def _variants(url: str, *, with_postgres: bool) -> Iterator[tuple[dict[str, Callable[[], Any]], dict[str, Any]]]:
     from decentro_core.memory import MemoryCache
 
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="decentro-bench-") as folder:
@@ -103,25 +106,44 @@ def _variants(url: str, *, with_postgres: bool) -> Iterator[dict[str, Callable[[
         sqlite_service = _service(url, sqlite_url, stack, cache=MemoryCache())
         variants = {
             "raw": _raw(url, stack),
+            "raw_no_env": _raw(url, stack, trust_env=False),
             "gateway": _gateway(url, sqlite_url, stack),
             "kyc_full_sqlite": _kyc_full(sqlite_service, "sqlite"),
             "cache_hit": _cache_hit(sqlite_service),
         }
+        extra: dict[str, Any] = {}
         if with_postgres:
             from decentro_adapters.cache.redis_cache import RedisCache
 
+            from .roundtrips import CountingRedis, RoundTrips
+
             pg_url = stack.enter_context(postgres_database())
             prefix = stack.enter_context(redis_prefix())
-            cache = RedisCache(redis_url(), prefix=prefix)
+            counter = RoundTrips()  # counts Redis commands all along (an increment); PostgreSQL only at the end
+            cache = RedisCache(redis_url(), prefix=prefix, client=CountingRedis(redis_url(), counter))
             stack.callback(cache.close)
-            variants["kyc_full_postgres_redis"] = _kyc_full(_service(url, pg_url, stack, cache=cache), "pg")
-        yield variants
+            pg_service = _service(url, pg_url, stack, cache=cache)
+            variants["kyc_full_postgres_redis"] = _kyc_full(pg_service, "pg")
+            variants["cache_hit_postgres_redis"] = _cache_hit(pg_service, "bench-cache-hit-pg")
+            extra.update(service=pg_service, counter=counter)
+        yield variants, extra
 
 
 def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = True) -> dict[str, Any]:
-    """Median milliseconds per call of each variant, and the ratios to raw requests."""
-    with _variants(url, with_postgres=with_postgres) as variants:
+    """Median milliseconds per call of each variant, the ratios to raw requests (the default
+    session) and to the fair baseline (``raw_no_env``), and round trips per KYC miss."""
+    with _variants(url, with_postgres=with_postgres) as (variants, extra):
         medians = interleaved(variants, rounds=rounds, per_round=per_round, warmup=min(per_round, 20))
+        trips: dict[str, Any] = {}
+        if with_postgres:
+            from .roundtrips import kyc_miss_round_trips
+
+            service, counter = extra["service"], extra["counter"]
+            kyc_miss_round_trips(service, service.ports.records._db, counter, misses=10, label="bench-rt")
+            trips = {"misses": 10, "postgres": counter.postgres / 10, "redis": counter.redis / 10,
+                     "commits": counter.commits / 10, "statements": counter.statements[: counter.postgres // 10]}
     ms = {name: spread(values) for name, values in medians.items()}
     ratios = {name: median_ratio(medians, name, "raw") for name in medians if name != "raw"}
-    return {"rounds": rounds, "per_round": per_round, "ms": ms, "ratios": ratios}
+    no_env = {name: median_ratio(medians, name, "raw_no_env") for name in medians if name != "raw_no_env"}
+    return {"rounds": rounds, "per_round": per_round, "ms": ms, "ratios": ratios, "ratios_no_env": no_env,
+            "round_trips": trips}

@@ -1,9 +1,11 @@
 """RSS growth over many operations through the blocking service in mock mode.
 
 Stores: Peewee on a SQLite file (the in-memory record store keeps every record by design,
-so it would measure retention, not leaks). Cache: the in-memory cache, with a bounded set
-of 50 users, so it stays bounded. Operations alternate a full PAN check without ``user_id``
-(consent, record, audit, sealing, no cache) and a cached PAN check for one of the 50 users.
+so it would measure retention, not leaks). Cache: the in-memory cache with its default bound
+(``MemoryCache.DEFAULT_MAX_ENTRIES``). Every operation is a PAN check for a user never seen
+before (a cache miss: consent, lock, record, audit, sealing, two cache entries), so 100,000
+operations are 100,000 distinct users: the cache must evict and drop its lock entries, or
+memory grows with the user count.
 The mock gateway's emulator remembers every reference id it saw, as Decentro does; that is
 the fake upstream's state, not the library's, so it is reset every ``RESET_EVERY`` operations.
 """
@@ -20,16 +22,12 @@ from .common import rss_kib
 __all__ = ["run_rss"]
 
 RESET_EVERY = 10_000
-USERS = 50
 PAN = "ABCDE1234F"
 
 
 def _op(service: Any, i: int) -> None:
-    if i % 2:
-        result = service.verify_pan(PAN, user_id=f"bench-rss-{i % USERS}")
-    else:
-        result = service.verify_pan(PAN)
-    if result["status"] != "SUCCESS":
+    result = service.verify_pan(PAN, user_id=f"bench-rss-user-{i}")
+    if result["status"] != "SUCCESS" or result["data"].get("cached"):
         raise RuntimeError("unexpected outcome in the RSS benchmark")
 
 
@@ -42,9 +40,11 @@ def run_rss(*, operations: int, warmup: int, samples: int = 10) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="decentro-bench-rss-") as folder:
         database_url = "sqlite:///" + os.path.join(folder, "rss.sqlite3")
         settings = Settings.from_mapping({"USE_MOCKS": "true", "DECENTRO_DATABASE_URL": database_url})
-        with build(settings, cache=MemoryCache()) as system:
+        cache = MemoryCache()
+        with build(settings, cache=cache) as system:
             service = system.service
-            for i in range(warmup):
+            before_kib = rss_kib()
+            for i in range(-warmup, 0):
                 _op(service, i)
             service.ports.gateway.emulator.reset()
             start_kib = rss_kib()
@@ -59,7 +59,10 @@ def run_rss(*, operations: int, warmup: int, samples: int = 10) -> dict[str, Any
                     curve.append(rss_kib())
             elapsed = time.perf_counter() - started
             end_kib = rss_kib()
+            held = {"cache_entries": cache.size, "cache_max_entries": cache.max_entries,
+                    "lock_entries": cache.lock_entries}
     growth = (end_kib - start_kib) / start_kib * 100
     return {"operations": operations, "warmup": warmup, "store": "peewee-sqlite-file", "cache": "memory",
+            "distinct_users": operations + warmup, "before_warmup_kib": before_kib, **held,
             "start_kib": start_kib, "end_kib": end_kib, "growth_pct": growth, "curve_kib": curve,
             "seconds": elapsed, "ops_per_second": operations / elapsed}

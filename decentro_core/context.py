@@ -12,6 +12,7 @@ from .validation import ConsentSchema, load
 __all__ = ["ASSERTED_CONSENT_TEXT", "CallContext", "Consent"]
 
 ASSERTED_CONSENT_TEXT = "Consent asserted by the calling application; no consent text was supplied."
+_CONSENT_SCHEMA = ConsentSchema()  # built once: a marshmallow schema deep-copies its fields when built
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Consent:
             value = {"given": value.given, "text": value.text, "purpose": value.purpose,
                      "client_ip": value.client_ip, "user_agent": value.user_agent}
         try:
-            data = load(ConsentSchema(), value)
+            data = load(_CONSENT_SCHEMA, value)
         except ValidationError as exc:
             raise ConsentRequired(exc.fields, message="Explicit consent (given, text, purpose) is required") from None
         return cls(**data)

@@ -14,8 +14,9 @@ import itertools
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -47,6 +48,7 @@ from .ports import (
 )
 
 __all__ = [
+    "KeyedLocks",
     "MemoryAuditSink",
     "MemoryCache",
     "MemoryConsentStore",
@@ -58,13 +60,34 @@ __all__ = [
 
 
 class MemoryCache:
-    """A dict with expiry times and per-key locks (single flight within one process)."""
+    """A bounded dict with expiry times and per-key locks (single flight within one process).
 
-    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._items: dict[str, tuple[float, bytes]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+    At most ``max_entries`` values are kept: setting one more evicts the least recently used
+    (a later miss, nothing lost). Expired values go when they are read or evicted. A lock's entry
+    lives only while someone holds or waits for it, so distinct keys do not pile up.
+    """
+
+    DEFAULT_MAX_ENTRIES = 4096
+
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic,
+                 max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._locks = KeyedLocks()
         self._guard = threading.Lock()
         self._monotonic = monotonic
+        self.max_entries = max_entries
+
+    @property
+    def size(self) -> int:
+        """Values held now (expired ones included until they are read or evicted)."""
+        return len(self._items)
+
+    @property
+    def lock_entries(self) -> int:
+        """Locks held or waited for right now (the others were dropped on release)."""
+        return len(self._locks)
 
     def get(self, key: str) -> bytes | None:
         with self._guard:
@@ -75,26 +98,75 @@ class MemoryCache:
             if expires <= self._monotonic():
                 del self._items[key]
                 return None
+            self._items.move_to_end(key)
             return value
 
     def set(self, key: str, value: bytes, *, ttl: int) -> None:
         with self._guard:
             self._items[key] = (self._monotonic() + ttl, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
 
     def delete(self, key: str) -> None:
         with self._guard:
             self._items.pop(key, None)
 
+    def lock(self, key: str, *, timeout: float) -> AbstractContextManager[bool]:
+        return self._locks.hold(key, timeout=timeout)
+
+
+class KeyedLocks:
+    """One ``threading.Lock`` per key, kept only while someone holds or waits for it.
+
+    >>> locks = KeyedLocks()
+    >>> with locks.hold("k", timeout=1) as won:
+    ...     won
+    True
+    >>> len(locks)
+    0
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _LockEntry] = {}
+        self._guard = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def users(self, key: str) -> int:
+        """How many callers hold or wait for ``key``'s lock."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else entry.users
+
     @contextmanager
-    def lock(self, key: str, *, timeout: float) -> Iterator[bool]:
+    def hold(self, key: str, *, timeout: float) -> Iterator[bool]:
+        """Wait up to ``timeout`` seconds for ``key``'s lock; yield whether it was won."""
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        won = lock.acquire(timeout=timeout)
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _LockEntry()
+            entry.users += 1
+        won = entry.lock.acquire(timeout=max(timeout, 0.0))
         try:
             yield won
         finally:
             if won:
-                lock.release()
+                entry.lock.release()
+            with self._guard:
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._entries[key]
+
+
+class _LockEntry:
+    """One key's lock and how many callers hold it or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
 
 
 class MemoryVault:
@@ -344,10 +416,18 @@ class MemoryRecordStore:
                 raise StoreError("No webhook event with that dedupe key")
             self.events[dedupe_key] = replace(event, state=state, attempts=attempts, last_error=last_error)
 
-    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:
+    def webhook_events(
+        self, *, state: WebhookState | None = None, after: str | None = None, limit: int | None = None
+    ) -> Iterator[WebhookEvent]:
         with self._guard:
-            chosen = [e for e in self.events.values() if state is None or e.state == state]
-        return iter(sorted(chosen, key=lambda e: e.received_at))
+            if after is not None and after not in self.events:
+                raise KeyError(after)
+            order = {key: n for n, key in enumerate(self.events)}  # insertion order breaks ties, like row ids
+            listed = sorted(self.events.values(), key=lambda e: (e.received_at, order[e.dedupe_key]))
+        if after is not None:
+            listed = listed[[e.dedupe_key for e in listed].index(after) + 1:]
+        chosen = [e for e in listed if state is None or e.state == state]
+        return iter(chosen if limit is None else chosen[:max(limit, 0)])
 
     def apply_callback(
         self,

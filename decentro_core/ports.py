@@ -413,7 +413,13 @@ class RecordStore(Protocol):
         self, dedupe_key: str, *, state: WebhookState, attempts: int, last_error: str | None
     ) -> None: ...
 
-    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]: ...
+    def webhook_events(
+        self, *, state: WebhookState | None = None, after: str | None = None, limit: int | None = None
+    ) -> Iterator[WebhookEvent]:
+        """Stored callbacks oldest first (``received_at``, then insertion), optionally in one
+        ``state``, starting past the event ``after`` (``KeyError`` if it is not stored), at most
+        ``limit`` of them. The SQL store streams them a page at a time."""
+        ...
 
     def apply_callback(
         self,

@@ -194,19 +194,32 @@ def _read_anchor(text: str) -> AuditHead:
 @webhooks_cli.command("list")
 @click.option("--failed", is_flag=True, help="Only callbacks whose processing failed.")
 @click.option("--state", type=click.Choice(["received", "processed", "failed"]), default=None)
-def list_webhooks(failed: bool, state: str | None) -> None:
-    """List stored callbacks, oldest first (key, state, attempts, reference, error)."""
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after this many.")
+@click.option("--after", metavar="KEY", default=None, help="Start after the callback with this key.")
+def list_webhooks(failed: bool, state: str | None, limit: int | None, after: str | None) -> None:
+    """List stored callbacks, oldest first (key, state, attempts, reference, error).
+
+    Streamed from the store a page at a time, so a large table prints at once in flat memory;
+    page by hand with --limit N and --after LAST_KEY."""
     chosen = cast("WebhookState | None", "failed" if failed else state)
     records = get_state().service.ports.records
     count = 0
-    for event in records.webhook_events(state=chosen):
+    last: str | None = None
+    try:
+        events = records.webhook_events(state=chosen, after=after, limit=limit)
+    except KeyError:
+        raise click.ClickException(f"no stored callback with key {after}") from None
+    for event in events:
         count += 1
+        last = event.dedupe_key
         click.echo(
             f"{event.dedupe_key}\t{event.state}\tattempts={event.attempts}\t"
             f"received={event.received_at.isoformat()}\tref={event.reference_id or '-'}\t"
             f"error={event.last_error or '-'}"
         )
     click.echo(f"{count} callback(s)", err=True)
+    if limit is not None and count == limit and last is not None:
+        click.echo(f"more may follow: --after {last}", err=True)
 
 
 @webhooks_cli.command("replay")

@@ -39,6 +39,10 @@ class FlaskOptions:
         "DECENTRO_RATELIMIT_KEY_PREFIX",
         "flask-decentro", str, "Limiter key prefix; instances sharing a count share it"
     )
+    ratelimit_headers: bool = setting(
+        "DECENTRO_RATELIMIT_HEADERS",
+        True, parse_bool, "Send X-RateLimit-* headers; false saves a limiter storage read per request"
+    )
     payments_enabled: bool = setting(
         "DECENTRO_PAYMENTS_ENABLED",
         True, parse_bool, "Mount the payment routes; live mode then needs DECENTRO_PAYEE_ACCOUNT at start-up"

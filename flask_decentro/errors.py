@@ -72,7 +72,10 @@ def _schema_error(exc: SchemaError) -> tuple[Response, int]:
 
 def _rate_limited(exc: RateLimitExceeded) -> tuple[Response, int]:
     message = f"Too many requests: at most {exc.description}. Retry later."
-    return failure(429, {"code": "RATE_LIMITED", "message": message})
+    response, status = failure(429, {"code": "RATE_LIMITED", "message": message})
+    if "Retry-After" not in response.headers:  # X-RateLimit headers off: the window's length, at most
+        response.headers["Retry-After"] = str(int(exc.limit.limit.get_expiry()))
+    return response, status
 
 
 def _http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -55,7 +55,8 @@ def build_limiter(app: Flask, options: FlaskOptions) -> Limiter:
         storage_uri=uri,
         storage_options=storage_options,
         key_prefix=options.ratelimit_key_prefix,
-        headers_enabled=True,
+        # The headers cost a window read from the storage after every hit (a Redis round trip).
+        headers_enabled=options.ratelimit_headers,
         swallow_errors=True,
         strategy="fixed-window",
         # Our limiter applies only where we decorate: never the app's RATELIMIT_DEFAULT.

@@ -10,12 +10,11 @@ processes must share it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from decentro_core.errors import CacheUnavailable
+from decentro_core.memory import KeyedLocks
 
 __all__ = ["CachelibCache", "FlaskCachingCache"]
 
@@ -34,8 +33,7 @@ class CachelibCache:
     def __init__(self, backend: _Backend, *, prefix: str = "decentro:") -> None:
         self.backend = backend
         self.prefix = prefix
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = KeyedLocks()  # an entry per key only while it is held or waited for
 
     def get(self, key: str) -> bytes | None:
         value = self._call(self.backend.get, self.prefix + key)
@@ -50,16 +48,8 @@ class CachelibCache:
     def delete(self, key: str) -> None:
         self._call(self.backend.delete, self.prefix + key)
 
-    @contextmanager
-    def lock(self, key: str, *, timeout: float) -> Iterator[bool]:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        won = lock.acquire(timeout=max(timeout, 0.0))
-        try:
-            yield won
-        finally:
-            if won:
-                lock.release()
+    def lock(self, key: str, *, timeout: float) -> AbstractContextManager[bool]:
+        return self._locks.hold(key, timeout=timeout)
 
     @staticmethod
     def _call(method: Any, *args: Any, **kwargs: Any) -> Any:

@@ -11,12 +11,14 @@ have reached Decentro (a refused connection did not; a reset after sending may h
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -146,9 +148,7 @@ def _read_within(response: requests.Response, seconds: float, reference_id: str)
         cut.set()
         _shut(response)
 
-    watchdog = threading.Timer(max(seconds, 0.0), stop)
-    watchdog.daemon = True
-    watchdog.start()
+    alarm = _WATCHDOG.arm(max(seconds, 0.0), stop)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -164,10 +164,74 @@ def _read_within(response: requests.Response, seconds: float, reference_id: str)
                                  request_id=reference_id) from exc
         raise
     finally:
-        watchdog.cancel()
+        alarm.cancel()
     if cut.is_set():
         raise GatewayTimeout("Decentro's answer did not arrive within the call's deadline", request_id=reference_id)
     return b"".join(chunks)
+
+
+class _Alarm:
+    __slots__ = ("due", "action", "cancelled")
+
+    def __init__(self, due: float, action: Callable[[], None]) -> None:
+        self.due, self.action, self.cancelled = due, action, False
+
+    def __lt__(self, other: _Alarm) -> bool:
+        return self.due < other.due
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Watchdog:
+    """One daemon thread for every gateway's body-read deadline.
+
+    A ``threading.Timer`` per request started an OS thread per call (and waited for it to
+    start), which cost more wall time than the rest of the gateway. Here arming is a heap push
+    under a lock; the thread wakes only for the earliest deadline, checked every
+    ``RESOLUTION`` seconds at most, so a read is cut at most that late. Cancelled alarms are
+    dropped when their time comes.
+    """
+
+    RESOLUTION = 0.05
+
+    def __init__(self) -> None:
+        self._heap: list[_Alarm] = []
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, action: Callable[[], None]) -> _Alarm:
+        alarm = _Alarm(time.monotonic() + seconds, action)
+        with self._wake:
+            earliest = self._heap[0].due if self._heap else None
+            heapq.heappush(self._heap, alarm)
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="decentro-read-watchdog", daemon=True)
+                self._thread.start()
+            elif earliest is None or alarm.due < earliest - self.RESOLUTION:
+                self._wake.notify()
+        return alarm
+
+    def _run(self) -> None:
+        while True:
+            due: list[_Alarm] = []
+            with self._wake:
+                now = time.monotonic()
+                while self._heap and self._heap[0].due <= now:
+                    due.append(heapq.heappop(self._heap))
+                if not due:
+                    wait = (self._heap[0].due - now + self.RESOLUTION) if self._heap else None
+                    self._wake.wait(wait)
+                    continue
+            for alarm in due:
+                if not alarm.cancelled:
+                    try:
+                        alarm.action()
+                    except Exception:  # noqa: BLE001 - the watchdog must outlive any one alarm
+                        log.exception("decentro: a read deadline could not be enforced")
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut(response: requests.Response) -> None:

@@ -6,10 +6,17 @@ exactly as :class:`decentro_core.memory.MemoryAuditSink` does (rows written befo
 existed hold a plain SHA-256 link, accepted before the first keyed one). The key id lives in
 the link, so the schema is unchanged: the 52-character link fits the 64-character column.
 
-Appends take a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``LOCK TABLE ... IN
-EXCLUSIVE MODE``) so that writers in several processes cannot fork the chain. An append made
-inside a transaction already open on the same database (``PeeweeRecordStore.apply_callback``)
-joins it, so the audit row commits or rolls back with the caller's writes. :meth:`verify` reads
+Appenders queue on one lock so that writers in several processes cannot fork the chain: SQLite
+``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock (``pg_advisory_xact_lock``)
+that only other appenders wait on. No table is locked against anyone else: the ``ROW
+EXCLUSIVE`` table lock taken first is the one every ``INSERT`` takes, compatible with itself
+and with readers; it conflicts only with the ``EXCLUSIVE`` lock of releases up to 0.1.0, so
+workers of both kinds still queue in one line during a rolling deploy. On PostgreSQL an append
+of its own is two round trips (``BEGIN``, locks and the last link in one; the ``INSERT`` and
+``COMMIT`` in the other), so the lock is held for about one round trip and the commit. An
+append made inside a transaction already open on the same database
+(``PeeweeRecordStore.apply_callback``) joins it, so the audit row commits or rolls back with
+the caller's writes. :meth:`verify` reads
 the table in id order through a plain cursor, a batch at a time, so memory stays flat however
 long the log is.
 """
@@ -33,6 +40,9 @@ __all__ = ["PeeweeAuditSink", "generate_audit_key"]
 
 log = logging.getLogger("decentro")
 _VERIFY_BATCH = 1000
+APPEND_LOCK_KEY = 0x0DEC_E471_0000_0002
+"""The ``pg_advisory_xact_lock`` key audit appenders queue on (one per database: advisory locks
+are scoped to the database they are taken in)."""
 
 
 class PeeweeAuditSink:
@@ -50,12 +60,17 @@ class PeeweeAuditSink:
         self._dialect = dialect = Dialect.of(database)
         table = models.audit._meta.table_name
         last = f'SELECT "row_hash" FROM "{table}" ORDER BY "id" DESC LIMIT 1'
-        # PostgreSQL: the lock and the read go in one round trip (psycopg2 runs both and
-        # returns the SELECT's rows). SQLite's BEGIN IMMEDIATE already holds the write lock.
-        self._sql_last = last if dialect.sqlite else f'LOCK TABLE "{table}" IN EXCLUSIVE MODE; {last}'
+        # PostgreSQL: the locks and the read go in one round trip (psycopg2 runs them in order
+        # and returns the last SELECT's rows). The read is its own statement, after the lock, so
+        # its snapshot sees every row committed by the appender it waited for. SQLite's BEGIN
+        # IMMEDIATE already holds the write lock.
+        locks = f'LOCK TABLE "{table}" IN ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); '
+        self._sql_last = last if dialect.sqlite else locks + last
+        self._sql_begin_last = "BEGIN; " + self._sql_last
         names = ", ".join(f'"{c}"' for c in _COLUMNS)
         marks = ", ".join("?" for _ in _COLUMNS)
         self._sql_insert = dialect.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})')
+        self._sql_insert_commit = self._sql_insert + "; COMMIT"
         # One statement, so the count and the newest row come from the same snapshot.
         self._sql_head = f'SELECT (SELECT COUNT(*) FROM "{table}"), "id", "row_hash" FROM "{table}" ' \
                          'ORDER BY "id" DESC LIMIT 1'
@@ -75,16 +90,36 @@ class PeeweeAuditSink:
         db = self._db
         with session(db):
             if db.in_transaction():  # the caller's transaction: commit or roll back with it
-                self._append_locked(event)
-                return
-            with db.atomic("IMMEDIATE") if self._dialect.sqlite else db.atomic():
-                self._append_locked(event)
+                found = execute(db, self._sql_last).fetchone()
+                execute(db, self._sql_insert, self._values(found, event))
+            elif self._dialect.sqlite:
+                with db.atomic("IMMEDIATE"):
+                    found = execute(db, self._sql_last).fetchone()
+                    execute(db, self._sql_insert, self._values(found, event))
+            else:
+                self._append_in_two_round_trips(event)
 
-    def _append_locked(self, event: AuditEvent) -> None:
-        """Read the last link and insert the next row; the caller holds the transaction."""
-        found = execute(self._db, self._sql_last).fetchone()
+    def _append_in_two_round_trips(self, event: AuditEvent) -> None:
+        """PostgreSQL, no open transaction: ``BEGIN`` + locks + read, then ``INSERT`` + ``COMMIT``.
+
+        Peewee's connections are in autocommit mode and it does not see this transaction, so it is
+        ended here on every path: a failure rolls it back before the connection returns to the pool.
+        """
+        db = self._db
+        try:
+            found = execute(db, self._sql_begin_last).fetchone()
+            execute(db, self._sql_insert_commit, self._values(found, event))
+        except BaseException:
+            try:
+                execute(db, "ROLLBACK")
+            except pw.PeeweeException:
+                pass  # a broken connection: the server rolled back with it, the pool drops it
+            raise
+
+    def _values(self, found: tuple[Any, ...] | None, event: AuditEvent) -> tuple[Any, ...]:
+        """The new row's values, linked to ``found`` (the last row's link, if any)."""
         previous = found[0] if found is not None else ""
-        execute(self._db, self._sql_insert, (
+        return (
             event.actor,
             event.action,
             event.subject,
@@ -93,7 +128,7 @@ class PeeweeAuditSink:
             event.operation_id,
             event.reference_id,
             self.keyring.link(previous, event),
-        ))
+        )
 
     def head(self) -> AuditHead:
         """The newest row's id and link, and how many rows there are: an anchor to keep elsewhere."""

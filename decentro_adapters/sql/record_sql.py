@@ -103,5 +103,15 @@ class RecordSql:
         self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
         self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
         self.hooks_order = ' ORDER BY "received_at", "id"'
+        # Keyset pages for webhook_events: (received_at, id) after the last row seen, on the
+        # received_at index, so a page costs the same at the start and at the end of the table.
+        listed = f'SELECT {hooks}, "received_at", "id" FROM "{hook}"'
+        after = '("received_at" > ? OR ("received_at" = ? AND "id" > ?))'
+        page = ' ORDER BY "received_at", "id" LIMIT ?'
+        self.hooks_page = sql(f"{listed} WHERE {after}{page}")
+        self.hooks_page_in_state = sql(f'{listed} WHERE "state" = ? AND {after}{page}')
+        self.hooks_first_page = sql(f"{listed}{page}")
+        self.hooks_first_page_in_state = sql(f'{listed} WHERE "state" = ?{page}')
+        self.hook_position = sql(f'SELECT "received_at", "id" FROM "{hook}" WHERE "dedupe_key" = ?')
         self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
         self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')

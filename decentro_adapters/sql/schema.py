@@ -56,7 +56,8 @@ LOCK_ORDER = (
 )
 """Every transaction that touches several tables locks them in this order (rows or whole
 tables alike), migrations included, so no two transactions can wait on each other in a cycle.
-``docs/persistence.md`` says who takes which lock."""
+The audit chain's appenders queue on an advisory lock taken at the audit table's place in
+this order (``audit.APPEND_LOCK_KEY``). ``docs/persistence.md`` says who takes which lock."""
 _POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
 _SQLITE_PRAGMAS = {"busy_timeout": 10_000, "journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal"}
 _SQLITE_WAIT = 10.0  # seconds, as busy_timeout

@@ -299,14 +299,43 @@ class PeeweeRecordStore:
         if changed == 0:
             raise StoreError("No webhook event with that dedupe key")
 
-    def webhook_events(self, *, state: WebhookState | None = None) -> Iterator[WebhookEvent]:
-        sql = self._sql
-        with session(self._db):
-            if state is None:
-                rows = execute(self._db, sql.list_hooks + sql.hooks_order).fetchall()
+    def webhook_events(
+        self, *, state: WebhookState | None = None, after: str | None = None, limit: int | None = None
+    ) -> Iterator[WebhookEvent]:
+        """Oldest first, read ``WEBHOOK_PAGE`` rows at a time (a connection held per page only),
+        so listing a large table keeps memory flat. ``after``: start past that event's key
+        (``KeyError`` if there is none); ``limit``: stop after that many."""
+        sql, db = self._sql, self._db
+        position: tuple[Any, ...] | None = None
+        if after is not None:
+            with session(db):
+                position = execute(db, sql.hook_position, (after,)).fetchone()
+            if position is None:
+                raise KeyError(after)
+        return self._hook_pages(state, position, limit)
+
+    def _hook_pages(self, state: WebhookState | None, position: tuple[Any, ...] | None,
+                    limit: int | None) -> Iterator[WebhookEvent]:
+        sql, db = self._sql, self._db
+        left = limit
+        while left is None or left > 0:
+            size = WEBHOOK_PAGE if left is None else min(left, WEBHOOK_PAGE)
+            chosen: tuple[Any, ...] = () if state is None else (state,)
+            if position is None:
+                text = sql.hooks_first_page if state is None else sql.hooks_first_page_in_state
+                params = (*chosen, size)
             else:
-                rows = execute(self._db, sql.list_hooks_in_state + sql.hooks_order, (state,)).fetchall()
-        return iter([_webhook(r) for r in rows])
+                text = sql.hooks_page if state is None else sql.hooks_page_in_state
+                params = (*chosen, position[0], position[0], position[1], size)
+            with session(db):
+                rows = execute(db, text, params).fetchall()
+            for row in rows:
+                yield _webhook(row[:-2])
+            if len(rows) < size:
+                return
+            position = rows[-1][-2:]
+            if left is not None:
+                left -= len(rows)
 
     def purge_before(self, cutoff: datetime) -> int:
         limit = self._dialect.stored_time(cutoff)
@@ -354,6 +383,10 @@ class PeeweeRecordStore:
             rows = list(query.tuples())
         return [AuditEvent(actor, action, subject, outcome, datetime.fromisoformat(occurred_at), operation_id, ref)
                 for actor, action, subject, outcome, occurred_at, operation_id, ref in rows]
+
+
+WEBHOOK_PAGE = 500
+"""Rows per query when :meth:`PeeweeRecordStore.webhook_events` streams the table."""
 
 
 def _operation(row: Any) -> OperationRecord:

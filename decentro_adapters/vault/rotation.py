@@ -13,6 +13,7 @@ Rotation, step by step (``docs/persistence.md`` has the commands):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import peewee as pw
@@ -20,7 +21,7 @@ import peewee as pw
 from decentro_core.errors import StoreError
 
 from .fernet import FernetVault
-from ..sql.schema import Models, session, write_transaction
+from ..sql.schema import Dialect, Models, execute, session, write_transaction
 
 __all__ = ["RotationReport", "generate_key", "rotate_sealed_values", "sealed_columns"]
 
@@ -89,35 +90,71 @@ def _rotate_batch(
     batch_size: int,
     counts: dict[str, int],
 ) -> int:
-    """Rotate one batch in one transaction; return its last row id, or -1 when none was left."""
-    fields = [getattr(model, c) for c in columns]
+    """Rotate one batch in one transaction; return its last row id, or -1 when none was left.
+
+    One ``SELECT`` and one write for the batch: PostgreSQL ``UPDATE ... FROM (VALUES ...)``,
+    SQLite ``executemany``. Each column is replaced only if it still holds the token that was
+    read (a writer that replaced it meanwhile sealed it with the newest key already).
+    """
+    dialect = Dialect.of(db)
+    table = model._meta.table_name
     with session(db), write_transaction(db):
-        rows = list(model.select(model.id, *fields).where(model.id > after_id).order_by(model.id).limit(batch_size))
-        for row in rows:
-            _rotate_row(model, row, columns, vault, counts)
-    return rows[-1].id if rows else -1
+        rows = execute(db, _select_sql(dialect, table, columns), (after_id, batch_size)).fetchall()
+        changed: list[tuple[int, list[tuple[str | None, str | None]]]] = []
+        for row_id, *tokens in rows:
+            pairs = [_rotated(token, vault, counts) for token in tokens]
+            if any(old != new for old, new in pairs):
+                changed.append((row_id, pairs))
+        if changed:
+            counts["rotated"] += (_write_sqlite if dialect.sqlite else _write_postgres)(db, table, columns, changed)
+    return int(rows[-1][0]) if rows else -1
 
 
-def _rotate_row(
-    model: Any, row: Any, columns: tuple[str, ...], vault: FernetVault, counts: dict[str, int]
-) -> None:
-    changes: dict[str, tuple[str, str]] = {}
-    for column in columns:
-        token = getattr(row, column)
-        if token is None:
-            continue
-        if vault.is_current(token):
-            counts["current"] += 1
-            continue
-        try:
-            changes[column] = (token, vault.rotate(token))
-        except StoreError:
-            counts["unreadable"] += 1
-    if not changes:
-        return
-    condition = model.id == row.id
-    for column, (old, _) in changes.items():
-        # A writer that replaced the value meanwhile sealed it with the newest key already.
-        condition &= getattr(model, column) == old
-    updated = model.update({getattr(model, c): new for c, (_, new) in changes.items()}).where(condition).execute()
-    counts["rotated"] += len(changes) if updated else 0
+def _rotated(token: str | None, vault: FernetVault, counts: dict[str, int]) -> tuple[str | None, str | None]:
+    """``(old, new)``: ``new`` is ``old`` when there is nothing to do (empty, current, unreadable)."""
+    if token is None:
+        return token, token
+    if vault.is_current(token):
+        counts["current"] += 1
+        return token, token
+    try:
+        return token, vault.rotate(token)
+    except StoreError:
+        counts["unreadable"] += 1
+        return token, token
+
+
+@lru_cache(maxsize=64)
+def _select_sql(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return dialect.sql(f'SELECT "id", {names} FROM "{table}" WHERE "id" > ? ORDER BY "id" LIMIT ?')
+
+
+@lru_cache(maxsize=64)
+def _postgres_update_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """``UPDATE ... FROM (VALUES ...)`` for ``rows`` rows, compiled once per batch length."""
+    sets = ", ".join(f'"{c}" = CASE WHEN t."{c}" IS NOT DISTINCT FROM v.o{n} THEN v.n{n} ELSE t."{c}" END'
+                     for n, c in enumerate(columns))
+    rotated = ", ".join(f'(t."{c}" IS NOT DISTINCT FROM v.n{n} AND v.n{n} IS DISTINCT FROM v.o{n})'
+                        for n, c in enumerate(columns))
+    one = "(%s::bigint" + ", %s::text, %s::text" * len(columns) + ")"
+    names = ", ".join(f"o{n}, n{n}" for n in range(len(columns)))
+    return (f'UPDATE "{table}" AS t SET {sets} FROM (VALUES {", ".join([one] * rows)}) AS v(id, {names}) '
+            f'WHERE t."id" = v.id RETURNING {rotated}')
+
+
+def _write_postgres(db: pw.Database, table: str, columns: tuple[str, ...],
+                    changed: list[tuple[int, list[tuple[str | None, str | None]]]]) -> int:
+    params = [value for row_id, pairs in changed for value in (row_id, *(v for pair in pairs for v in pair))]
+    returned = execute(db, _postgres_update_sql(table, columns, len(changed)), params).fetchall()
+    return sum(bool(flag) for row in returned for flag in row)
+
+
+def _write_sqlite(db: pw.Database, table: str, columns: tuple[str, ...],
+                  changed: list[tuple[int, list[tuple[str | None, str | None]]]]) -> int:
+    """``executemany``; the batch's ``BEGIN IMMEDIATE`` has held the write lock since the read, so
+    no other writer can have replaced a value and every changed column is rotated."""
+    sets = ", ".join(f'"{c}" = CASE WHEN "{c}" IS ? THEN ? ELSE "{c}" END' for c in columns)
+    params = [(*(v for pair in pairs for v in pair), row_id) for row_id, pairs in changed]
+    db.cursor().executemany(f'UPDATE "{table}" SET {sets} WHERE "id" = ?', params)  # type: ignore[no-untyped-call]
+    return sum(old != new for _, pairs in changed for old, new in pairs)

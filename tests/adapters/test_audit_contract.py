@@ -18,6 +18,7 @@ import pytest
 
 from decentro_adapters.sql.audit import PeeweeAuditSink
 from decentro_adapters.sql.stores import Stores, open_stores
+from decentro_core.errors import StoreError
 from decentro_core.audit import LEGACY_KEY_ID, AuditKeyring, chain_hash
 from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent, AuditHead
@@ -345,3 +346,98 @@ def test_a_legacy_link_after_a_keyed_link_breaks_the_chain(backend: Backend) -> 
     result = backend.sink().verify()
     assert (result.ok, result.first_broken) == (False, backend.rows()[-1][0])
     assert result.reason == "a plain SHA-256 link after a keyed link"
+
+
+# -- PostgreSQL: appenders queue on an advisory lock, not on a table lock --------------------
+
+
+def _append_from_threads(database_url: str, worker: int, start: Any) -> None:
+    """One process, four threads, each appending as a worker of gunicorn's gthread would."""
+    start.wait(timeout=30)
+    with open_stores(database_url) as stores:
+        sink = PeeweeAuditSink(stores.database, stores.models, AuditKeyring([NEW_KEY]))
+
+        def run(thread: int) -> None:
+            for i in range(8):
+                sink.append(audit_event(worker * 1000 + thread * 100 + i, actor=f"w{worker}-t{thread}"))
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+
+
+def _append_like_the_old_release(database_url: str, start: Any) -> None:
+    """An appender as releases up to 0.1.0 wrote it (``LOCK TABLE ... IN EXCLUSIVE MODE``): the two
+    kinds meet during a rolling deploy and must still make one chain."""
+    start.wait(timeout=30)
+    keys = AuditKeyring([NEW_KEY])
+    with open_stores(database_url) as stores:
+        db = stores.database
+        for i in range(8):
+            event = audit_event(9000 + i, actor="old-release")
+            with db.atomic():
+                cursor = db.execute_sql('LOCK TABLE "decentro_audit_event" IN EXCLUSIVE MODE; '
+                                        'SELECT "row_hash" FROM "decentro_audit_event" ORDER BY "id" DESC LIMIT 1')
+                found = cursor.fetchone()
+                values = {**event.__dict__, "occurred_at": event.occurred_at.isoformat(),
+                          "row_hash": keys.link(found[0] if found else "", event)}
+                stores.models.audit.insert(**values).execute()
+
+
+@pytest.mark.postgres
+def test_postgres_appends_from_processes_and_threads_make_one_chain(postgres_url: str) -> None:
+    open_stores(postgres_url).close()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    workers = [ctx.Process(target=_append_from_threads, args=(postgres_url, n, start)) for n in range(3)]
+    workers.append(ctx.Process(target=_append_like_the_old_release, args=(postgres_url, start)))
+    for w in workers:
+        w.start()
+    start.set()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    with open_stores(postgres_url) as stores:
+        sink = PeeweeAuditSink(stores.database, stores.models, KEYS)
+        result = sink.verify()
+        head = sink.head()
+    assert (result.ok, result.checked) == (True, 3 * 4 * 8 + 8)
+    assert head.count == 3 * 4 * 8 + 8
+
+
+@pytest.mark.postgres
+def test_postgres_append_is_two_round_trips_and_locks_no_table_exclusively(postgres_url: str) -> None:
+    with open_stores(postgres_url) as stores:
+        db = stores.database
+        sink = PeeweeAuditSink(db, stores.models, KEYS)
+        sent: list[str] = []
+        execute_sql = db.execute_sql
+
+        def recording(sql: str, params: Any = None) -> Any:
+            sent.append(sql)
+            return execute_sql(sql, params)
+
+        db.execute_sql = recording  # type: ignore[method-assign]
+        sink.append(audit_event(1))
+        sink.append(audit_event(2))
+        del db.execute_sql
+        assert len(sent) == 4  # two appends, two round trips each
+        assert sent[0].startswith("BEGIN;") and "pg_advisory_xact_lock" in sent[0]
+        assert sent[1].startswith("INSERT") and sent[1].endswith("; COMMIT")
+        assert not [sql for sql in sent if "EXCLUSIVE MODE" in sql and "ROW EXCLUSIVE MODE" not in sql]
+        assert sink.verify().ok and sink.head().count == 2
+
+
+@pytest.mark.postgres
+def test_postgres_a_failed_append_rolls_back_and_frees_the_lock(postgres_url: str) -> None:
+    with open_stores(postgres_url) as stores:
+        sink = PeeweeAuditSink(stores.database, stores.models, KEYS)
+        sink.append(audit_event(1))
+        too_long = audit_event(2, operation_id="x" * 300)  # the column holds 255
+        with pytest.raises(StoreError):
+            sink.append(too_long)
+        sink.append(audit_event(3))  # the lock was released: this does not wait forever
+        assert [e.operation_id for e in sink.events] == ["TXN1", "TXN3"]
+        assert sink.verify().ok

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import cachelib
@@ -192,3 +193,52 @@ def test_a_failing_cachelib_backend_raises_store_error() -> None:
 
     with pytest.raises(StoreError):
         CachelibCache(Broken()).get("k")
+
+
+# -- The in-memory cache is bounded ----------------------------------------------------------
+
+
+def test_the_memory_cache_keeps_at_most_max_entries_evicting_the_least_recently_used() -> None:
+    cache = MemoryCache(max_entries=3)
+    for key in ("a", "b", "c"):
+        cache.set(key, key.encode(), ttl=60)
+    assert cache.get("a") == b"a"  # a is now the most recently used
+    cache.set("d", b"d", ttl=60)
+    assert cache.size == 3
+    assert cache.get("b") is None  # the least recently used went
+    assert [cache.get(k) for k in ("a", "c", "d")] == [b"a", b"c", b"d"]
+
+
+def test_memory_cache_lock_entries_are_dropped_on_release_even_with_waiters() -> None:
+    cache = MemoryCache()
+    for n in range(1000):
+        with cache.lock(f"user-{n}:lock", timeout=1) as won:
+            assert won
+    assert cache.lock_entries == 0
+    held = threading.Event()
+    release = threading.Event()
+    results: list[bool] = []
+
+    def holder() -> None:
+        with cache.lock("k", timeout=1) as won:
+            results.append(won)
+            held.set()
+            release.wait(timeout=30)
+
+    def waiter() -> None:
+        with cache.lock("k", timeout=30) as won:
+            results.append(won)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(timeout=30)
+    second = threading.Thread(target=waiter)
+    second.start()
+    deadline = time.monotonic() + 30
+    while cache._locks.users("k") < 2 and time.monotonic() < deadline:  # the waiter is queued
+        time.sleep(0.01)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert results == [True, True]  # the waiter got the same lock, not a fresh one
+    assert cache.lock_entries == 0

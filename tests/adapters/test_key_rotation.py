@@ -103,3 +103,38 @@ def test_values_no_configured_key_opens_are_reported_not_destroyed(url: str) -> 
 def test_a_batch_size_below_one_is_refused(url: str) -> None:
     with open_stores(url) as stores, pytest.raises(ValueError):
         rotate_sealed_values(stores, FernetVault([KEY1]), batch_size=0)
+
+
+class RacingVault(FernetVault):
+    """While the batch is being re-sealed, another writer replaces one row's result."""
+
+    def __init__(self, keys: list[str], url: str) -> None:
+        super().__init__(keys)
+        self.url, self.raced = url, ""
+
+    def rotate(self, token: str) -> str:
+        if not self.raced:
+            import psycopg2
+
+            self.raced = FernetVault([KEY2]).seal(b"written meanwhile")
+            with psycopg2.connect(self.url) as conn, conn.cursor() as cur:  # its own transaction
+                cur.execute('UPDATE "decentro_operation" SET "sealed_result" = %s WHERE "reference_id" = %s',
+                            (self.raced, "ref-0"))
+            conn.close()
+        return super().rotate(token)
+
+
+@pytest.mark.postgres
+def test_a_value_replaced_during_the_batch_keeps_the_writers_value(postgres_url: str) -> None:
+    old = FernetVault([KEY1])
+    with open_stores(postgres_url, vault=old) as stores:
+        for n in range(3):
+            stores.records.save_operation(OperationRecord(f"ref-{n}", "pan", "SUCCESS", T0, T0,
+                                                          sealed_result=old.seal(f"result {n}".encode())))
+        vault = RacingVault([KEY2, KEY1], postgres_url)
+        report = rotate_sealed_values(stores, vault, batch_size=10)
+        assert (report.rotated, report.complete) == (2, True)  # ref-0's result was the writer's
+        record = stores.records.get_operation("ref-0")
+        assert record is not None and record.sealed_result == vault.raced
+        last = stores.records.get_operation("ref-2")
+        assert last is not None and FernetVault([KEY2]).open(last.sealed_result or "") == b"result 2"

@@ -168,6 +168,49 @@ def test_webhook_events_are_listed_oldest_first_and_filtered_by_state(store: Rec
     assert [e.dedupe_key for e in store.webhook_events(state="failed")] == []
 
 
+def test_webhook_events_page_with_after_and_limit_across_equal_times(store: RecordStore) -> None:
+    for n in range(7):  # several at the very same instant: the order is still total and stable
+        store.add_webhook_event(event(f"hook-{n}", received_at=T0 + timedelta(seconds=n // 3),
+                                      state="processed" if n == 4 else "received"))
+    everything = [e.dedupe_key for e in store.webhook_events()]
+    assert everything == [f"hook-{n}" for n in range(7)]
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        page = [e.dedupe_key for e in store.webhook_events(after=after, limit=3)]
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1]
+    assert pages == [everything[0:3], everything[3:6], everything[6:]]
+    assert [e.dedupe_key for e in store.webhook_events(state="received", after="hook-3", limit=5)] == [
+        "hook-5", "hook-6"]
+    with pytest.raises(KeyError):
+        store.webhook_events(after="no-such-hook")
+
+
+def test_the_sql_store_streams_webhook_events_a_page_at_a_time(tmp_path: Any, monkeypatch: Any) -> None:
+    from decentro_adapters.sql import stores as sql_stores
+
+    monkeypatch.setattr(sql_stores, "WEBHOOK_PAGE", 4)
+    with open_stores(f"sqlite:///{tmp_path}/paging.sqlite3") as opened:
+        for n in range(10):
+            opened.records.add_webhook_event(event(f"hook-{n:02d}", received_at=T0 + timedelta(seconds=n)))
+        sent: list[str] = []
+        execute_sql = opened.database.execute_sql
+
+        def recording(sql: str, params: Any = None) -> Any:
+            sent.append(sql)
+            return execute_sql(sql, params)
+
+        opened.database.execute_sql = recording
+        listed = opened.records.webhook_events()
+        assert sent == []  # nothing read before the first event is asked for
+        assert next(listed).dedupe_key == "hook-00" and len(sent) == 1
+        assert [e.dedupe_key for e in listed][-1] == "hook-09"
+        assert len(sent) == 3 and all("LIMIT" in sql for sql in sent)  # 4 + 4 + 2 rows
+
+
 def test_purge_deletes_only_what_is_older_than_the_cutoff(store: RecordStore) -> None:
     cutoff = T0 + timedelta(days=1)
     store.save_operation(operation("old"))

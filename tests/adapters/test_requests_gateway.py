@@ -276,3 +276,25 @@ def test_an_answer_trickled_a_byte_at_a_time_is_cut_at_the_calls_deadline():
         listener.close()
         thread.join(timeout=10)
     assert elapsed < 15  # the budget is 1.5 s; without the watchdog the read lasts the whole 20 s trickle
+
+
+def test_body_read_deadlines_share_one_watchdog_thread_instead_of_a_thread_per_call(monkeypatch):
+    """A ``threading.Timer`` per call started an OS thread per request; the deadline is now an
+    entry in one shared watchdog's heap, cancelled when the body is read."""
+    import threading
+
+    from decentro_adapters.gateway import live
+
+    def no_timer(*args, **kwargs):
+        raise AssertionError("a thread per call")
+
+    monkeypatch.setattr(threading, "Timer", no_timer)
+    gateway = RequestsGateway(LIVE)
+    with rm.Mocker() as m:
+        m.post(f"{BASE}/kyc/public_registry/validate", json={"status": "SUCCESS"})
+        for _ in range(20):
+            assert gateway.send(_request()).status_code == 200
+    gateway.close()
+    watchdogs = [t for t in threading.enumerate() if t.name == "decentro-read-watchdog"]
+    assert len(watchdogs) <= 1
+    assert all(alarm.cancelled for alarm in live._WATCHDOG._heap)  # answered in time: nothing left to cut

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-METRICS = {"raw_requests_ms", "gateway_vs_raw", "kyc_full_vs_raw", "kyc_full_pg_redis_vs_raw", "cache_hit_vs_raw",
-           "upstream_calls_per_unique_document", "webhook_vs_bare", "rss_growth_pct"}
+METRICS = {"gateway_vs_raw_no_env", "kyc_full_pg_redis_vs_raw", "cache_hit_pg_redis_vs_raw", "route_vs_bare_gunicorn",
+           "webhook_vs_bare_gunicorn", "async_wall_vs_ideal", "fault_throughput_vs_clean", "pg_round_trips_per_kyc_miss",
+           "redis_round_trips_per_kyc_miss", "rss_growth_pct", "upstream_calls_per_unique_document",
+           "raw_requests_ms", "raw_no_env_ms", "gateway_vs_raw", "kyc_full_sqlite_vs_raw", "cache_hit_sqlite_vs_raw",
+           "pg_commits_per_kyc_miss"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 TIMEOUT = 900  # seconds: bounds a hang; the quick run takes seconds on an idle machine
@@ -32,8 +35,11 @@ def test_the_quick_bench_writes_every_metric_with_its_verdict_and_the_page(tmp_p
         assert isinstance(metric["value"], float) and metric["value"] >= 0, name
         assert metric["met"] in (True, False, None)
     assert data["details"]["upstream"]["errors"] == 0
-    assert data["details"]["webhooks"]["failed_requests"] == 0
+    wrk = data["details"]["wrk"]
+    assert wrk["pan"]["non_2xx"] == wrk["webhook"]["non_2xx"] == 0
+    assert data["details"]["async"]["succeeded"] == data["details"]["async"]["calls"]
+    assert data["details"]["throughput"]["faults"]["untyped"] == 0
     assert data["details"]["faults"]["unexpected"] == []
     page = docs.read_text()
-    assert "| `webhook_vs_bare` |" in page and "python -m bench --quick" in page
+    assert "| `route_vs_bare_gunicorn` |" in page and "python -m bench --quick" in page
     assert "rss_growth_pct" in done.stdout

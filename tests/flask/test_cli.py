@@ -178,3 +178,24 @@ def test_verify_audit_accepts_links_of_an_older_key_after_rotation_and_fails_wit
     dropped.extensions["decentro"].close()
     assert broken.exit_code == 1 and "BROKEN at event 1: made under a key not in DECENTRO_AUDIT_KEYS" in broken.output
     assert old not in broken.output and new not in broken.output
+
+
+def test_webhooks_list_pages_with_limit_and_after(app, service):
+    from datetime import datetime, timezone
+
+    from decentro_core.ports import WebhookEvent
+
+    t0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    for n in range(5):
+        service.ports.records.add_webhook_event(WebhookEvent(f"CB-{n}", service.ports.vault.seal(b"{}"),
+                                                             t0 + timedelta(seconds=n)))
+    runner = app.test_cli_runner()
+    first = runner.invoke(decentro_cli, ["webhooks", "list", "--limit", "2"])
+    assert first.exit_code == 0, first.output
+    assert [line.split("\t")[0] for line in first.stdout.splitlines()] == ["CB-0", "CB-1"]
+    assert "more may follow: --after CB-1" in first.stderr
+    rest = runner.invoke(decentro_cli, ["webhooks", "list", "--after", "CB-1"])
+    assert [line.split("\t")[0] for line in rest.stdout.splitlines()] == ["CB-2", "CB-3", "CB-4"]
+    assert "more may follow" not in rest.stderr
+    missing = runner.invoke(decentro_cli, ["webhooks", "list", "--after", "CB-404"])
+    assert missing.exit_code != 0 and "no stored callback with key CB-404" in missing.output

@@ -70,3 +70,23 @@ def test_payment_status_reads_are_limited_per_signed_in_user_not_per_address(mak
     answers = [client.get("/api/payments/unknown-ref", headers={"X-User": user}).status_code
                for user in ("alice", "alice", "alice", "bob")]
     assert answers == [404, 404, 429, 404]  # alice's third read is refused; bob still reads
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_rate_limit_headers_can_be_turned_off_saving_the_window_read(make_app, enabled):
+    app = make_app(DECENTRO_RATELIMIT="2 per minute", DECENTRO_RATELIMIT_HEADERS=enabled)
+    limiter = app.extensions["decentro"].limiter
+    reads = []
+    window_stats = limiter.limiter.get_window_stats
+
+    def counting(*args, **kwargs):
+        reads.append(args)
+        return window_stats(*args, **kwargs)
+
+    limiter.limiter.get_window_stats = counting
+    client = app.test_client()
+    answers = [_kyc_from(client, "203.0.113.77") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]  # the limit holds either way
+    assert ("X-RateLimit-Limit" in answers[0].headers) is enabled
+    assert bool(reads) is enabled
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60  # a refusal always says when to retry
