@@ -35,6 +35,7 @@ class RoundTrips:
     def saw(self, sql: str) -> None:
         self.postgres += 1
         self.statements.append(sql)
+        implicit = False  # writes sent outside BEGIN in one string share one implicit transaction
         for statement in filter(None, (part.strip().upper() for part in sql.split(";"))):
             if statement.startswith("BEGIN"):
                 self.in_transaction = True
@@ -42,7 +43,8 @@ class RoundTrips:
                 self.commits += statement.startswith("COMMIT")
                 self.in_transaction = False
             elif statement.startswith(("INSERT", "UPDATE", "DELETE", "WITH")) and not self.in_transaction:
-                self.commits += 1
+                implicit = True
+        self.commits += implicit
 
 
 def _counting_connection(counter: RoundTrips) -> type:

@@ -344,6 +344,12 @@ class MemoryRecordStore:
         with self._guard:
             self._merge(record)
 
+    def write_ahead(self, record: OperationRecord, *, consent: ConsentRecord | None,
+                    consents: ConsentStore) -> None:
+        if consent is not None:
+            consents.record(consent)
+        self.save_operation(record)
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         with self._guard:

@@ -453,12 +453,20 @@ class RecordStore(Protocol):
         """The outcome events this store writes with the status changes."""
         ...
 
+    def write_ahead(self, record: OperationRecord, *, consent: ConsentRecord | None,
+                    consents: ConsentStore) -> None:
+        """Before a call is sent: record ``consent`` (if any) in ``consents`` and save the
+        ``PENDING`` ``record`` (a store may do both in one round trip when ``consents`` is its own
+        database's)."""
+        ...
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         """In one transaction: merge ``record`` as :meth:`save_operation` does, append
         ``audit_event`` to ``audit``, and, when the stored status really changed to
         ``record.status``, insert ``event`` (its ``old_status`` set to the stored one) into the
-        outbox unless its key is there already. Returns the inserted event, else ``None``."""
+        outbox unless its key is there already. Returns the inserted event (its ``id`` may be left
+        ``None``: a store need not read it back), else ``None``."""
         ...
 
     def unsettled(self, operation: str, *, created_before: datetime, limit: int,

@@ -104,14 +104,15 @@ class OperationRunner:
     # -- records and audit ---------------------------------------------------------------
 
     def open_record(self, reference_id: str, operation: str, *, user_id: str | None,
-                    sealed_input: Mapping[str, Any]) -> OperationRecord:
-        """Write the PENDING record for a reference id before anything is sent."""
+                    sealed_input: Mapping[str, Any], consent: ConsentRecord | None = None) -> OperationRecord:
+        """Write the PENDING record for a reference id (and the consent, if any) before
+        anything is sent."""
         now = self.clock()
         record = OperationRecord(
             reference_id=reference_id, operation=operation, status="PENDING", created_at=now, updated_at=now,
             user_id=user_id, sealed_request=self.seal_json(sealed_input),
         )
-        self.ports.records.save_operation(record)
+        self.ports.records.write_ahead(record, consent=consent, consents=self.ports.consents)
         return record
 
     def settle_record(self, record: OperationRecord, status: str, *, operation_id: str | None = None,
@@ -174,9 +175,7 @@ class OperationRunner:
         """
         deadline = deadline or self.start_deadline(operation)
         call = _Call(operation, request, user_id, actor, operation.subject(request))
-        if consent is not None:
-            self.ports.consents.record(consent)
-        current = [self._open(call, reference_id)]
+        current = [self._open(call, reference_id, consent=consent)]
         attempts = [0]
 
         def attempt(number: int) -> tuple[Outcome, str]:
@@ -312,13 +311,16 @@ class OperationRunner:
         observer.attempt(reference, seconds=self.monotonic() - started, status_code=response.status_code)
         return response
 
-    def _open(self, call: _Call, reference_id: str | None = None) -> OperationRecord:
+    def _open(self, call: _Call, reference_id: str | None = None, *,
+              consent: ConsentRecord | None = None) -> OperationRecord:
         reference, operation = reference_id or self.new_reference_id(), call.operation
         if not operation.recorded:
+            if consent is not None:
+                self.ports.consents.record(consent)
             now = self.clock()
             return OperationRecord(reference, operation.name, "PENDING", now, now, user_id=call.user_id)
         return self.open_record(reference, operation.name, user_id=call.user_id,
-                                sealed_input=operation.sealed_input(operation, call.request))
+                                sealed_input=operation.sealed_input(operation, call.request), consent=consent)
 
     def _settle(self, call: _Call, record: OperationRecord, status: str, *, audited: str | None = None,
                 emit: bool = True, **changes: Any) -> None:

@@ -66,10 +66,13 @@ class PeeweeAuditSink:
         # IMMEDIATE already holds the write lock.
         locks = f'LOCK TABLE "{table}" IN ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); '
         self._sql_last = last if dialect.sqlite else locks + last
+        self.database = database
+        self.sql_locks = "" if dialect.sqlite else locks  # for a record store's settle that appends too
+        self.sql_last_link = last
         self._sql_begin_last = "BEGIN; " + self._sql_last
         names = ", ".join(f'"{c}"' for c in _COLUMNS)
         marks = ", ".join("?" for _ in _COLUMNS)
-        self._sql_insert = dialect.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})')
+        self._sql_insert = self.sql_insert = dialect.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})')
         self._sql_insert_commit = self._sql_insert + "; COMMIT"
         # One statement, so the count and the newest row come from the same snapshot.
         self._sql_head = f'SELECT (SELECT COUNT(*) FROM "{table}"), "id", "row_hash" FROM "{table}" ' \
@@ -117,8 +120,11 @@ class PeeweeAuditSink:
             raise
 
     def _values(self, found: tuple[Any, ...] | None, event: AuditEvent) -> tuple[Any, ...]:
-        """The new row's values, linked to ``found`` (the last row's link, if any)."""
-        previous = found[0] if found is not None else ""
+        return self.values(found[0] if found is not None else None, event)
+
+    def values(self, previous: str | None, event: AuditEvent) -> tuple[Any, ...]:
+        """The new row's values, linked to ``previous`` (the last row's link; ``None``: first row)."""
+        previous = previous or ""
         return (
             event.actor,
             event.action,

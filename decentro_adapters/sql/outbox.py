@@ -47,6 +47,7 @@ class PeeweeOutbox:
         self._select = f'SELECT {names} FROM "{table}"'
         insert = f'INSERT INTO "{table}" ({inserted}) VALUES ({marks(_INSERTED)}) ON CONFLICT ("event_key") DO NOTHING'
         self._sql_insert = sql(insert + ' RETURNING "id"')
+        self.sql_insert = sql(insert)  # joined to a record store's write (no id read back)
         self._sql_get = sql(f'{self._select} WHERE "event_key" = ?')
         self._sql_due = f'SELECT "id" FROM "{table}" WHERE {_DUE}'
         self._sql_finish = sql(
@@ -62,10 +63,10 @@ class PeeweeOutbox:
 
     def insert(self, event: OutcomeEvent) -> OutcomeEvent | None:
         """Insert ``event`` on the connection's open transaction; ``None`` if its key exists."""
-        rows = execute(self._db, self._sql_insert, self._values(event)).fetchall()
+        rows = execute(self._db, self._sql_insert, self.values(event)).fetchall()
         return None if not rows else OutcomeEvent(**{**_fields(event), "id": int(rows[0][0])})
 
-    def _values(self, event: OutcomeEvent) -> tuple[Any, ...]:
+    def values(self, event: OutcomeEvent) -> tuple[Any, ...]:
         when = self._dialect.stored_time
         return (
             event.key, event.type, event.reference_id, event.operation, event.old_status, event.new_status,

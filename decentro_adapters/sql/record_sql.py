@@ -83,6 +83,10 @@ class RecordSql:
         self.by_operation_id = sql(f'SELECT {ops} FROM "{op}" WHERE "operation_id" = ? ORDER BY "id" LIMIT 1')
         self.by_reference_locked = self.by_reference + lock
         self.status_locked = sql(f'SELECT "status" FROM "{op}" WHERE "reference_id" = ?{lock}')
+        # PostgreSQL's settle in two round trips (PeeweeRecordStore.save_outcome): lock the row,
+        # then (after the audit locks) read its status with the chain's last link.
+        self.begin_lock_row = sql(f'BEGIN; SELECT 1 FROM "{op}" WHERE "reference_id" = ? FOR UPDATE; ')
+        self._status_of = sql(f'(SELECT "status" FROM "{op}" WHERE "reference_id" = ?)')
         self.unsettled = sql(f'SELECT {ops} FROM "{op}" WHERE "operation" = ? AND "status" = \'PENDING\' '
                              'AND "created_at" < ?')
         self.unsettled_after = sql(' AND ("created_at" > ? OR ("created_at" = ? AND "reference_id" > ?))')
@@ -115,3 +119,7 @@ class RecordSql:
         self.hook_position = sql(f'SELECT "received_at", "id" FROM "{hook}" WHERE "dedupe_key" = ?')
         self.purge_ops = sql(f'DELETE FROM "{op}" WHERE "updated_at" < ?')
         self.purge_hooks = sql(f'DELETE FROM "{hook}" WHERE "received_at" < ?')
+
+    def status_and_link(self, last_link: str) -> str:
+        """One row: the stored status of a reference id (one parameter) and ``last_link``'s value."""
+        return f"SELECT {self._status_of}, ({last_link})"

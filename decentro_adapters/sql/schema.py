@@ -85,10 +85,33 @@ def connect(url: str) -> pw.Database:
     if scheme in {"postgres", "postgresql"}:
         params = parse_db_url(url, unquote_password=True, unquote_user=True)
         params.setdefault("connect_timeout", 10)
-        database: pw.Database = PooledPostgresqlDatabase(params.pop("database"), **_POOL, **params)
+        database: pw.Database = _PostgresPool(params.pop("database"), **_POOL, **params)
         return database
     # Only the scheme is named: the URL may carry a password.
     raise ConfigurationError(f"{URL_VARIABLE}: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+
+
+class _PostgresPool(PooledPostgresqlDatabase):  # type: ignore[misc]
+    """peewee's pool without the ``SELECT 1`` it sends on every checkout of an idle connection.
+
+    That ping was a third of a KYC call's round trips. A connection the server dropped (a
+    restart, an idle timeout) is found instead by its first statement failing, and that first
+    statement alone is sent again on another connection (:func:`execute`): nothing of it ran.
+    """
+
+    def _is_closed(self, conn: Any) -> bool:
+        if conn.closed:
+            return True
+        adapter = self._adapter
+        status = adapter.txn_status(conn)
+        if status == adapter.txn_unknown:
+            return True
+        if status != adapter.txn_idle:  # left in a transaction: roll it back, as the pool does
+            try:
+                adapter.rollback(conn)
+            except Exception:  # noqa: BLE001 - a connection that cannot roll back is not reused
+                return True
+        return False
 
 
 def sqlite_path(url: str) -> str | None:
@@ -147,6 +170,18 @@ def execute(db: pw.Database, sql: str, params: Sequence[Any] = ()) -> Any:
     The hot store methods use this instead of peewee's query builder, whose Python-side SQL
     generation cost several times what SQLite spends executing the statement.
     """
+    if not getattr(db, _FIRST_STATEMENT, False):
+        return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    setattr(db, _FIRST_STATEMENT, False)
+    for _ in range(_POOL["max_connections"] + 1):
+        try:
+            return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+        except (pw.OperationalError, pw.InterfaceError):
+            conn = db.connection()  # type: ignore[no-untyped-call]
+            if not getattr(conn, "closed", 0) or db.in_transaction():
+                raise  # the connection is alive: a real error, not a dropped connection
+            db.close()  # the pool discards a closed connection
+            db.connect()  # another pooled one (it may be dropped too), or a new one
     return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
 
 
@@ -181,6 +216,9 @@ def session(db: pw.Database) -> Iterator[None]:
     try:
         if opened:
             db.connect()
+            # A pooled connection is handed out unchecked (_PostgresPool): the first statement
+            # finds a dropped one, and only it is retried.
+            setattr(db, _FIRST_STATEMENT, isinstance(db, _PostgresPool))
         pending = getattr(db, _DEFERRED_CHECK, None)
         if pending is not None:
             setattr(db, _DEFERRED_CHECK, None)  # the check's own session must not run it again
@@ -199,6 +237,7 @@ def session(db: pw.Database) -> Iterator[None]:
 
 
 _DEFERRED_CHECK = "_decentro_deferred_check"
+_FIRST_STATEMENT = "_decentro_first_statement"
 
 
 def defer_check(db: pw.Database, check: Callable[[pw.Database], object]) -> None:

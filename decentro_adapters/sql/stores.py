@@ -27,6 +27,7 @@ from decentro_core.ports import (
     CallbackUpdate,
     ConsentListing,
     ConsentRecord,
+    ConsentStore,
     OperationRecord,
     OutcomeEvent,
     Vault,
@@ -104,10 +105,17 @@ class PeeweeConsentStore:
         names = ", ".join(f'"{c}"' for c in _CONSENT)
         insert = f'INSERT INTO "{table}" ({names}) VALUES ({marks(_CONSENT)})'
         self._sql_insert = dialect.sql(insert if dialect.sqlite else insert + ' RETURNING "id"')
+        self.sql_insert_plain = dialect.sql(insert)  # for a record store joining it to its own write
         self._sql_for_user = dialect.sql(f'SELECT {names} FROM "{table}" WHERE "user_id" = ? ORDER BY "id"')
 
     def record(self, consent: ConsentRecord) -> str:
-        values = (
+        with session(self._db):
+            cursor = execute(self._db, self._sql_insert, self.values(consent))
+            return str(cursor.lastrowid if self._dialect.sqlite else cursor.fetchone()[0])
+
+    def values(self, consent: ConsentRecord) -> tuple[Any, ...]:
+        """The row's values, client IP and user agent sealed."""
+        return (
             consent.user_id,
             consent.operation,
             consent.text,
@@ -116,9 +124,6 @@ class PeeweeConsentStore:
             self._seal(consent.client_ip),
             self._seal(consent.user_agent),
         )
-        with session(self._db):
-            cursor = execute(self._db, self._sql_insert, values)
-            return str(cursor.lastrowid if self._dialect.sqlite else cursor.fetchone()[0])
 
     def for_user(self, user_id: str) -> list[ConsentRecord]:
         with session(self._db):
@@ -179,10 +184,31 @@ class PeeweeRecordStore:
     def _transaction(self) -> Any:
         return self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic()
 
+    def write_ahead(self, record: OperationRecord, *, consent: ConsentRecord | None,
+                    consents: ConsentStore) -> None:
+        """The consent (if any) and the PENDING record before a call is sent. On PostgreSQL, with
+        this database's consent store, both go in one round trip and one implicit transaction."""
+        if consent is not None and not self._dialect.sqlite and isinstance(consents, PeeweeConsentStore) \
+                and consents._db is self._db:
+            with session(self._db):
+                execute(self._db, f"{consents.sql_insert_plain}; {self._sql.upsert}",
+                        (*consents.values(consent), *self._operation_values(record)))
+            return
+        if consent is not None:
+            consents.record(consent)
+        self.save_operation(record)
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         """One transaction: lock the stored record, merge ``record``, write the outcome event
-        if the status really changed, append the audit event (last: see :meth:`apply_callback`)."""
+        if the status really changed, append the audit event (last: see :meth:`apply_callback`).
+
+        On PostgreSQL with this database's audit sink it takes two round trips: ``BEGIN``, the
+        row lock, the audit locks and one read of the stored status and the chain's last link;
+        then the upsert, the outbox row, the audit row and ``COMMIT``."""
+        if not self._dialect.sqlite and audit_event is not None and isinstance(audit, PeeweeAuditSink) \
+                and audit.database is self._db:
+            return self._save_outcome_in_two_round_trips(record, audit, audit_event, event)
         db, sql = self._db, self._sql
         with session(db), self._transaction():
             emitted = None
@@ -194,6 +220,33 @@ class PeeweeRecordStore:
                 emitted = self._emit(found[0] if found is not None else None, record, event)
             if audit_event is not None:
                 audit.append(audit_event)
+        return emitted
+
+    def _save_outcome_in_two_round_trips(self, record: OperationRecord, audit: PeeweeAuditSink,
+                                         audit_event: AuditEvent, event: OutcomeEvent | None) -> OutcomeEvent | None:
+        db, sql = self._db, self._sql
+        with session(db):
+            try:
+                found = execute(db, sql.begin_lock_row + audit.sql_locks + sql.status_and_link(audit.sql_last_link),
+                                (record.reference_id, record.reference_id)).fetchone()
+                old = found[0] if found is not None else None
+                emitted = None
+                if event is not None and old != record.status and (old is None or replaces_status(old, record.status)):
+                    emitted = replace(event, old_status=old)
+                statements = [sql.upsert]
+                params: list[Any] = list(self._operation_values(record))
+                if emitted is not None:
+                    statements.append(self._outbox.sql_insert)
+                    params += self._outbox.values(emitted)
+                statements.append(audit.sql_insert)
+                params += audit.values(found[1] if found is not None else None, audit_event)
+                execute(db, "; ".join([*statements, "COMMIT"]), params)
+            except BaseException:
+                try:
+                    execute(db, "ROLLBACK")
+                except pw.PeeweeException:
+                    pass  # a broken connection: the server rolled back with it, the pool drops it
+                raise
         return emitted
 
     def _emit(self, old: str | None, record: OperationRecord, event: OutcomeEvent | None) -> OutcomeEvent | None:

@@ -17,10 +17,10 @@ from decentro_core.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-# 3 pool liveness pings, consent, write-ahead record, and the settle transaction (BEGIN, lock the
-# row, save, outcome event, audit lock + last link, audit row, COMMIT)
-MAX_POSTGRES = 12
-MAX_COMMITS = 3  # consent, write-ahead record, settle + outcome event + audit
+# consent + write-ahead record (one implicit transaction); BEGIN + row lock + audit locks + the
+# stored status and last link; upsert + outcome event + audit row + COMMIT. No pool ping.
+MAX_POSTGRES = 3
+MAX_COMMITS = 2  # the write-ahead; the settle with its outcome event and audit row
 MAX_REDIS = 3  # GET, lock + re-read, the two result writes + release
 
 
@@ -40,3 +40,27 @@ def test_one_kyc_miss_stays_within_its_round_trips(postgres_url: str, redis_url:
     assert per_miss[1] <= MAX_COMMITS, counter.statements
     assert per_miss[2] <= MAX_REDIS
     assert counter.postgres > 0 and counter.redis > 0  # the counters saw the calls at all
+
+
+def test_a_connection_the_server_dropped_is_replaced_without_an_error(postgres_url: str) -> None:
+    """The pool hands out idle connections without a ping: one the server dropped (a restart,
+    an idle timeout) fails its first statement, which alone is sent again on a new one."""
+    import psycopg2
+
+    from decentro_adapters.sql.stores import open_stores
+    from decentro_core.ports import OperationRecord
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    with open_stores(postgres_url, schema="check") as stores:
+        stores.records.save_operation(OperationRecord("ref-1", "pan", "PENDING", now, now))
+        name = postgres_url.rsplit("/", 1)[1]
+        admin = psycopg2.connect(postgres_url.rsplit("/", 1)[0] + "/postgres")
+        admin.autocommit = True
+        with admin.cursor() as cur:  # what a server restart does to every pooled connection
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            assert cur.fetchone()[0] >= 1
+        admin.close()
+        stores.records.save_operation(OperationRecord("ref-2", "pan", "PENDING", now, now))
+        assert stores.records.get_operation("ref-1") is not None and stores.records.get_operation("ref-2")
