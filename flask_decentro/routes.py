@@ -78,6 +78,10 @@ def _user_agent() -> str | None:
 CONSENT_MISSING = 'Explicit consent is required: {"given": true, "text": ..., "purpose": ...}'
 
 
+_CONSENT_BODY = ConsentBody()  # marshmallow schemas are reusable: built once, not per request
+_PAYMENT_BODY = PaymentBody()
+
+
 def _consent(body: dict[str, Any]) -> Consent:
     """Explicit consent or ``ConsentRequired``, checked before anything else happens: the
     core's rules (:class:`~flask_decentro.schemas.ConsentBody`), field names under ``consent.``."""
@@ -85,7 +89,7 @@ def _consent(body: dict[str, Any]) -> Consent:
     if not isinstance(raw, dict):
         raise ConsentRequired({"consent": [CONSENT_MISSING]}, message="Explicit consent is required")
     try:
-        given = load(ConsentBody(), raw)
+        given = load(_CONSENT_BODY, raw)
     except ValidationError as exc:
         fields = {f"consent.{name}": msgs for name, msgs in exc.fields.items()}
         raise ConsentRequired(fields, message="Explicit consent is required") from None
@@ -134,10 +138,12 @@ def _kyc_view(
     state: DecentroState, schema_class: type[Schema], call: KycCall,
     *, body: Callable[[DecentroState], dict[str, Any]] | None = None,
 ) -> Callable[[], Response]:
+    schema = schema_class()  # built once: marshmallow deep-copies every field per instance
+
     def view() -> Response:
         raw = body(state) if body is not None else _json_body()
         consent = _consent(raw)
-        data = load(schema_class(), raw)
+        data = load(schema, raw)
         data.pop("consent", None)
         user_id, context = _caller(state, data)
         result = call(state.service, data, {"user_id": user_id, "consent": consent, "context": context})
@@ -233,7 +239,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
 
 def _payment_views(state: DecentroState) -> tuple[Callable[[], Response], Callable[[str], Response]]:
     def create_payment() -> Response:
-        data = load(PaymentBody(), _json_body())
+        data = load(_PAYMENT_BODY, _json_body())
         user_id, context = _caller(state, data)
         key = request.headers.get("Idempotency-Key")  # per user; a repeat answers the first payment
         return jsonify(state.service.initiate_payment(data, user_id=user_id, context=context, idempotency_key=key))
