@@ -55,6 +55,8 @@ class PeeweeOutbox:
             '"next_attempt_at" = ?, "delivered_at" = COALESCE(?, "delivered_at"), "leased_until" = NULL '
             'WHERE "event_key" = ?'
         )
+        # One string: an implicit transaction, in which SET LOCAL holds (PostgreSQL).
+        self._sql_finish_async = "SET LOCAL synchronous_commit TO OFF; " + self._sql_finish + " RETURNING 1"
         self._sql_requeue = sql(
             f'UPDATE "{table}" SET "state" = \'pending\', "next_attempt_at" = ?, "leased_until" = NULL'
         )
@@ -121,9 +123,8 @@ class PeeweeOutbox:
             else:
                 # The record of a delivery need not wait for its WAL flush: lost in a crash, the
                 # event is delivered again, which handlers already allow for (at least once).
-                with self._db.atomic():
-                    execute(self._db, "SET LOCAL synchronous_commit TO OFF")
-                    changed = execute(self._db, self._sql_finish, values).rowcount
+                # One round trip; RETURNING says whether the row was there.
+                changed = len(execute(self._db, self._sql_finish_async, values).fetchall())
         if changed == 0:
             raise StoreError("No outcome event with that key")
 

@@ -87,6 +87,15 @@ class RecordSql:
         # then (after the audit locks) read its status with the chain's last link.
         self.begin_lock_row = sql(f'BEGIN; SELECT 1 FROM "{op}" WHERE "reference_id" = ? FOR UPDATE; ')
         self._status_of = sql(f'(SELECT "status" FROM "{op}" WHERE "reference_id" = ?)')
+        # ... and a callback's, in the documented lock order: the operation, then the event.
+        self.begin_lock_callback = sql(
+            f'BEGIN; SELECT 1 FROM "{op}" WHERE "reference_id" = ? FOR UPDATE; '
+            f'SELECT 1 FROM "{hook}" WHERE "dedupe_key" = ? FOR UPDATE; '
+        )
+        self._callback_read = sql(
+            f'SELECT {ops}, (SELECT "state" FROM "{hook}" WHERE "dedupe_key" = ?), ({{last}}) '
+            f'FROM "{op}" WHERE "reference_id" = ?'
+        )
         self.unsettled = sql(f'SELECT {ops} FROM "{op}" WHERE "operation" = ? AND "status" = \'PENDING\' '
                              'AND "created_at" < ?')
         self.unsettled_after = sql(' AND ("created_at" > ? OR ("created_at" = ? AND "reference_id" > ?))')
@@ -123,3 +132,7 @@ class RecordSql:
     def status_and_link(self, last_link: str) -> str:
         """One row: the stored status of a reference id (one parameter) and ``last_link``'s value."""
         return f"SELECT {self._status_of}, ({last_link})"
+
+    def callback_read(self, last_link: str) -> str:
+        """The operation's row, the event's state and ``last_link``'s value (two parameters)."""
+        return self._callback_read.replace("{last}", last_link)

@@ -299,6 +299,11 @@ class PeeweeRecordStore:
         It is appended last: the audit table lock is the one every worker queues on, so it is
         held for the fewest statements, and a failing foreign sink rolls the writes back.
         """
+        if reference_id and not self._dialect.sqlite and isinstance(audit, PeeweeAuditSink) \
+                and audit.database is self._db:
+            applied = self._apply_callback_in_two_round_trips(dedupe_key, reference_id, decide, audit)
+            if applied is not _NOT_FOUND or not operation_id:
+                return None if applied is _NOT_FOUND else applied  # type: ignore[return-value]
         db, sql = self._db, self._sql
         with session(db), self._transaction():
             row = execute(db, sql.by_reference_locked, (reference_id,)).fetchone() if reference_id else None
@@ -321,6 +326,52 @@ class PeeweeRecordStore:
                 execute(db, sql.hook_processed, (dedupe_key,))
             emitted = self._emit(row[2], update.record, update.event) if update.record is not None else None
             audit.append(update.audit)
+        return replace(update, event=emitted)
+
+    def _apply_callback_in_two_round_trips(self, dedupe_key: str, reference_id: str,
+                                           decide: Callable[[OperationRecord], CallbackUpdate],
+                                           audit: PeeweeAuditSink) -> CallbackUpdate | object:
+        """PostgreSQL, found by reference id: ``BEGIN``, the operation's and the event's row locks,
+        the audit locks and one read (the operation, the event's state, the chain's last link);
+        then the writes and ``COMMIT``. :data:`_NOT_FOUND` (rolled back) when no operation has
+        that reference id, so the caller may look it up by Decentro's id instead."""
+        db, sql = self._db, self._sql
+        with session(db):
+            try:
+                row = execute(db, sql.begin_lock_callback + audit.sql_locks + sql.callback_read(audit.sql_last_link),
+                              (reference_id, dedupe_key, dedupe_key, reference_id)).fetchone()
+                if row is None:
+                    execute(db, "ROLLBACK")
+                    return _NOT_FOUND
+                *columns, state, last_link = row
+                update = decide(_operation(columns))
+                if state == "processed":  # applied by another processor while we waited for the row
+                    execute(db, "ROLLBACK")
+                    return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
+                statements: list[str] = []
+                params: list[Any] = []
+                emitted = None
+                if update.record is not None:
+                    statements.append(sql.upsert)
+                    params += self._operation_values(update.record)
+                    old = columns[2]
+                    if update.event is not None and old != update.record.status and replaces_status(
+                            old, update.record.status):
+                        emitted = replace(update.event, old_status=old)
+                statements.append(sql.hook_processed)
+                params.append(dedupe_key)
+                if emitted is not None:
+                    statements.append(self._outbox.sql_insert)
+                    params += self._outbox.values(emitted)
+                statements.append(audit.sql_insert)
+                params += audit.values(last_link, update.audit)
+                execute(db, "; ".join([*statements, "COMMIT"]), params)
+            except BaseException:
+                try:
+                    execute(db, "ROLLBACK")
+                except pw.PeeweeException:
+                    pass  # a broken connection: the server rolled back with it, the pool drops it
+                raise
         return replace(update, event=emitted)
 
     def _operation_values(self, record: OperationRecord) -> tuple[Any, ...]:
@@ -440,6 +491,9 @@ class PeeweeRecordStore:
 
 WEBHOOK_PAGE = 500
 """Rows per query when :meth:`PeeweeRecordStore.webhook_events` streams the table."""
+
+
+_NOT_FOUND = object()
 
 
 def _operation(row: Any) -> OperationRecord:

@@ -91,7 +91,7 @@ def test_a_callback_writes_the_event_its_decision_carries_in_its_transaction(
     update = store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=decide, audit=audit)
     duplicate = store.apply_callback("hook-1", reference_id="ref-1", operation_id=None, decide=decide, audit=audit)
 
-    assert update is not None and update.event is not None and update.event.id is not None
+    assert update is not None and update.event is not None and update.event.key == "ref-1:payment.succeeded"
     assert duplicate is not None and duplicate.event is None
     assert [e.key for e in store.outbox.events()] == ["ref-1:payment.succeeded"]
 
