@@ -286,67 +286,42 @@ deleted after), `redis-server` on the PATH (the gunicorn run starts its own) and
 ANALYSIS = """\
 ## Why the misses (profiles: `python -m bench.profile_route`, `bench/roundtrips.py`)
 
-Figures below were measured on 2026-11-29 on this shared 2-core machine (load average 3-7 from
-other work during the runs), so throughput moves between runs: two full runs an hour apart
-gave `route_vs_bare_gunicorn` 0.26 and 0.46, `webhook_vs_bare_gunicorn` 0.32 and 0.50,
-`async_wall_vs_ideal` 1.47 and 1.97, `fault_throughput_vs_clean` 0.24 and 0.42 (the second
-run had the two fixes named under the gateway and the route below). The round-trip counts do
-not move.
+Measured on 2026-11-29 on this 2-core machine, which other work shared during part of the day:
+throughput ratios move between runs (earlier runs the same day gave `route_vs_bare_gunicorn`
+0.26 to 0.46, `webhook_vs_bare_gunicorn` 0.29 to 0.50, `async_wall_vs_ideal` 1.14 to 1.97,
+`fault_throughput_vs_clean` 0.17 to 0.42); round-trip counts do not move.
 
-- **`pg_round_trips_per_kyc_miss` (12) and `pg_commits_per_kyc_miss` (3)** drive every
-  PostgreSQL miss below. The statements are listed above: three `SELECT 1` (peewee's pool
-  checks a connection's liveness on every checkout, and each store call checks one out), the
-  consent and the write-ahead record each committing on its own, then the settle transaction
-  the outcome outbox (issue #11) introduced: `BEGIN`, the row lock, the save, the outcome
-  event, the audit append's lock-and-read and its row, `COMMIT`. Before the outbox the count
-  was 9 round trips and 4 commits (the first run on this page). The audit append was four
-  round trips under `LOCK TABLE ... IN EXCLUSIVE MODE` on its own and is two under an advisory
-  lock (one plus its row inside the settle transaction); Redis went from 6 round trips to 3.
-  What is left to reach 3 round trips and 2 commits: one connection held for the whole
-  operation (no ping), consent and write-ahead record in one transaction, and the settle
-  transaction's statements sent together (`BEGIN` with the row lock; the save, the event and
-  the audit lock-and-read in one round trip; the audit row with `COMMIT`): the next step, now
-  that the outbox is in. `tests/adapters/test_round_trips.py` holds 12 / 3 / 3 as upper bounds.
-- **`kyc_full_pg_redis_vs_raw`**: wall time, not CPU. A wall-clock profile of the route
-  spent 1.9 ms per PostgreSQL statement on this loaded machine (psycopg2's `execute`: 9 per
-  miss before the outbox, 16.8 ms a request), against
-  about 4.4 ms of Python CPU per call (`async` detail above: process CPU over 1,000 calls).
-  2.0 needs the round trips above cut to 3 first.
+- **Round trips (met: 3 PostgreSQL, 2 commits, 3 Redis per KYC miss; 12, 3 and 6 before).** The
+  pool no longer pings (`SELECT 1`) on every checkout: a connection the server dropped fails its
+  first statement, which alone is sent again on another (`tests/adapters/test_round_trips.py`
+  terminates the backends to prove it). The consent and the write-ahead record go in one string
+  (one implicit transaction); the settle reads the row's status and the audit chain's last link
+  in one round trip after its locks, and writes the record, the outcome event, the audit row and
+  `COMMIT` in the next. A callback takes the same two round trips after its stored event.
+- **`kyc_full_pg_redis_vs_raw`**: what is left is wall time the round trips still cost, not
+  their number: two commits, each waiting for PostgreSQL's WAL flush on this disk, three Redis
+  and three PostgreSQL round trips, against a loopback HTTP call of about 1.5 ms; the same call
+  on SQLite with the in-memory cache is `kyc_full_sqlite_vs_raw`. 2.0 would need the consent and
+  the write-ahead record committed without waiting for the flush, which this library does not do
+  for the legal record of a request.
 - **`cache_hit_pg_redis_vs_raw`**: a hit writes the consent row and the audit row (the legal
-  record of the request): two pings, an INSERT, the audit append's two round trips, one Redis
-  GET. With one connection and no pings that is 3 PostgreSQL round trips; 0.3 of a loopback
-  HTTP call (about 0.5 ms) is less than one commit on this machine, so meeting it means writing
-  those rows off the request path (an outbox-like queue) or not on a hit: a product decision.
-- **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is
-  one over the request's wall time: the bare route waits on one upstream call; ours on that
-  call plus 9 PostgreSQL (12 since the outbox) and 4 Redis round trips (the cache's 3 and the rate limiter's hit; 5
-  with `X-RateLimit` headers, which read the window back: `DECENTRO_RATELIMIT_HEADERS=false`
-  now skips that read). The CPU profile (`python -m bench.profile_route --no-ratelimit-headers`,
-  own CPU time by package) puts the redis client at 12%, werkzeug 8.5%, requests + urllib3 9%,
-  marshmallow 4%, flask-limiter 3%, Fernet 2.4%, peewee + pool 3.5%, `decentro_core` 3.7%.
-  Done here: the live gateway started an OS thread per call (`threading.Timer` as the body
-  read's watchdog), which cost more wall time than the rest of the gateway (this is what put
-  `gateway_vs_raw_no_env` at 1.78 in the first run and 0.94 after); consent was validated with
-  a `ConsentSchema` built per call, twice per request. What the profile shows in
-  `flask_decentro/routes.py` and `schemas.py` (being rewritten elsewhere, not changed here):
-  the view builds its marshmallow schema per request (`load(schema_class(), raw)` in `_kyc_view`; a schema
-  deep-copies its declared fields when built: with the two `ConsentSchema`s, 3 schemas and 33
-  `deepcopy` calls a request before the consent fix), and the
-  consent is validated twice (the route's `Consent.coerce`, then the service's again).
-  Building each schema once per view and passing the validated `Consent` through would take
-  both off the path.
-- **`webhook_vs_bare_gunicorn`**: the callback path is the event INSERT, then
-  `apply_callback` (lock the operation, save, mark the event, the audit append, commit), with a
-  ping per checkout; `apply_callback` is also what the outbox changes, so its round trips are
-  cut with the runner's.
-- **`async_wall_vs_ideal`**: the awaitable face runs on its own executor (32 threads,
-  `DECENTRO_ASYNC_WORKERS`, as many as the database pool's connections): with 50 ms of
-  upstream and 4.4 ms of CPU per call the 1,000 calls are CPU-bound, and the wall adds what the
-  other processes on this machine took of the two CPUs (the ideal counts this process's CPU
-  only) and the PostgreSQL round trips' waits behind the GIL. It met 1.5 in the first run
-  (1.47) and missed it in the second (1.97) under heavier load.
-- **`fault_throughput_vs_clean`**: the retries' backoff (0.5 s, doubling) sleeps on the worker
-  thread; a write that will answer PENDING anyway still sleeps through its retries. Cutting
-  that (no backoff sleep when the outcome can only be PENDING, and a read's backoff capped by
-  the deadline) is in the same runner code as the outbox and follows it.
+  record of the request): an INSERT and the audit append's two round trips, one commit each,
+  and a Redis GET. 0.3 of a loopback HTTP call is less than one commit here: meeting it means
+  writing those rows off the request path or not on a hit, a product decision left open.
+- **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is one
+  over the request's wall time: the bare route waits on one upstream call, ours on that call plus
+  the round trips above and the rate limiter's Redis hit. Done: schemas built once per view (each
+  instance deep-copied its fields: 3 per request; consent is still validated twice), a shared
+  watchdog thread instead of one `threading.Timer` per upstream call (`gateway_vs_raw_no_env`
+  went from 1.78 to 1.04), `DECENTRO_RATELIMIT_HEADERS=false` skips the limiter's read-back. The
+  CPU profile puts the Redis client, werkzeug, requests/urllib3, marshmallow and Fernet ahead of
+  `decentro_core`.
+- **`webhook_vs_bare_gunicorn`**: the bare route checks an HMAC and parses JSON; ours also seals
+  and stores the callback (one commit, before anything is applied, so it is replayable) and
+  applies it in two round trips and one commit. Two commits a callback are the floor of that
+  design; the stored row could skip its flush only by acknowledging duplicates less eagerly.
+- **`fault_throughput_vs_clean`**: reads retry 500/502/503/429/resets with the default backoff
+  (0.5 s, doubling) slept on the worker thread, and each injected delay costs a whole client
+  timeout; writes that may have been acted on already answer PENDING at once without retrying.
+  Not done: retries off the request thread.
 """
