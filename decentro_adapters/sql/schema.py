@@ -170,9 +170,10 @@ def execute(db: pw.Database, sql: str, params: Sequence[Any] = ()) -> Any:
     The hot store methods use this instead of peewee's query builder, whose Python-side SQL
     generation cost several times what SQLite spends executing the statement.
     """
-    if not getattr(db, _FIRST_STATEMENT, False):
+    state = db._state  # type: ignore[attr-defined]  # this thread's: the flag is about this thread's checkout
+    if not getattr(state, _FIRST_STATEMENT, False):
         return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
-    setattr(db, _FIRST_STATEMENT, False)
+    setattr(state, _FIRST_STATEMENT, False)
     for _ in range(_POOL["max_connections"] + 1):
         try:
             return db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
@@ -218,7 +219,7 @@ def session(db: pw.Database) -> Iterator[None]:
             db.connect()
             # A pooled connection is handed out unchecked (_PostgresPool): the first statement
             # finds a dropped one, and only it is retried.
-            setattr(db, _FIRST_STATEMENT, isinstance(db, _PostgresPool))
+            setattr(db._state, _FIRST_STATEMENT, isinstance(db, _PostgresPool))  # type: ignore[attr-defined]
         pending = getattr(db, _DEFERRED_CHECK, None)
         if pending is not None:
             setattr(db, _DEFERRED_CHECK, None)  # the check's own session must not run it again

@@ -64,3 +64,26 @@ def test_a_connection_the_server_dropped_is_replaced_without_an_error(postgres_u
         admin.close()
         stores.records.save_operation(OperationRecord("ref-2", "pan", "PENDING", now, now))
         assert stores.records.get_operation("ref-1") is not None and stores.records.get_operation("ref-2")
+
+
+def test_only_the_first_statement_of_this_threads_checkout_may_be_sent_again(postgres_url: str) -> None:
+    """The retry must never apply to a later statement (a transaction's COMMIT on a new
+    connection would commit half of it), nor to another thread's statement."""
+    import threading
+
+    from decentro_adapters.sql.schema import _FIRST_STATEMENT, connect, execute, session
+
+    db = connect(postgres_url)
+    seen: dict[str, object] = {}
+    try:
+        with session(db):
+            seen["after checkout"] = getattr(db._state, _FIRST_STATEMENT, False)
+            other = threading.Thread(target=lambda: seen.update(
+                {"other thread": getattr(db._state, _FIRST_STATEMENT, False)}))
+            other.start()
+            other.join(timeout=30)
+            execute(db, "SELECT 1")
+            seen["after a statement"] = getattr(db._state, _FIRST_STATEMENT, False)
+    finally:
+        db.close_all()
+    assert seen == {"after checkout": True, "other thread": False, "after a statement": False}
