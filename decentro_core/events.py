@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 
 from .errors import DecentroError, StoreError
 from .observability import Instruments
-from .ports import UNRESOLVED_STATUS, Clock, EventOutbox, OperationRecord, OutcomeEvent
+from .ports import UNRESOLVED_STATUS, Clock, EventOutbox, OperationRecord, OutcomeEvent, replaces_status
 
 __all__ = [
     "EVENT_TYPES",
@@ -46,6 +46,7 @@ __all__ = [
     "Handler",
     "event_type",
     "outcome_event",
+    "transition",
 ]
 
 log = logging.getLogger("decentro.events")
@@ -83,6 +84,15 @@ def outcome_event(record: OperationRecord, *, old_status: str | None, at: dateti
         operation=record.operation, old_status=old_status, new_status=record.status, occurred_at=at,
         operation_id=record.operation_id, user_id=record.user_id, next_attempt_at=at,
     )
+
+
+def transition(event: OutcomeEvent | None, old: str | None, new: str) -> OutcomeEvent | None:
+    """``event`` as a store writes it when a record's stored status ``old`` (``None``: no record
+    yet) is replaced by ``new``; ``None`` when nothing changed or the store keeps ``old``
+    (:func:`~decentro_core.ports.replaces_status`). The stores call this under their lock."""
+    if event is None or old == new or (old is not None and not replaces_status(old, new)):
+        return None
+    return replace(event, old_status=old)
 
 
 @dataclass(frozen=True)

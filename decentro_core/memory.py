@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from .audit import AuditKeyring, ChainWalk, key_id_of
+from .events import transition
 from .errors import ConfigurationError, StoreError
 from .ports import (
     AadhaarKyc,
@@ -362,10 +363,8 @@ class MemoryRecordStore:
     def _emit(self, stored: OperationRecord | None, record: OperationRecord,
               event: OutcomeEvent | None) -> OutcomeEvent | None:
         """Insert ``event`` when ``record``'s status replaced a different stored one (lock held)."""
-        old = stored.status if stored is not None else None
-        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
-            return None
-        return self._outbox.insert(replace(event, old_status=old))
+        emitted = transition(event, stored.status if stored is not None else None, record.status)
+        return None if emitted is None else self._outbox.insert(emitted)
 
     def _merge(self, record: OperationRecord) -> None:
         stored = self.operations.get(record.reference_id)

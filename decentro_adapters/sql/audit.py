@@ -32,7 +32,7 @@ import peewee as pw
 from decentro_core.audit import AuditKeyring, ChainWalk, generate_audit_key, key_id_of
 from decentro_core.ports import AuditEvent, AuditHead, AuditVerification
 
-from .schema import Dialect, Models, execute, session
+from .schema import Dialect, Models, execute, manual_transaction, session
 
 _COLUMNS = ("actor", "action", "subject", "outcome", "occurred_at", "operation_id", "reference_id", "row_hash")
 
@@ -109,15 +109,9 @@ class PeeweeAuditSink:
         ended here on every path: a failure rolls it back before the connection returns to the pool.
         """
         db = self._db
-        try:
+        with manual_transaction(db):
             found = execute(db, self._sql_begin_last).fetchone()
             execute(db, self._sql_insert_commit, self._values(found, event))
-        except BaseException:
-            try:
-                execute(db, "ROLLBACK")
-            except pw.PeeweeException:
-                pass  # a broken connection: the server rolled back with it, the pool drops it
-            raise
 
     def _values(self, found: tuple[Any, ...] | None, event: AuditEvent) -> tuple[Any, ...]:
         return self.values(found[0] if found is not None else None, event)

@@ -36,6 +36,7 @@ __all__ = [
     "defer_check",
     "execute",
     "from_utc",
+    "manual_transaction",
     "session",
     "sqlite_path",
     "to_utc",
@@ -244,6 +245,21 @@ _FIRST_STATEMENT = "_decentro_first_statement"
 def defer_check(db: pw.Database, check: Callable[[pw.Database], object]) -> None:
     """Run ``check`` in the first :func:`session` whose connection succeeds."""
     setattr(db, _DEFERRED_CHECK, check)
+
+
+@contextmanager
+def manual_transaction(db: pw.Database) -> Iterator[None]:
+    """A PostgreSQL transaction peewee does not see: its ``BEGIN`` and ``COMMIT`` travel inside
+    the statement strings the block sends (so a round trip carries several statements). Any
+    failure rolls it back here, before the connection returns to the pool."""
+    try:
+        yield
+    except BaseException:
+        try:
+            execute(db, "ROLLBACK")
+        except pw.PeeweeException:
+            pass  # a broken connection: the server rolled back with it, the pool drops it
+        raise
 
 
 @contextmanager

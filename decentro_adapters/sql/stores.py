@@ -21,6 +21,7 @@ from typing import Any
 import peewee as pw
 
 from decentro_core.errors import StoreError
+from decentro_core.events import transition
 from decentro_core.ports import (
     AuditEvent,
     AuditSink,
@@ -33,14 +34,13 @@ from decentro_core.ports import (
     Vault,
     WebhookEvent,
     WebhookState,
-    replaces_status,
 )
 
 from .audit import PeeweeAuditSink
 from .migrations import SchemaMode, prepare_schema
 from .outbox import PeeweeOutbox
 from .record_sql import OPERATION_COLUMNS, WEBHOOK_COLUMNS, RecordSql, marks
-from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, session
+from .schema import Dialect, Models, build_models, close_pool, connect, execute, from_utc, manual_transaction, session
 
 __all__ = ["PeeweeConsentStore", "PeeweeRecordStore", "Stores", "open_stores"]
 
@@ -225,35 +225,30 @@ class PeeweeRecordStore:
     def _save_outcome_in_two_round_trips(self, record: OperationRecord, audit: PeeweeAuditSink,
                                          audit_event: AuditEvent, event: OutcomeEvent | None) -> OutcomeEvent | None:
         db, sql = self._db, self._sql
-        with session(db):
-            try:
-                found = execute(db, sql.begin_lock_row + audit.sql_locks + sql.status_and_link(audit.sql_last_link),
-                                (record.reference_id, record.reference_id)).fetchone()
-                old = found[0] if found is not None else None
-                emitted = None
-                if event is not None and old != record.status and (old is None or replaces_status(old, record.status)):
-                    emitted = replace(event, old_status=old)
-                statements = [sql.upsert]
-                params: list[Any] = list(self._operation_values(record))
-                if emitted is not None:
-                    statements.append(self._outbox.sql_insert)
-                    params += self._outbox.values(emitted)
-                statements.append(audit.sql_insert)
-                params += audit.values(found[1] if found is not None else None, audit_event)
-                execute(db, "; ".join([*statements, "COMMIT"]), params)
-            except BaseException:
-                try:
-                    execute(db, "ROLLBACK")
-                except pw.PeeweeException:
-                    pass  # a broken connection: the server rolled back with it, the pool drops it
-                raise
+        with session(db), manual_transaction(db):
+            found = execute(db, sql.begin_lock_row + audit.sql_locks + sql.status_and_link(audit.sql_last_link),
+                            (record.reference_id, record.reference_id)).fetchone()
+            old, last_link = found if found is not None else (None, None)
+            emitted = transition(event, old, record.status)
+            self._write_and_commit([sql.upsert], list(self._operation_values(record)), emitted,
+                                   audit, last_link, audit_event)
         return emitted
+
+    def _write_and_commit(self, statements: list[str], params: list[Any], emitted: OutcomeEvent | None,
+                          audit: PeeweeAuditSink, last_link: str | None, audit_event: AuditEvent) -> None:
+        """The second round trip of a fast path: ``statements``, the outcome event's row, the audit
+        row linked to ``last_link`` and ``COMMIT``, in one string."""
+        if emitted is not None:
+            statements.append(self._outbox.sql_insert)
+            params += self._outbox.values(emitted)
+        statements.append(audit.sql_insert)
+        params += audit.values(last_link, audit_event)
+        execute(self._db, "; ".join([*statements, "COMMIT"]), params)
 
     def _emit(self, old: str | None, record: OperationRecord, event: OutcomeEvent | None) -> OutcomeEvent | None:
         """Insert ``event`` when ``record``'s status replaced a different stored one (in the transaction)."""
-        if event is None or old == record.status or (old is not None and not replaces_status(old, record.status)):
-            return None
-        return self._outbox.insert(replace(event, old_status=old))
+        emitted = transition(event, old, record.status)
+        return None if emitted is None else self._outbox.insert(emitted)
 
     def unsettled(self, operation: str, *, created_before: datetime, limit: int,
                   after: OperationRecord | None = None) -> list[OperationRecord]:
@@ -336,42 +331,27 @@ class PeeweeRecordStore:
         then the writes and ``COMMIT``. :data:`_NOT_FOUND` (rolled back) when no operation has
         that reference id, so the caller may look it up by Decentro's id instead."""
         db, sql = self._db, self._sql
-        with session(db):
-            try:
-                row = execute(db, sql.begin_lock_callback + audit.sql_locks + sql.callback_read(audit.sql_last_link),
-                              (reference_id, dedupe_key, dedupe_key, reference_id)).fetchone()
-                if row is None:
-                    execute(db, "ROLLBACK")
-                    return _NOT_FOUND
-                *columns, state, last_link = row
-                update = decide(_operation(columns))
-                if state == "processed":  # applied by another processor while we waited for the row
-                    execute(db, "ROLLBACK")
-                    return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
-                statements: list[str] = []
-                params: list[Any] = []
-                emitted = None
-                if update.record is not None:
-                    statements.append(sql.upsert)
-                    params += self._operation_values(update.record)
-                    old = columns[2]
-                    if update.event is not None and old != update.record.status and replaces_status(
-                            old, update.record.status):
-                        emitted = replace(update.event, old_status=old)
-                statements.append(sql.hook_processed)
-                params.append(dedupe_key)
-                if emitted is not None:
-                    statements.append(self._outbox.sql_insert)
-                    params += self._outbox.values(emitted)
-                statements.append(audit.sql_insert)
-                params += audit.values(last_link, update.audit)
-                execute(db, "; ".join([*statements, "COMMIT"]), params)
-            except BaseException:
-                try:
-                    execute(db, "ROLLBACK")
-                except pw.PeeweeException:
-                    pass  # a broken connection: the server rolled back with it, the pool drops it
-                raise
+        with session(db), manual_transaction(db):
+            row = execute(db, sql.begin_lock_callback + audit.sql_locks + sql.callback_read(audit.sql_last_link),
+                          (reference_id, dedupe_key, dedupe_key, reference_id)).fetchone()
+            if row is None:
+                execute(db, "ROLLBACK")
+                return _NOT_FOUND
+            *columns, state, last_link = row
+            update = decide(_operation(columns))
+            if state == "processed":  # applied by another processor while we waited for the row
+                execute(db, "ROLLBACK")
+                return CallbackUpdate(audit=replace(update.audit, outcome="duplicate"))
+            statements: list[str] = []
+            params: list[Any] = []
+            emitted = None
+            if update.record is not None:
+                statements.append(sql.upsert)
+                params += self._operation_values(update.record)
+                emitted = transition(update.event, columns[2], update.record.status)
+            statements.append(sql.hook_processed)
+            params.append(dedupe_key)
+            self._write_and_commit(statements, params, emitted, audit, last_link, update.audit)
         return replace(update, event=emitted)
 
     def _operation_values(self, record: OperationRecord) -> tuple[Any, ...]:
