@@ -81,6 +81,7 @@ class FaultRun:
             "operations": len(self.calls), "seconds": self.seconds, "distribution": self.distribution(),
             "outcomes": dict(sorted(outcomes.items())),
             "outcome_unknown": sum(c.reconciliation == "OUTCOME_UNKNOWN" for c in self.calls),
+            "retry_scheduled": sum(c.reconciliation == "RETRY_SCHEDULED" for c in self.calls),
             "faults_injected": self.sandbox_stats.get("faults_injected", {}),
             "requests_reaching_emulator": len(self.seen),
             "payments_created": sum(by_ref.values()), "max_creations_per_payment": max(by_ref.values(), default=0),
@@ -173,6 +174,7 @@ def run_fault_mix(*, operations: int = 1000, seed: int = 20240601, rate: float =
                 if len(run.calls) < operations:
                     ref = result.reference_id
                     run.calls.append(_one("payment_status", lambda r=ref: service.get_payment_status(r), None))
+        service.wait_for_retries(60.0)  # collect requests retried off the caller's thread settle first
         run.sandbox_stats = sandbox.stats()
         run.records = {ref: service.ports.records.get_operation(ref) for ref in _all_references(run)}
         run.seconds = time.perf_counter() - started

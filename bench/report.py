@@ -106,7 +106,8 @@ def _faults(summary: dict[str, Any] | None) -> str:
         f"- faults injected: {injected}; {summary['requests_reaching_emulator']} requests reached the emulator",
         f"- payments created by the sandbox: {summary['payments_created']}, at most "
         f"{summary['max_creations_per_payment']} per logical payment; "
-        f"{summary['outcome_unknown']} writes answered PENDING with reconciliation OUTCOME_UNKNOWN",
+        f"{summary['outcome_unknown']} writes answered PENDING with reconciliation OUTCOME_UNKNOWN, "
+        f"{summary.get('retry_scheduled', 0)} collect requests with RETRY_SCHEDULED (retried off the caller's thread)",
         f"- untyped failures: {len(summary['unexpected'])}",
     ])
 

@@ -74,6 +74,7 @@ class DecentroService:
     get_cached_kyc_result = _awaitable(BlockingDecentroService.get_cached_kyc_result)
     receive_callback = _awaitable(BlockingDecentroService.receive_callback)
     reconcile_payments = _awaitable(BlockingDecentroService.reconcile_payments)
+    wait_for_retries = _awaitable(BlockingDecentroService.wait_for_retries)
 
     def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
         """Register an outcome-event handler (a plain function; it runs on the dispatcher's

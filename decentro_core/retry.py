@@ -15,7 +15,9 @@ Two modes, chosen per operation:
     on the first attempt it refuses the second as a duplicate instead of acting twice.
     A read timeout, a connection lost after sending, 500, 502, 504 or a garbled answer is never
     retried: the outcome is unknown, and the caller gets ``PENDING`` with the reference id, to
-    reconcile by status or callback.
+    reconcile by status or callback. An operation whose answer is ``PENDING`` in any case (a
+    collect request) waits for these retries on background threads, not the caller's
+    (:meth:`~decentro_core.runner.OperationRunner.run`).
 
 Backoff is exponential (``backoff_base`` doubling) plus up to 25% jitter from an injectable
 random source, never longer than ``backoff_max``; a 429's ``Retry-After`` is honoured up to
@@ -101,6 +103,10 @@ class RetryPolicy:
         # Jitter scales with the wait (a fraction of it), and the total never passes the cap.
         return float(min(self.backoff_max, backoff * (1 + rng.uniform(0, self.jitter))))
 
+    def fits(self, delay: float, deadline: Deadline | None) -> bool:
+        """Whether an attempt after waiting ``delay`` still has :data:`MIN_ATTEMPT_SECONDS`."""
+        return deadline is None or deadline.remaining() >= delay + MIN_ATTEMPT_SECONDS
+
 
 def raise_for_transient_status(response: GatewayResponse, *, request_id: str) -> GatewayResponse:
     """Turn a 429 or 5xx answer into the exception the retry policy reasons about."""
@@ -131,32 +137,36 @@ def run_with_retry(
     sleep: Callable[[float], None],
     rng: random.Random | None = None,
     deadline: Deadline | None = None,
+    first: int = 1,
 ) -> T:
-    """Call ``attempt(n)`` (n = 1, 2, ...) until it returns or fails for good.
+    """Call ``attempt(n)`` (n = ``first``, ``first`` + 1, ...) until it returns or fails for good.
 
     The last exception is re-raised unchanged when attempts run out, when it is not
     retryable, or when the backoff before the next attempt would not leave
-    :data:`MIN_ATTEMPT_SECONDS` before ``deadline``.
+    :data:`MIN_ATTEMPT_SECONDS` before ``deadline``. ``first`` > 1 continues a call whose
+    ``first - 1`` attempts failed elsewhere (and whose backoff before this one was waited):
+    the attempts left and the backoffs between them go on from there.
     """
     source = rng or random.Random()
+    done = first - 1
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        return policy.delay(state.attempt_number, exc, source)
+        return policy.delay(done + state.attempt_number, exc, source)
 
     class OutOfTime(stop_base):
         def __call__(self, state: RetryCallState) -> bool:
             # tenacity computes the wait (upcoming_sleep) before it asks whether to stop.
-            return deadline is not None and deadline.remaining() < state.upcoming_sleep + MIN_ATTEMPT_SECONDS
+            return not policy.fits(state.upcoming_sleep, deadline)
 
     retrying = Retrying(
-        stop=stop_after_attempt(policy.max_retries + 1) | OutOfTime(),
+        stop=stop_after_attempt(max(1, policy.max_retries + 1 - done)) | OutOfTime(),
         wait=wait,
         retry=retry_if_exception(lambda exc: policy.is_retryable(mode, exc)),
         sleep=sleep,
         reraise=True,
     )
-    numbers = itertools.count(1)
+    numbers = itertools.count(first)
     return retrying(lambda: attempt(next(numbers)))
 
 

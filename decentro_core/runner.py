@@ -18,12 +18,16 @@ Each call, each request sent, the cache and the breaker are reported to ``ports.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .envelope import Outcome, to_envelope
@@ -67,6 +71,9 @@ class OperationRunner:
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
     breaker: CircuitBreaker | None = None
     events: EventDispatcher | None = None
+    _retry_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _retries: set[Future[None]] = field(default_factory=set, init=False, repr=False)
+    _retry_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.breaker is None:
@@ -171,12 +178,29 @@ class OperationRunner:
 
         ``consent`` is recorded here, once the call is certain to be made; ``deadline`` bounds
         the whole call (a new one starts when none is given); ``reference_id`` is the first
-        attempt's (an idempotency key's derived id), else a fresh one.
+        attempt's (an idempotency key's derived id), else a fresh one. An operation that
+        retries in the background (``Operation.retry_in_background``) answers ``PENDING``
+        (``reconciliation: RETRY_SCHEDULED``) when its first attempt must be retried, and the
+        retries run on :meth:`retry_later`'s threads.
         """
         deadline = deadline or self.start_deadline(operation)
-        call = _Call(operation, request, user_id, actor, operation.subject(request))
-        current = [self._open(call, reference_id, consent=consent)]
-        attempts = [0]
+        call = _Call(operation, request, user_id, actor, operation.subject(request), keyed=reference_id is not None)
+        record = self._open(call, reference_id, consent=consent)
+        if not (operation.retry_in_background and self.settings.background_retries > 0):
+            return self._attempts(call, record, deadline)
+        try:
+            return self._attempts(call, record, deadline, last=1)
+        except _RetryLater as later:
+            return self._schedule_retry(call, record, deadline, later)
+
+    def _attempts(self, call: _Call, record: OperationRecord, deadline: Deadline, *, first: int = 1,
+                  last: int | None = None, announced: bool = False) -> dict[str, Any]:
+        """Attempts ``first`` .. ``last`` (default: as many as the policy allows) of one call, and
+        the record settled with their outcome. ``last`` given, a retryable failure that would
+        still fit the deadline raises :class:`_RetryLater` instead of settling; ``announced``: the
+        caller already has a ``PENDING`` answer, so a failure emits its outcome event."""
+        operation = call.operation
+        current, attempts = [record], [0]
 
         def attempt(number: int) -> tuple[Outcome, str]:
             attempts[0] = number
@@ -189,18 +213,19 @@ class OperationRunner:
                 raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
                                        request_id=reference)
             response = self._send(call, reference, timeout=left)
-            outcome = operation.parse(response, reference, request)
+            outcome = operation.parse(response, reference, call.request)
             if operation.complete is not None and outcome.status == "SUCCESS":
-                outcome = operation.complete(self, outcome, request)
+                outcome = operation.complete(self, outcome, call.request)
             return outcome, reference
 
+        policy = self.policy if last is None else replace(self.policy, max_retries=min(self.policy.max_retries,
+                                                                                       last - 1))
         try:
-            outcome, reference = run_with_retry(
-                attempt, mode=operation.mode, policy=self.policy, sleep=self.sleep, rng=self.rng, deadline=deadline
-            )
+            outcome, reference = run_with_retry(attempt, mode=operation.mode, policy=policy, sleep=self.sleep,
+                                                rng=self.rng, deadline=deadline, first=first)
         except DecentroError as exc:
             reference = current[0].reference_id
-            if reference_id is not None and isinstance(exc, DuplicateReference) and attempts[0] <= 1:
+            if call.keyed and isinstance(exc, DuplicateReference) and attempts[0] <= 1:
                 # Decentro already has this key's derived id: another call with the same key
                 # (a concurrent repeat in a process that does not share our lock) was accepted,
                 # and the record is that call's to settle. Settling it FAILURE here would make
@@ -208,12 +233,18 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                # Not an outcome of the check (Decentro was not reached or refused the call): no event.
+                if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
+                        and self.policy.is_retryable(operation.mode, exc):
+                    delay = self.policy.delay(last, exc, self.rng)
+                    if self.policy.fits(delay, deadline):
+                        raise _RetryLater(exc, delay, attempts[0]) from exc
+                # Not an outcome of the check (Decentro was not reached or refused the call): no
+                # event, unless the caller was told PENDING and learns the failure from it.
                 self._settle(call, current[0], "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
-                             audited=exc.code, emit=False)
+                             audited=exc.code, emit=announced)
                 raise
             outcome = unknown
-        extra = operation.envelope_fields(request) if operation.envelope_fields else None
+        extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
         envelope = to_envelope(outcome, reference_id=reference, extra=extra)
         try:
             self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
@@ -226,6 +257,60 @@ class OperationRunner:
             log.error("decentro %s: the outcome could not be recorded (ref %s); the PENDING record remains",
                       operation.name, reference)
         return envelope
+
+    # -- retries off the caller's thread ---------------------------------------------------
+
+    def _schedule_retry(self, call: _Call, record: OperationRecord, deadline: Deadline,
+                        later: _RetryLater) -> dict[str, Any]:
+        """Answer ``PENDING`` now and hand the rest of the call to :meth:`retry_later`'s threads.
+
+        The record stays ``PENDING`` without a stored answer, so a repeat with the same
+        idempotency key answers ``IN_FLIGHT``; the retries keep its reference id (a WRITE), keep
+        the call's deadline, and settle it as the call would have. A process that dies first
+        leaves the ``PENDING`` record to reconciliation (``flask decentro reconcile``).
+        """
+        operation, exc = call.operation, later.error
+        self.record_audit(actor=call.actor, action=operation.name, subject=call.subject, outcome="RETRY_SCHEDULED",
+                          reference_id=record.reference_id, operation_id=None)
+        context = contextvars.copy_context()  # the call's observer sees the later attempts
+        self.retry_later(lambda: context.run(self._retry, call, record, deadline, later))
+        extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
+        pending = Outcome("PENDING", None, {"reconciliation": "RETRY_SCHEDULED", "reason": exc.code,
+                                            "retry_in_seconds": round(later.delay, 3)})
+        return to_envelope(pending, reference_id=record.reference_id, extra=extra)
+
+    def _retry(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
+        try:
+            self.sleep(later.delay)
+            self._attempts(call, record, deadline, first=later.attempts + 1, announced=True)
+        except DecentroError as exc:  # settled (and audited) by _attempts, or left PENDING
+            log.warning("decentro %s: retried in the background, failed (%s, ref %s)", call.operation.name,
+                        exc.code, record.reference_id)
+        except Exception:  # never lost silently: the PENDING record stays for reconciliation
+            log.exception("decentro %s: a background retry failed unexpectedly (ref %s)", call.operation.name,
+                          record.reference_id)
+
+    def retry_later(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the runner's retry threads (``DECENTRO_BACKGROUND_RETRIES`` of them,
+        started on first use, so a forking server starts them in each worker)."""
+        with self._retry_guard:
+            if self._retry_pool is None:
+                self._retry_pool = ThreadPoolExecutor(max_workers=self.settings.background_retries,
+                                                      thread_name_prefix="decentro-retry")
+            future = self._retry_pool.submit(task)
+            self._retries.add(future)
+        future.add_done_callback(self._forget_retry)
+
+    def _forget_retry(self, future: Future[None]) -> None:
+        with self._retry_guard:
+            self._retries.discard(future)
+
+    def drain_retries(self, timeout: float | None = None) -> bool:
+        """Wait until no background retry is left (``False``: some still ran at ``timeout``).
+        For tests, and for a graceful stop that should settle what it started."""
+        with self._retry_guard:
+            pending = list(self._retries)
+        return not futures_wait(pending, timeout=timeout).not_done
 
     def run_once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None,
                  actor: str, consent: ConsentRecord | None = None,
@@ -432,6 +517,15 @@ class _Call:
     user_id: str | None
     actor: str
     subject: str
+    keyed: bool = False  # the first reference id is derived from the caller's idempotency key
+
+
+class _RetryLater(Exception):
+    """A retryable failure of an attempt whose retries run in the background."""
+
+    def __init__(self, error: DecentroError, delay: float, attempts: int) -> None:
+        super().__init__(error.code)
+        self.error, self.delay, self.attempts = error, delay, attempts
 
 
 def _code_of(exc: BaseException) -> str:

@@ -108,9 +108,17 @@ class BlockingDecentroService:
         return WebhookProcessor.from_settings(self.settings, records=p.records, vault=p.vault, audit=p.audit,
                                               clock=self.clock, events=self.events, instruments=p.instruments)
 
+    def wait_for_retries(self, timeout: float | None = None) -> bool:
+        """Wait until the retries running off the callers' threads (``DECENTRO_BACKGROUND_RETRIES``)
+        have settled their records; ``False`` if some still ran after ``timeout`` seconds."""
+        return self._runner.drain_retries(timeout)
+
     def close(self) -> None:
         """Close what this service opened itself (HTTP pool, database connections) and stop
-        the event retry thread (undelivered events stay in the outbox)."""
+        the event retry thread (undelivered events stay in the outbox). Background retries get
+        until their calls' deadline to settle first (one still running then is left ``PENDING``,
+        for reconciliation)."""
+        self._runner.drain_retries(timeout=self.settings.deadline)
         self.events.close()
         if self._close is not None:
             self._close()

@@ -165,6 +165,11 @@ class Settings:
     max_retries: int = setting("DECENTRO_MAX_RETRIES", 3, int, "Retries after the first attempt")
     backoff_base: float = setting("DECENTRO_BACKOFF_BASE", 0.5, float, "First backoff, seconds (doubles)")
     backoff_max: float = setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
+    background_retries: int = setting(
+        "DECENTRO_BACKGROUND_RETRIES", 4, int,
+        "Threads retrying, off the caller's thread, collect requests Decentro refused unprocessed "
+        "(429, 503, no connection), the caller answered PENDING at once; 0: retry on the caller's thread"
+    )
     webhook_secrets: tuple[str, ...] = setting(
         "DECENTRO_WEBHOOK_SECRET", (), parse_secrets,
         "HMAC secret(s) for callbacks, at least 32 characters each in live mode; several (rotation) separated by spaces"
@@ -319,6 +324,8 @@ class Settings:
                 raise ConfigurationError("Unsafe live settings: " + "; ".join(unsafe))
         if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0 or self.deadline <= 0:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
+        if self.background_retries < 0:
+            raise ConfigurationError("DECENTRO_BACKGROUND_RETRIES must be >= 0")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
         if self.aadhaar_otp_timeout <= 0:

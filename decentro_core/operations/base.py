@@ -65,6 +65,11 @@ class Operation:
     recorded: bool = True
     """Whether each call writes its own operation record and audit event. A status look-up
     does not: the payment's own record changes, and is audited, only when its status does."""
+    retry_in_background: bool = False
+    """Whether a retry that must wait (a WRITE Decentro refused unprocessed: 429, 503, no
+    connection) runs off the caller's thread, the caller answered ``PENDING`` at once
+    (``DECENTRO_BACKGROUND_RETRIES``). Only for operations whose answer is ``PENDING`` whatever
+    Decentro says (a collect request waits for the payer): the caller loses nothing by not waiting."""
     budget: str | None = None
     """The setting holding this operation's own deadline and read timeout, seconds (Aadhaar
     OTP validation's ``aadhaar_otp_timeout``); ``None``: ``DECENTRO_DEADLINE`` and ``DECENTRO_TIMEOUT``."""

@@ -136,7 +136,7 @@ UPI_COLLECT = Operation(
     name=PAYMENT_OPERATION, method="POST", path="/v2/payments/collection", module="payments",
     mode=RetryMode.WRITE, schema=PaymentSchema(), body=collect_body, parse=parse_payment,
     subject=lambda request: f"UPI {request['customer_details']['upi_id'].split('@')[-1]} INR {request['amount']}",
-    envelope_fields=amount_fields,
+    envelope_fields=amount_fields, retry_in_background=True,
 )
 
 

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 import pytest
 
 from decentro_adapters.gateway.live import RequestsGateway
+from decentro_adapters.sql.stores import open_stores
+from decentro_adapters.vault.fernet import FernetVault
 from decentro_adapters.emulator.sandbox.server import SandboxServer, start_sandbox
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import AuthenticationFailed, UpstreamUnavailable
@@ -26,11 +28,15 @@ def sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
-def _live(sandbox: SandboxServer, **overrides: object) -> BlockingDecentroService:
+def _live_settings(sandbox: SandboxServer, **overrides: object) -> Settings:
     settings = Settings(use_mocks=False, api_base=sandbox.url, allow_insecure_api_base=True, payee_account="SANDBOXPAYEE",
                         encryption_keys=("unused",), audit_keys=("a" * 43,), timeout=0.5, connect_timeout=0.5,
                         backoff_base=0.01, backoff_max=0.02, **CREDENTIALS)
-    settings = replace(settings, **overrides)
+    return replace(settings, **overrides)
+
+
+def _live(sandbox: SandboxServer, **overrides: object) -> BlockingDecentroService:
+    settings = _live_settings(sandbox, **overrides)
     return BlockingDecentroService(settings, memory_ports(RequestsGateway(settings)), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc), rng=random.Random(3))
 
 
@@ -132,3 +138,26 @@ def test_a_payment_refused_with_503_is_retried_with_the_same_reference(sandbox):
     assert result["status"] == "PENDING" and result["data"]["transaction_id"]
     assert "reconciliation" not in result["data"]
     assert _received(sandbox, "/v2/payments/upi/link") == 2
+
+
+def test_a_collect_request_refused_with_503_is_retried_off_the_callers_thread_on_sql_stores(sandbox, database_url):
+    """Over HTTP and a real database: the caller gets PENDING (RETRY_SCHEDULED) after one
+    request; a retry thread, with its own database connection, sends the same reference again
+    and stores the transaction id Decentro gave it."""
+    sandbox.faults.load({"faults": [{"path": "/v2/payments/collection", "kind": "503", "count": 1}]})
+    vault = FernetVault([FernetVault.generate_key()])
+    with open_stores(database_url, vault=vault) as stores:
+        settings = _live_settings(sandbox, backoff_base=0.05)
+        ports = memory_ports(RequestsGateway(settings), vault=vault, audit=stores.audit,
+                             consents=stores.consents, records=stores.records)
+        service = BlockingDecentroService(settings, ports, rng=random.Random(3))
+        try:
+            result = service.initiate_payment({"amount": 10, "customer_details": {"upi_id": "test.payer@okaxis"}})
+            assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "RETRY_SCHEDULED")
+            assert service.wait_for_retries(30.0)
+        finally:
+            service.close()
+            ports.gateway.close()
+        record = stores.records.get_operation(result["data"]["reference_id"])
+    assert _received(sandbox, "/v2/payments/collection") == 2
+    assert record is not None and record.status == "PENDING" and record.operation_id
