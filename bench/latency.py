@@ -136,12 +136,17 @@ def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = 
         medians = interleaved(variants, rounds=rounds, per_round=per_round, warmup=min(per_round, 20))
         trips: dict[str, Any] = {}
         if with_postgres:
-            from .roundtrips import kyc_miss_round_trips
+            from .roundtrips import kyc_hit_round_trips, kyc_miss_round_trips
 
             service, counter = extra["service"], extra["counter"]
             kyc_miss_round_trips(service, service.ports.records._db, counter, misses=10, label="bench-rt")
             trips = {"misses": 10, "postgres": counter.postgres / 10, "redis": counter.redis / 10,
                      "commits": counter.commits / 10, "statements": counter.statements[: counter.postgres // 10]}
+            counter.reset()
+            kyc_hit_round_trips(service, service.ports.records._db, counter, hits=10, label="bench-rt-hit")
+            trips["hit"] = {"hits": 10, "postgres": counter.postgres / 10, "redis": counter.redis / 10,
+                            "commits": counter.commits / 10,
+                            "statements": counter.statements[: counter.postgres // 10]}
     ms = {name: spread(values) for name, values in medians.items()}
     ratios = {name: median_ratio(medians, name, "raw") for name in medians if name != "raw"}
     no_env = {name: median_ratio(medians, name, "raw_no_env") for name in medians if name != "raw_no_env"}

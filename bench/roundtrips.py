@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CountingRedis", "RoundTrips", "count_postgres", "kyc_miss_round_trips"]
+__all__ = ["CountingRedis", "RoundTrips", "count_postgres", "kyc_hit_round_trips", "kyc_miss_round_trips"]
 
 
 @dataclass
@@ -118,4 +118,19 @@ def kyc_miss_round_trips(service: Any, database: Any, counter: RoundTrips, *, mi
         for n in range(misses):
             result = service.verify_pan(pan, user_id=f"{label}-{n}")
             assert result["status"] == "SUCCESS" and not result["data"].get("cached"), result
+    return counter
+
+
+def kyc_hit_round_trips(service: Any, database: Any, counter: RoundTrips, *, hits: int = 1,
+                        pan: str = "ABCDE1234F", label: str = "rt-hit") -> RoundTrips:
+    """Round trips of ``hits`` KYC cache hits (the consent row and the audit row), after the miss
+    that fills the cache and one uncounted hit."""
+    user = f"{label}-user"
+    assert not service.verify_pan(pan, user_id=user)["data"].get("cached")
+    with count_postgres(database, counter):
+        assert service.verify_pan(pan, user_id=user)["data"].get("cached") is True
+        counter.reset()
+        for _ in range(hits):
+            result = service.verify_pan(pan, user_id=user)
+            assert result["data"].get("cached") is True, result
     return counter

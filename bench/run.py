@@ -114,6 +114,9 @@ def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
             values["pg_round_trips_per_kyc_miss"] = trips["postgres"]
             values["redis_round_trips_per_kyc_miss"] = trips["redis"]
             values["pg_commits_per_kyc_miss"] = trips["commits"]
+            if "hit" in trips:
+                values["pg_round_trips_per_kyc_hit"] = trips["hit"]["postgres"]
+                values["pg_commits_per_kyc_hit"] = trips["hit"]["commits"]
     if "upstream" in details:
         values["upstream_calls_per_unique_document"] = details["upstream"]["calls_per_unique_document"]
     if "wrk" in details:

@@ -351,6 +351,13 @@ class MemoryRecordStore:
             consents.record(consent)
         self.save_operation(record)
 
+    def record_access(self, audit_event: AuditEvent, *, audit: AuditSink, consent: ConsentRecord | None,
+                      consents: ConsentStore) -> None:
+        with self._guard:
+            if consent is not None:
+                consents.record(consent)
+            audit.append(audit_event)
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         with self._guard:

@@ -460,6 +460,13 @@ class RecordStore(Protocol):
         database's)."""
         ...
 
+    def record_access(self, audit_event: AuditEvent, *, audit: AuditSink, consent: ConsentRecord | None,
+                      consents: ConsentStore) -> None:
+        """An answer served without a new operation record (a KYC cache hit): record ``consent``
+        (if any) in ``consents`` and append ``audit_event`` to ``audit`` in one transaction (a
+        store may do both in one commit when they are its own database's)."""
+        ...
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         """In one transaction: merge ``record`` as :meth:`save_operation` does, append

@@ -159,12 +159,12 @@ class OperationRunner:
         return updated
 
     def record_audit(self, *, actor: str, action: str, subject: str, outcome: str, reference_id: str | None,
-                     operation_id: str | None) -> None:
-        """Append one audit event; ``subject`` is already masked."""
-        self.ports.audit.append(AuditEvent(
-            actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
-            operation_id=operation_id, reference_id=reference_id,
-        ))
+                     operation_id: str | None, consent: ConsentRecord | None = None) -> None:
+        """Append one audit event (``subject`` is already masked), and record ``consent`` in the
+        same transaction (``RecordStore.record_access``: one commit on PostgreSQL)."""
+        event = AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
+                           operation_id=operation_id, reference_id=reference_id)
+        self.ports.records.record_access(event, audit=self.ports.audit, consent=consent, consents=self.ports.consents)
         log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id,
                  extra=log_fields(action, reference_id, status=outcome))
 
@@ -493,10 +493,9 @@ class OperationRunner:
             log.error("decentro %s: the cache is unavailable (%s); calling Decentro without it",
                       operation.name, type(exc.__cause__ or exc).__name__)
             return self.run(operation, request, user_id=user_id, actor=actor, consent=consent, deadline=deadline)
-        if consent is not None:
-            self.ports.consents.record(consent)
         self.record_audit(actor=actor, action=operation.name, subject=operation.subject(request), outcome="CACHE_HIT",
-                          reference_id=hit["data"].get("reference_id"), operation_id=hit["data"].get("operation_id"))
+                          reference_id=hit["data"].get("reference_id"), operation_id=hit["data"].get("operation_id"),
+                          consent=consent)
         return {**hit, "data": {**hit["data"], "cached": True}}
 
     def _cache_success(self, operation: Operation, user_id: str, key: str, envelope: dict[str, Any]) -> None:

@@ -69,7 +69,7 @@ class PeeweeAuditSink:
         self.database = database
         self.sql_locks = "" if dialect.sqlite else locks  # for a record store's settle that appends too
         self.sql_last_link = last
-        self._sql_begin_last = "BEGIN; " + self._sql_last
+        self.sql_begin_last = "BEGIN; " + self._sql_last  # an append's first round trip (PostgreSQL)
         names = ", ".join(f'"{c}"' for c in _COLUMNS)
         marks = ", ".join("?" for _ in _COLUMNS)
         self._sql_insert = self.sql_insert = dialect.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})')
@@ -110,7 +110,7 @@ class PeeweeAuditSink:
         """
         db = self._db
         with manual_transaction(db):
-            found = execute(db, self._sql_begin_last).fetchone()
+            found = execute(db, self.sql_begin_last).fetchone()
             execute(db, self._sql_insert_commit, self._values(found, event))
 
     def _values(self, found: tuple[Any, ...] | None, event: AuditEvent) -> tuple[Any, ...]:

@@ -198,6 +198,36 @@ class PeeweeRecordStore:
             consents.record(consent)
         self.save_operation(record)
 
+    def record_access(self, audit_event: AuditEvent, *, audit: AuditSink, consent: ConsentRecord | None,
+                      consents: ConsentStore) -> None:
+        """The consent (if any) and the audit event of an answer served from the cache, in one
+        transaction. On PostgreSQL, with this database's audit sink and consent store, in two round
+        trips and one commit: ``BEGIN``, the audit locks and the chain's last link; then the
+        consent row, the audit row and ``COMMIT``."""
+        db = self._db
+        own_consents = consent is None or isinstance(consents, PeeweeConsentStore) and consents._db is db
+        if not (isinstance(audit, PeeweeAuditSink) and audit.database is db and own_consents):
+            if consent is not None:
+                consents.record(consent)
+            audit.append(audit_event)
+            return
+        statements: list[str] = []
+        params: list[Any] = []
+        if consent is not None:
+            assert isinstance(consents, PeeweeConsentStore)
+            statements.append(consents.sql_insert_plain)
+            params += consents.values(consent)
+        with session(db):
+            if self._dialect.sqlite:
+                with self._transaction():
+                    for statement in statements:
+                        execute(db, statement, params)
+                    audit.append(audit_event)  # joins the transaction
+                return
+            with manual_transaction(db):
+                found = execute(db, audit.sql_begin_last).fetchone()
+                self._write_and_commit(statements, params, None, audit, found[0] if found else None, audit_event)
+
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
         """One transaction: lock the stored record, merge ``record``, write the outcome event

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.roundtrips import CountingRedis, RoundTrips, kyc_miss_round_trips
+from bench.roundtrips import CountingRedis, RoundTrips, kyc_hit_round_trips, kyc_miss_round_trips
 from decentro_adapters.bootstrap import build
 from decentro_adapters.cache.redis_cache import RedisCache
 from decentro_core.settings import Settings
@@ -24,14 +24,24 @@ MAX_COMMITS = 2  # the write-ahead; the settle with its outcome event and audit 
 MAX_REDIS = 3  # GET, lock + re-read, the two result writes + release
 
 
-def test_one_kyc_miss_stays_within_its_round_trips(postgres_url: str, redis_url: str, redis_prefix: str) -> None:
-    counter = RoundTrips()
-    cache = RedisCache(redis_url, prefix=redis_prefix, client=CountingRedis(redis_url, counter))
-    settings = Settings.from_mapping({
+# A cache hit: BEGIN + audit locks + the last link; consent row + audit row + COMMIT.
+MAX_POSTGRES_HIT = 2
+MAX_COMMITS_HIT = 1
+MAX_REDIS_HIT = 1  # GET
+
+
+def _settings(postgres_url: str) -> Settings:
+    return Settings.from_mapping({
         "USE_MOCKS": "true", "DECENTRO_DATABASE_URL": postgres_url,
         "DECENTRO_AUDIT_KEYS": "test-round-trips-audit-key-" + "r" * 20,
         "DECENTRO_ENCRYPTION_KEYS": "MXjFyX5EitONB3igFrq2qZzk3Kfew9ahOlOaSKrYkX0=",
     }).check()
+
+
+def test_one_kyc_miss_stays_within_its_round_trips(postgres_url: str, redis_url: str, redis_prefix: str) -> None:
+    counter = RoundTrips()
+    cache = RedisCache(redis_url, prefix=redis_prefix, client=CountingRedis(redis_url, counter))
+    settings = _settings(postgres_url)
     with build(settings, cache=cache) as system:
         database = system.service.ports.records._db
         kyc_miss_round_trips(system.service, database, counter, misses=3)
@@ -40,6 +50,21 @@ def test_one_kyc_miss_stays_within_its_round_trips(postgres_url: str, redis_url:
     assert per_miss[1] <= MAX_COMMITS, counter.statements
     assert per_miss[2] <= MAX_REDIS
     assert counter.postgres > 0 and counter.redis > 0  # the counters saw the calls at all
+
+
+def test_a_cache_hit_writes_its_consent_and_audit_rows_in_one_commit(postgres_url: str, redis_url: str,
+                                                                     redis_prefix: str) -> None:
+    counter = RoundTrips()
+    cache = RedisCache(redis_url, prefix=redis_prefix, client=CountingRedis(redis_url, counter))
+    with build(_settings(postgres_url), cache=cache) as system:
+        service = system.service
+        kyc_hit_round_trips(service, service.ports.records._db, counter, hits=3)
+        consents = service.ports.consents.for_user("rt-hit-user")
+        verified = service.ports.audit.verify()
+    assert counter.postgres / 3 <= MAX_POSTGRES_HIT and counter.commits / 3 <= MAX_COMMITS_HIT, counter.statements
+    assert counter.redis / 3 <= MAX_REDIS_HIT and counter.postgres > 0
+    assert len(consents) == 5  # the miss, the uncounted hit, three hits: each has its consent row
+    assert verified.ok
 
 
 def test_a_connection_the_server_dropped_is_replaced_without_an_error(postgres_url: str) -> None:
