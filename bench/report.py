@@ -317,7 +317,7 @@ throughput ratios move between runs (earlier runs the same day gave `route_vs_ba
 - **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is one
   over the request's wall time: the bare route waits on one upstream call, ours on that call plus
   the round trips above and the rate limiter's Redis hit. Done: schemas built once per view (each
-  instance deep-copied its fields: 3 per request; consent is still validated twice), a shared
+  instance deep-copied its fields: 3 per request; a consent the route validated is not validated again by the service), a shared
   watchdog thread instead of one `threading.Timer` per upstream call (`gateway_vs_raw_no_env`
   went from 1.78 to 1.04), `DECENTRO_RATELIMIT_HEADERS=false` skips the limiter's read-back. The
   CPU profile puts the Redis client, werkzeug, requests/urllib3, marshmallow and Fernet ahead of

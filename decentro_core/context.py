@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConsentRequired, ValidationError
@@ -29,20 +29,28 @@ class Consent:
     client_ip: str | None = None
     user_agent: str | None = None
     asserted: bool = False
+    _checked: bool = field(default=False, init=False, repr=False, compare=False)
+    """Made by :meth:`coerce`: validated already, so coercing it again returns it as it is (not
+    an ``__init__`` argument, so neither a hand-built nor a ``dataclasses.replace``-d one has it)."""
 
     @classmethod
     def coerce(cls, value: Consent | Mapping[str, Any]) -> Consent:
-        """Validate a consent given as a mapping (raises ``ConsentRequired`` if not given)."""
+        """Validate a consent given as a mapping or built by hand (raises ``ConsentRequired`` if
+        not given); one :meth:`coerce` made is returned unchecked (a route checked it)."""
         if not isinstance(value, (Consent, Mapping)):
             raise ConsentRequired({"consent": ["Consent must be an object with given, text and purpose."]})
         if isinstance(value, Consent):
+            if value._checked:
+                return value
             value = {"given": value.given, "text": value.text, "purpose": value.purpose,
                      "client_ip": value.client_ip, "user_agent": value.user_agent}
         try:
             data = load(_CONSENT_SCHEMA, value)
         except ValidationError as exc:
             raise ConsentRequired(exc.fields, message="Explicit consent (given, text, purpose) is required") from None
-        return cls(**data)
+        checked = cls(**data)
+        object.__setattr__(checked, "_checked", True)  # frozen: set once, here
+        return checked
 
     @classmethod
     def asserted_by_caller(cls, purpose: str, context: CallContext | None = None) -> Consent:

@@ -130,3 +130,22 @@ def test_payments_and_notifications_record_no_kyc_consent(h: Harness) -> None:
     h.service.initiate_payment({"amount": 10})
     h.service.send_sms("9876543210", "hello")
     assert h.consents.records == []
+
+
+def test_a_consent_coerce_checked_is_not_checked_again_but_a_hand_built_or_replaced_one_is(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from decentro_core import context
+
+    checked = Consent.coerce({"given": True, "text": TEXT, "purpose": PURPOSE})
+    loads: list[object] = []
+    real_load = context.load
+    monkeypatch.setattr(context, "load", lambda schema, value: loads.append(value) or real_load(schema, value))
+    assert Consent.coerce(checked) is checked and loads == []
+    h.service.verify_pan("ABCDE1234F", consent=checked)
+    assert loads == [] and h.consents.records[-1].purpose == PURPOSE
+    for unchecked in (Consent(text=TEXT, purpose="too short"), dataclasses.replace(checked, purpose="too short")):
+        with pytest.raises(ConsentRequired):
+            h.service.verify_pan("ABCDE1234F", consent=unchecked)
+    assert len(loads) == 2
