@@ -25,8 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +33,7 @@ from .events import EventDispatcher, outcome_event
 from .breaker import CircuitBreaker
 from .errors import (
     CacheUnavailable,
+    CircuitOpen,
     DeadlineExceeded,
     DecentroError,
     DuplicateReference,
@@ -49,6 +48,7 @@ from .errors import (
 from .observability import Instruments, current_call, log_fields, observed_call
 from .operations.base import Operation, Request
 from .ports import AuditEvent, Clock, ConsentRecord, GatewayRequest, GatewayResponse, IdFactory, OperationRecord, Ports
+from .scheduling import DelayedTasks
 from .retry import MIN_ATTEMPT_SECONDS, Deadline, RetryMode, RetryPolicy, raise_for_transient_status, run_with_retry
 from .settings import Settings
 
@@ -71,8 +71,7 @@ class OperationRunner:
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
     breaker: CircuitBreaker | None = None
     events: EventDispatcher | None = None
-    _retry_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _retries: set[Future[None]] = field(default_factory=set, init=False, repr=False)
+    _retries: DelayedTasks | None = field(default=None, init=False, repr=False)
     _retry_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,7 +180,7 @@ class OperationRunner:
         attempt's (an idempotency key's derived id), else a fresh one. An operation that
         retries in the background (``Operation.retry_in_background``) answers ``PENDING``
         (``reconciliation: RETRY_SCHEDULED``) when its first attempt must be retried, and the
-        retries run on :meth:`retry_later`'s threads.
+        retries wait and run off the caller's thread (:mod:`decentro_core.scheduling`).
         """
         deadline = deadline or self.start_deadline(operation)
         call = _Call(operation, request, user_id, actor, operation.subject(request), keyed=reference_id is not None)
@@ -233,9 +232,14 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
+                # A background retry also waits out an open circuit (nothing was sent); the
+                # caller's own first attempt fails fast on one, as every call does.
+                paused = announced and isinstance(exc, CircuitOpen)
                 if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
-                        and self.policy.is_retryable(operation.mode, exc):
+                        and (paused or self.policy.is_retryable(operation.mode, exc)):
                     delay = self.policy.delay(last, exc, self.rng)
+                    if paused:
+                        delay = max(delay, self.settings.breaker_cooldown)
                     if self.policy.fits(delay, deadline):
                         raise _RetryLater(exc, delay, attempts[0]) from exc
                 # Not an outcome of the check (Decentro was not reached or refused the call): no
@@ -262,7 +266,7 @@ class OperationRunner:
 
     def _schedule_retry(self, call: _Call, record: OperationRecord, deadline: Deadline,
                         later: _RetryLater) -> dict[str, Any]:
-        """Answer ``PENDING`` now and hand the rest of the call to :meth:`retry_later`'s threads.
+        """Answer ``PENDING`` now and hand the rest of the call to the background retries.
 
         The record stays ``PENDING`` without a stored answer, so a repeat with the same
         idempotency key answers ``IN_FLIGHT``; the retries keep its reference id (a WRITE), keep
@@ -272,17 +276,28 @@ class OperationRunner:
         operation, exc = call.operation, later.error
         self.record_audit(actor=call.actor, action=operation.name, subject=call.subject, outcome="RETRY_SCHEDULED",
                           reference_id=record.reference_id, operation_id=None)
-        context = contextvars.copy_context()  # the call's observer sees the later attempts
-        self.retry_later(lambda: context.run(self._retry, call, record, deadline, later))
+        self._retry_later(call, record, deadline, later)
         extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
         pending = Outcome("PENDING", None, {"reconciliation": "RETRY_SCHEDULED", "reason": exc.code,
                                             "retry_in_seconds": round(later.delay, 3)})
         return to_envelope(pending, reference_id=record.reference_id, extra=extra)
 
+    def _retry_later(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
+        context = contextvars.copy_context()  # the call's observer sees the later attempts
+        with self._retry_guard:
+            if self._retries is None:
+                # Real time, whatever clock the deadlines use: the workers wait on it.
+                self._retries = DelayedTasks(self.settings.background_retries)
+        self._retries.schedule(later.delay, lambda: context.run(self._retry, call, record, deadline, later))
+
     def _retry(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
+        """One more attempt; a retryable failure waits again off any thread, until the attempts or
+        the deadline run out."""
+        attempt = later.attempts + 1
         try:
-            self.sleep(later.delay)
-            self._attempts(call, record, deadline, first=later.attempts + 1, announced=True)
+            self._attempts(call, record, deadline, first=attempt, last=attempt, announced=True)
+        except _RetryLater as again:
+            self._retry_later(call, record, deadline, again)
         except DecentroError as exc:  # settled (and audited) by _attempts, or left PENDING
             log.warning("decentro %s: retried in the background, failed (%s, ref %s)", call.operation.name,
                         exc.code, record.reference_id)
@@ -290,27 +305,12 @@ class OperationRunner:
             log.exception("decentro %s: a background retry failed unexpectedly (ref %s)", call.operation.name,
                           record.reference_id)
 
-    def retry_later(self, task: Callable[[], None]) -> None:
-        """Run ``task`` on the runner's retry threads (``DECENTRO_BACKGROUND_RETRIES`` of them,
-        started on first use, so a forking server starts them in each worker)."""
-        with self._retry_guard:
-            if self._retry_pool is None:
-                self._retry_pool = ThreadPoolExecutor(max_workers=self.settings.background_retries,
-                                                      thread_name_prefix="decentro-retry")
-            future = self._retry_pool.submit(task)
-            self._retries.add(future)
-        future.add_done_callback(self._forget_retry)
-
-    def _forget_retry(self, future: Future[None]) -> None:
-        with self._retry_guard:
-            self._retries.discard(future)
-
     def drain_retries(self, timeout: float | None = None) -> bool:
-        """Wait until no background retry is left (``False``: some still ran at ``timeout``).
-        For tests, and for a graceful stop that should settle what it started."""
+        """Wait until no background retry is waiting or running (``False``: some still were at
+        ``timeout``). For tests, and for a stop that should settle what it started."""
         with self._retry_guard:
-            pending = list(self._retries)
-        return not futures_wait(pending, timeout=timeout).not_done
+            retries = self._retries
+        return retries is None or retries.drain(timeout)
 
     def run_once(self, operation: Operation, request: Request, reference: str, *, user_id: str | None,
                  actor: str, consent: ConsentRecord | None = None,

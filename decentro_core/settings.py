@@ -167,8 +167,8 @@ class Settings:
     backoff_max: float = setting("DECENTRO_BACKOFF_MAX", 8.0, float, "Longest backoff, seconds")
     background_retries: int = setting(
         "DECENTRO_BACKGROUND_RETRIES", 4, int,
-        "Threads retrying, off the caller's thread, collect requests Decentro refused unprocessed "
-        "(429, 503, no connection), the caller answered PENDING at once; 0: retry on the caller's thread"
+        "Threads sending, off the caller's thread, the retries of collect requests Decentro refused "
+        "unprocessed (429, 503, no connection), the caller answered PENDING at once; 0: retry on the caller's thread"
     )
     webhook_secrets: tuple[str, ...] = setting(
         "DECENTRO_WEBHOOK_SECRET", (), parse_secrets,

@@ -9,12 +9,12 @@ import threading
 from typing import Any
 
 import pytest
-from fakes import Harness, RecordingSleep, ScriptedGateway, answer, build, payment_created
+from fakes import Harness, ScriptedGateway, answer, build, payment_created
 
 from decentro_core.errors import GatewayConnectionError, GatewayTimeout, UpstreamUnavailable
 from decentro_core.ports import OutcomeEvent
 
-WAIT = 30.0  # generous: a busy CI machine; nothing here sleeps for real
+WAIT = 60.0  # generous, for a busy CI machine: waits end as soon as the retries have settled
 
 
 def _collect(amount: Any = 10.0) -> dict[str, Any]:
@@ -23,34 +23,35 @@ def _collect(amount: Any = 10.0) -> dict[str, Any]:
                                  "upi_id": "test.payer@okaxis"}}
 
 
-class ThreadSleep(RecordingSleep):
-    """Records which threads were made to wait."""
+class Threads:
+    """A scripted answer that also notes which thread sent the request."""
 
-    def __init__(self, inner: RecordingSleep) -> None:
-        super().__init__(inner.monotonic)
-        self.threads: set[int] = set()
+    def __init__(self, answer: Any) -> None:
+        self.answer, self.seen = answer, []  # type: ignore[var-annotated]
 
-    def __call__(self, seconds: float) -> None:
-        self.threads.add(threading.get_ident())
-        super().__call__(seconds)
+    def __call__(self, request: Any) -> Any:
+        self.seen.append(threading.get_ident())
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
 
 
-def _harness(gateway: Any, **settings: Any) -> tuple[Harness, ThreadSleep]:
-    h = build(gateway, **settings)
-    sleep = ThreadSleep(h.sleep)
-    h.service._runner.sleep = sleep
-    return h, sleep
+def _harness(gateway: Any, **settings: Any) -> Harness:
+    """Backoffs of 10-20 ms: the background retries wait in real time (on no thread)."""
+    return build(gateway, **{"backoff_base": 0.01, "backoff_max": 0.02, **settings})
 
 
 def test_a_503_answers_pending_at_once_and_the_retry_settles_the_record_with_the_same_reference() -> None:
-    gateway = ScriptedGateway([answer(503, {"status": "FAILURE"}), payment_created("TXN-LATER")])
-    h, sleep = _harness(gateway)
+    first, second = Threads(answer(503, {"status": "FAILURE"})), Threads(payment_created("TXN-LATER"))
+    gateway = ScriptedGateway([first, second])
+    h = _harness(gateway)
     result = h.service.initiate_payment(_collect())
     reference = result["data"]["reference_id"]
     assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "RETRY_SCHEDULED")
     assert result["data"]["reason"] == "UPSTREAM_UNAVAILABLE" and result["data"]["amount"] == "10.00"
     assert h.service.wait_for_retries(WAIT)
-    assert threading.get_ident() not in sleep.threads and len(sleep.threads) == 1  # only a retry thread waited
+    assert h.sleep.delays == []  # the caller never slept, nor did any thread: the retry waited unheld
+    assert first.seen == [threading.get_ident()] and second.seen and second.seen != first.seen
     assert [r.body["reference_id"] for r in gateway.requests] == [reference, reference]
     record = h.record(reference)
     assert (record.status, record.operation_id) == ("PENDING", "TXN-LATER")
@@ -61,7 +62,7 @@ def test_a_503_answers_pending_at_once_and_the_retry_settles_the_record_with_the
 
 def test_retries_that_all_fail_settle_the_payment_failed_and_tell_the_host_by_an_event() -> None:
     gateway = ScriptedGateway([answer(503, {})])
-    h, _ = _harness(gateway)
+    h = _harness(gateway)
     got: list[OutcomeEvent] = []
     h.service.on("payment.failed", got.append)
     reference = h.service.initiate_payment(_collect())["data"]["reference_id"]
@@ -75,7 +76,7 @@ def test_retries_that_all_fail_settle_the_payment_failed_and_tell_the_host_by_an
 
 def test_a_connection_refused_before_sending_is_retried_in_the_background_too() -> None:
     gateway = ScriptedGateway([GatewayConnectionError("refused"), payment_created("TXN-2")])
-    h, _ = _harness(gateway)
+    h = _harness(gateway)
     result = h.service.initiate_payment(_collect())
     assert result["data"]["reconciliation"] == "RETRY_SCHEDULED"
     assert h.service.wait_for_retries(WAIT)
@@ -84,32 +85,32 @@ def test_a_connection_refused_before_sending_is_retried_in_the_background_too() 
 
 def test_a_timeout_is_never_retried_and_answers_outcome_unknown_on_the_callers_thread() -> None:
     gateway = ScriptedGateway([GatewayTimeout("slow"), payment_created()])
-    h, sleep = _harness(gateway)
+    h = _harness(gateway)
     result = h.service.initiate_payment(_collect())
     assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "OUTCOME_UNKNOWN")
     assert h.service.wait_for_retries(WAIT)
-    assert len(gateway.requests) == 1 and sleep.delays == []
+    assert len(gateway.requests) == 1 and h.sleep.delays == []
 
 
 def test_a_payment_link_still_waits_for_its_retry_the_caller_needs_the_link() -> None:
     gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-LINK")])
-    h, sleep = _harness(gateway)
+    h = _harness(gateway)
     result = h.service.initiate_payment({"amount": 10.0})
     assert result["data"]["operation_id"] == "TXN-LINK" and "reconciliation" not in result["data"]
-    assert sleep.threads == {threading.get_ident()}
+    assert len(h.sleep.delays) == 1  # the caller's thread waited out the backoff
 
 
 def test_with_no_background_threads_a_collect_request_retries_on_the_callers_thread() -> None:
     gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-3")])
-    h, sleep = _harness(gateway, background_retries=0)
+    h = _harness(gateway, background_retries=0)
     result = h.service.initiate_payment(_collect())
     assert result["data"]["operation_id"] == "TXN-3" and "reconciliation" not in result["data"]
-    assert sleep.threads == {threading.get_ident()}
+    assert len(h.sleep.delays) == 1
 
 
 def test_without_retries_left_the_failure_is_raised_to_the_caller() -> None:
     gateway = ScriptedGateway([answer(503, {})])
-    h, _ = _harness(gateway, max_retries=0)
+    h = _harness(gateway, max_retries=0)
     with pytest.raises(UpstreamUnavailable):
         h.service.initiate_payment(_collect())
     assert len(gateway.requests) == 1
@@ -117,29 +118,22 @@ def test_without_retries_left_the_failure_is_raised_to_the_caller() -> None:
 
 def test_a_deadline_too_short_for_a_retry_fails_the_call_now_instead_of_scheduling_one() -> None:
     gateway = ScriptedGateway([answer(503, {})])
-    h, _ = _harness(gateway, deadline=1.2)  # 1 s is kept for an attempt; the 0.5 s backoff does not fit
+    h = _harness(gateway, deadline=1.2, backoff_base=0.5, backoff_max=0.5)  # 1 s kept for an attempt: 0.5 s more does not fit
     with pytest.raises(UpstreamUnavailable):
         h.service.initiate_payment(_collect())
     assert len(gateway.requests) == 1 and h.service.wait_for_retries(WAIT)
 
 
 def test_a_repeat_with_the_same_key_while_the_retry_waits_answers_in_flight_without_calling() -> None:
-    release = threading.Event()
     gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-K")])
-    h, sleep = _harness(gateway)
-    real_sleep = h.service._runner.sleep
-
-    def held(seconds: float) -> None:
-        assert release.wait(WAIT)
-        real_sleep(seconds)
-
-    h.service._runner.sleep = held
+    h = _harness(gateway, backoff_base=5.0, backoff_max=5.0, deadline=60.0)  # waits while we look
     first = h.service.initiate_payment(_collect(), user_id="u1", idempotency_key="order-7")
     again = h.service.initiate_payment(_collect(), user_id="u1", idempotency_key="order-7")
     assert first["data"]["reconciliation"] == "RETRY_SCHEDULED"
     assert (again["status"], again["data"]["reconciliation"]) == ("PENDING", "IN_FLIGHT")
     assert again["data"]["reference_id"] == first["data"]["reference_id"] and len(gateway.requests) == 1
-    release.set()
+    assert h.service._runner._retries is not None and h.service._runner._retries.pending() == 1
+    assert not h.service.wait_for_retries(0.05)  # still waiting: says so rather than blocking
     assert h.service.wait_for_retries(WAIT)
     replay = h.service.initiate_payment(_collect(), user_id="u1", idempotency_key="order-7")
     assert replay["data"]["transaction_id"] == "TXN-K" and replay["data"]["idempotent_replay"] is True
@@ -148,7 +142,64 @@ def test_a_repeat_with_the_same_key_while_the_retry_waits_answers_in_flight_with
 
 def test_the_service_closes_only_after_its_background_retries_settled() -> None:
     gateway = ScriptedGateway([answer(429, {}), payment_created("TXN-C")])
-    h, _ = _harness(gateway)
+    h = _harness(gateway)
     reference = h.service.initiate_payment(_collect())["data"]["reference_id"]
     h.service.close()
     assert h.record(reference).operation_id == "TXN-C"
+
+
+def test_many_waiting_retries_hold_no_thread_each_and_all_settle() -> None:
+    """200 collect requests refused at once: a waiting retry holds no thread, so two workers
+    settle them all within the backoff, not one backoff after another."""
+    refused: set[str] = set()
+
+    def once_refused(request: Any) -> Any:  # each reference refused once, then accepted
+        if request.reference_id not in refused:
+            refused.add(request.reference_id)
+            return answer(503, {})
+        return payment_created("TXN-" + request.reference_id)
+
+    h = _harness(ScriptedGateway([once_refused]), background_retries=2, backoff_base=0.2, backoff_max=0.2,
+                 breaker_threshold=0)
+    references = [h.service.initiate_payment(_collect())["data"]["reference_id"] for _ in range(200)]
+    assert h.service.wait_for_retries(WAIT)
+    assert [h.record(r).operation_id for r in references] == ["TXN-" + r for r in references]
+    assert threading.active_count() < 10  # the workers ended with the work
+
+
+def test_delayed_tasks_run_in_due_order_and_their_workers_end_when_idle() -> None:
+    from decentro_core.scheduling import DelayedTasks
+
+    tasks, ran = DelayedTasks(3, name="test-delayed"), []
+    for delay, label in [(0.15, "c"), (0.0, "a"), (0.05, "b")]:
+        tasks.schedule(delay, lambda label=label: ran.append(label))
+    tasks.schedule(0.0, lambda: 1 / 0)  # a failing task is logged; the worker goes on
+    assert tasks.drain(WAIT) and ran == ["a", "b", "c"] and tasks.pending() == 0
+    assert wait_until(lambda: not any(t.name.startswith("test-delayed") for t in threading.enumerate()))
+
+
+def wait_until(condition: Any, limit: float = WAIT) -> bool:
+    import time
+
+    ends = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_payment() -> None:
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-B")])
+    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=8, deadline=60.0)
+    breaker = h.service._runner.breaker
+    assert breaker is not None
+    changes: list[str] = []
+    breaker._listener = lambda key, change: changes.append(change)
+    reference = h.service.initiate_payment(_collect())["data"]["reference_id"]
+    # 503, 503: the circuit opens; the retry is refused by it (nothing sent) and waits again
+    assert wait_until(lambda: "rejected" in changes)
+    assert len(gateway.requests) == 2 and h.record(reference).status == "PENDING"
+    breaker.succeeded("payments")  # what a status read's successful trial does
+    assert h.service.wait_for_retries(WAIT)
+    assert len(gateway.requests) == 3 and h.record(reference).operation_id == "TXN-B"
