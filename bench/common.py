@@ -98,11 +98,13 @@ def pan_for(index: int) -> str:
 
 
 def interleaved(variants: dict[str, Callable[[], Any]], *, rounds: int, per_round: int,
-                warmup: int = 20) -> dict[str, list[float]]:
+                warmup: int = 20, cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Per round, the median milliseconds per call of every variant.
 
     Variants are interleaved call by call (order rotated each call), so drift in the machine
-    hits all of them alike.
+    hits all of them alike. ``cpu``, when given, gets each variant's per-round median of this
+    process's CPU milliseconds per call (``time.process_time``: the sandbox's own CPU is in
+    another process and not counted).
     """
     names = list(variants)
     for _ in range(warmup):
@@ -111,14 +113,18 @@ def interleaved(variants: dict[str, Callable[[], Any]], *, rounds: int, per_roun
     medians: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         samples: dict[str, list[float]] = {name: [] for name in names}
+        cpu_samples: dict[str, list[float]] = {name: [] for name in names}
         for i in range(per_round):
             order = names[i % len(names):] + names[:i % len(names)]
             for name in order:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 variants[name]()
                 samples[name].append((time.perf_counter() - started) * 1000)
+                cpu_samples[name].append((time.process_time() - cpu_started) * 1000)
         for name in names:
             medians[name].append(statistics.median(samples[name]))
+            if cpu is not None:
+                cpu.setdefault(name, []).append(statistics.median(cpu_samples[name]))
     return medians
 
 

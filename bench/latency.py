@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -133,7 +134,8 @@ def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = 
     """Median milliseconds per call of each variant, the ratios to raw requests (the default
     session) and to the fair baseline (``raw_no_env``), and round trips per KYC miss."""
     with _variants(url, with_postgres=with_postgres) as (variants, extra):
-        medians = interleaved(variants, rounds=rounds, per_round=per_round, warmup=min(per_round, 20))
+        cpu: dict[str, list[float]] = {}
+        medians = interleaved(variants, rounds=rounds, per_round=per_round, warmup=min(per_round, 20), cpu=cpu)
         trips: dict[str, Any] = {}
         if with_postgres:
             from .roundtrips import kyc_hit_round_trips, kyc_miss_round_trips
@@ -151,4 +153,4 @@ def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = 
     ratios = {name: median_ratio(medians, name, "raw") for name in medians if name != "raw"}
     no_env = {name: median_ratio(medians, name, "raw_no_env") for name in medians if name != "raw_no_env"}
     return {"rounds": rounds, "per_round": per_round, "ms": ms, "ratios": ratios, "ratios_no_env": no_env,
-            "round_trips": trips}
+            "round_trips": trips, "cpu_ms": {name: statistics.median(values) for name, values in cpu.items()}}

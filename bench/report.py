@@ -78,6 +78,8 @@ def markdown(results: dict[str, Any]) -> str:
                      for name, m in metrics.items())
     lat = details.get("latency", {}).get("ms", {})
     ms_chart = chart({name: v["median"] for name, v in lat.items()}) if lat else "(not run)"
+    cpu = details.get("latency", {}).get("cpu_ms", {})
+    cpu_chart = chart(cpu) if cpu else "(not run)"
     ratio_chart = chart({name: m["value"] for name, m in metrics.items()
                          if name.endswith(("_vs_raw", "_vs_raw_no_env", "_vs_bare", "_gunicorn", "_vs_ideal", "_vs_clean"))})
     machine = results["machine"]
@@ -88,7 +90,7 @@ def markdown(results: dict[str, Any]) -> str:
     return TEMPLATE.format(
         command=results["command"], date=date, nproc=machine["nproc"], python=machine["python"],
         platform=machine["platform"], quick=" (QUICK smoke run: counts scaled down)" if results["quick"] else "",
-        rows=rows, ms_chart=ms_chart, ratio_chart=ratio_chart, faults=_faults(details.get("faults")),
+        rows=rows, ms_chart=ms_chart, cpu_chart=cpu_chart, ratio_chart=ratio_chart, faults=_faults(details.get("faults")),
         analysis=ANALYSIS,
         **_detail_fields(details),
     )
@@ -179,6 +181,13 @@ explains it: the benchmark is not tuned to hide one.
 
 ```
 {ms_chart}
+```
+
+Of which this process's CPU (median milliseconds per call, `time.process_time`; the sandbox's
+CPU is in its own process, the waits on the network and the databases are not CPU):
+
+```
+{cpu_chart}
 ```
 
 ## Ratios

@@ -3,8 +3,8 @@
 Every key lives under ``prefix`` (``decentro:`` by default), so one Redis can serve several
 applications. :meth:`RedisCache.lock` is a token lock (``SET NX PX``, released by a script
 that deletes the key only for its holder). Its lease is short (``lock_lease``, 5 s) and renewed
-by the holder while it works, so a worker killed while holding it blocks the next caller for
-one lease at most, not for the longest call.
+while its holder works (by one thread per cache for all the locks held), so a worker killed while
+holding it blocks the next caller for one lease at most, not for the longest call.
 
 Round trips. A KYC miss is three: the ``GET`` that misses; the lock's ``SET NX`` pipelined with a
 ``GET`` of the key the lock guards (a lock named ``<key>:lock`` guards ``<key>``, the runner's
@@ -17,10 +17,12 @@ write it is logged, like any failed cache write, and never raised.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -36,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ":lock"
 _POLL = 0.05  # seconds between attempts on a held lock
+_RENEWAL_IDLE = 30.0  # seconds the renewal thread waits with no lock held before it ends
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
           "else return 0 end")
@@ -51,6 +54,72 @@ class _Held:
     guarded: str | None
     prefetched: object = _ABSENT
     writes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+
+
+class _Renewals:
+    """One thread per cache renewing the leases of every lock its holders hold, each every third
+    of the lease until its holder lets go (a thread started per lock cost about 170 us of CPU).
+    Started on first use, and again in a forked child (the parent's thread is not there)."""
+
+    def __init__(self, renew: Callable[[_Held], bool], every: float) -> None:
+        self._renew, self._every = renew, every
+        self._reset()
+        _ALL_RENEWALS.add(self)
+
+    def _reset(self) -> None:
+        self._due: dict[int, tuple[float, _Held]] = {}  # by id(frame): when to renew it next
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, frame: _Held) -> None:
+        with self._changed:
+            self._due[id(frame)] = (time.monotonic() + self._every, frame)
+            if self._thread is None or not self._thread.is_alive():  # none yet, ended idle, or forked
+                self._thread = threading.Thread(target=self._run, daemon=True, name="decentro-lock-renewal")
+                self._thread.start()
+            self._changed.notify()
+
+    def let_go(self, frame: _Held) -> None:
+        with self._changed:
+            self._due.pop(id(frame), None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    now = time.monotonic()
+                    due = [frame for at, frame in self._due.values() if at <= now]
+                    if due:
+                        for frame in due:
+                            self._due[id(frame)] = (now + self._every, frame)
+                        break
+                    earliest = min((at for at, _ in self._due.values()), default=None)
+                    if earliest is None:
+                        # Nothing held: wait a while for the next lock, then end (a closed cache,
+                        # or a quiet process, keeps no thread); hold() starts another.
+                        if not self._changed.wait(_RENEWAL_IDLE) and not self._due:
+                            self._thread = None
+                            return
+                        continue
+                    self._changed.wait(earliest - now)
+            for frame in due:
+                if self._renew(frame):
+                    continue
+                with self._changed:
+                    still_held = self._due.pop(id(frame), None) is not None
+                if still_held:  # after release a failed renewal is expected, not news
+                    _log.warning("A cache lock could not be renewed; another caller may go ahead")
+
+
+_ALL_RENEWALS: weakref.WeakSet[_Renewals] = weakref.WeakSet()
+
+
+def _reset_renewals_after_fork() -> None:
+    for renewals in list(_ALL_RENEWALS):
+        renewals._reset()  # the parent's lock state and thread are not the child's
+
+
+os.register_at_fork(after_in_child=_reset_renewals_after_fork)
 
 
 class RedisCache:
@@ -73,6 +142,7 @@ class RedisCache:
         self.prefix = prefix
         self._lease = lock_lease
         self._local = threading.local()
+        self._renewals = _Renewals(self._renew, lock_lease / 3)
         try:
             self._client = client or redis.Redis.from_url(
                 url, socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout
@@ -126,16 +196,13 @@ class RedisCache:
         if not won:
             yield False
             return
-        done = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(frame, done), daemon=True,
-                                   name="decentro-lock-renewal")
-        renewer.start()
+        self._renewals.hold(frame)
         held = self._held()
         held.append(frame)
         try:
             yield True
         finally:
-            done.set()  # the renewal thread stops at its next wake-up; nobody waits for it
+            self._renewals.let_go(frame)
             held.remove(frame)
             self._release(frame)
 
@@ -155,17 +222,12 @@ class RedisCache:
                 return False
             time.sleep(_POLL)
 
-    def _renew(self, frame: _Held, done: threading.Event) -> None:
-        """Reset the lease to its full length every third of it, until the holder is done."""
-        while not done.wait(self._lease / 3):
-            try:
-                renewed = self._client.eval(_RENEW, 1, frame.key, frame.token, max(1, int(self._lease * 1000)))
-            except RedisError:
-                renewed = 0
-            if not renewed:
-                if not done.is_set():  # after release a failed renewal is expected, not news
-                    _log.warning("A cache lock could not be renewed; another caller may go ahead")
-                return
+    def _renew(self, frame: _Held) -> bool:
+        """Reset a held lock's lease to its full length (``False``: it is not ours any more)."""
+        try:
+            return bool(self._client.eval(_RENEW, 1, frame.key, frame.token, max(1, int(self._lease * 1000))))
+        except RedisError:
+            return False
 
     def _release(self, frame: _Held) -> None:
         """The values set under the lock, then the release, in one round trip."""

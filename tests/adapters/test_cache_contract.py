@@ -175,6 +175,43 @@ def test_a_living_holder_keeps_its_short_lease_renewed_for_a_long_call(redis_url
             assert again is True
 
 
+@pytest.mark.redis
+def test_locks_held_at_once_by_several_threads_are_all_renewed_by_one_thread(redis_url: str,
+                                                                             redis_prefix: str) -> None:
+    import threading
+
+    with RedisCache(redis_url, prefix=redis_prefix, lock_lease=1.5) as cache, \
+            RedisCache(redis_url, prefix=redis_prefix, lock_lease=1.5) as other:
+        holding, release, outcomes = threading.Barrier(4), threading.Event(), []
+
+        def hold(key: str) -> None:
+            with cache.lock(key, timeout=1) as won:
+                outcomes.append(won)
+                holding.wait(timeout=30)
+                release.wait(timeout=30)
+
+        def renewers() -> int:
+            return sum(t.name == "decentro-lock-renewal" for t in threading.enumerate())
+
+        before = renewers()
+        holders = [threading.Thread(target=hold, args=(f"k{n}",)) for n in range(3)]
+        for thread in holders:
+            thread.start()
+        holding.wait(timeout=30)
+        try:
+            during = renewers()
+            for n in range(3):  # each wait is twice the lease: only renewal keeps the lock held
+                with other.lock(f"k{n}", timeout=3.2) as stolen:
+                    assert stolen is False
+        finally:
+            release.set()
+            for thread in holders:
+                thread.join(timeout=30)
+        assert outcomes == [True, True, True] and during <= before + 1
+        with other.lock("k0", timeout=1) as freed:
+            assert freed is True
+
+
 def test_an_unreachable_redis_raises_store_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
