@@ -126,7 +126,7 @@ def _variants(url: str, *, with_postgres: bool) -> Iterator[tuple[dict[str, Call
             pg_service = _service(url, pg_url, stack, cache=cache)
             variants["kyc_full_postgres_redis"] = _kyc_full(pg_service, "pg")
             variants["cache_hit_postgres_redis"] = _cache_hit(pg_service, "bench-cache-hit-pg")
-            extra.update(service=pg_service, counter=counter)
+            extra.update(service=pg_service, counter=counter, pg_url=pg_url)
         yield variants, extra
 
 
@@ -149,8 +149,42 @@ def run_latency(url: str, *, rounds: int, per_round: int, with_postgres: bool = 
             trips["hit"] = {"hits": 10, "postgres": counter.postgres / 10, "redis": counter.redis / 10,
                             "commits": counter.commits / 10,
                             "statements": counter.statements[: counter.postgres // 10]}
+            trips["waits"] = service_waits(extra["pg_url"])
     ms = {name: spread(values) for name, values in medians.items()}
     ratios = {name: median_ratio(medians, name, "raw") for name in medians if name != "raw"}
     no_env = {name: median_ratio(medians, name, "raw_no_env") for name in medians if name != "raw_no_env"}
     return {"rounds": rounds, "per_round": per_round, "ms": ms, "ratios": ratios, "ratios_no_env": no_env,
             "round_trips": trips, "cpu_ms": {name: statistics.median(values) for name, values in cpu.items()}}
+
+
+def service_waits(pg_url: str, *, samples: int = 300) -> dict[str, float]:
+    """What one round trip costs on this machine, medians in milliseconds: a PostgreSQL
+    ``SELECT 1``, an auto-committed ``INSERT`` into a logged table (the round trip plus the
+    commit's WAL flush), and a Redis ``PING``; the bench's own database and a plain client."""
+    import time
+
+    import psycopg2
+    import redis
+
+    def median_ms(call: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    connection = psycopg2.connect(pg_url)
+    connection.autocommit = True
+    client = redis.Redis.from_url(redis_url())
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_commit_probe (x integer)")
+            select = median_ms(lambda: cursor.execute("SELECT 1"))
+            commit = median_ms(lambda: cursor.execute("INSERT INTO bench_commit_probe VALUES (1)"))
+            cursor.execute("DROP TABLE bench_commit_probe")
+        ping = median_ms(client.ping)
+    finally:
+        connection.close()
+        client.close()
+    return {"pg_select_ms": select, "pg_insert_commit_ms": commit, "redis_ping_ms": ping}

@@ -28,6 +28,7 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "cache_hit_sqlite_vs_raw": ("reported", None),
     "pg_commits_per_kyc_miss": ("1-2", lambda v: v <= 2),
     "pg_round_trips_per_kyc_hit": ("reported", None),
+    "fault_throughput_vs_clean_backoff_0_1": ("reported", None),
     "pg_commits_per_kyc_hit": ("reported", None),
     "webhook_vs_bare": ("reported", None),
     # bench/aadhaar_refusal.py: hostile uploads at a 5 MiB cap; ZIPs at the adapter's default cap
@@ -91,7 +92,7 @@ def markdown(results: dict[str, Any]) -> str:
         command=results["command"], date=date, nproc=machine["nproc"], python=machine["python"],
         platform=machine["platform"], quick=" (QUICK smoke run: counts scaled down)" if results["quick"] else "",
         rows=rows, ms_chart=ms_chart, cpu_chart=cpu_chart, ratio_chart=ratio_chart, faults=_faults(details.get("faults")),
-        analysis=ANALYSIS,
+        analysis=ANALYSIS.format(**_detail_fields(details)),
         **_detail_fields(details),
     )
 
@@ -149,6 +150,40 @@ def _detail_fields(d: dict[str, Any]) -> dict[str, Any]:
         "rss_end": rss.get("end_kib", "-"), "rss_curve": ", ".join(str(v) for v in rss.get("curve_kib", [])),
         "rss_rate": f"{rss.get('ops_per_second', 0):.0f}", "rss_users": rss.get("distinct_users", "-"),
         "rss_entries": rss.get("cache_entries", "-"), "rss_locks": rss.get("lock_entries", "-"),
+        "put_scheduled": faulty.get("retry_scheduled", "-"),
+        "put_short": f"{put.get('faults_short_backoff', {}).get('ops_per_s', 0):.0f}",
+        "put_short_ratio": f"{put.get('ratio_short_backoff', 0):.2f}",
+        **_cost_fields(lat, trips),
+    }
+
+
+def _cost_fields(lat: dict[str, Any], trips: dict[str, Any]) -> dict[str, str]:
+    """Where a call's wall time goes: this process's CPU, and what its round trips wait."""
+    ms, cpu, waits = lat.get("ms", {}), lat.get("cpu_ms", {}), trips.get("waits") or {}
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    def med(table: dict[str, Any], name: str) -> float | None:
+        found = table.get(name)
+        return found.get("median") if isinstance(found, dict) else found
+
+    select, commit, ping = (waits.get(k) for k in ("pg_select_ms", "pg_insert_commit_ms", "redis_ping_ms"))
+
+    def waited(counts: dict[str, Any]) -> float | None:
+        if None in (select, commit, ping) or not counts:
+            return None
+        flush = max(0.0, commit - select)  # type: ignore[operator]
+        return counts["postgres"] * select + counts["commits"] * flush + counts["redis"] * ping  # type: ignore[operator]
+
+    raw = med(ms, "raw_no_env")
+    return {
+        "ms_raw": fmt(raw), "cpu_raw": fmt(cpu.get("raw_no_env")),
+        "ms_kyc_pg": fmt(med(ms, "kyc_full_postgres_redis")), "cpu_kyc_pg": fmt(cpu.get("kyc_full_postgres_redis")),
+        "ms_hit_pg": fmt(med(ms, "cache_hit_postgres_redis")), "cpu_hit_pg": fmt(cpu.get("cache_hit_postgres_redis")),
+        "pg_select_ms": fmt(select), "pg_commit_ms": fmt(commit), "redis_ping_ms": fmt(ping),
+        "waits_kyc": fmt(waited(trips)), "waits_hit": fmt(waited(trips.get("hit") or {})),
+        "target_kyc_ms": fmt(2.0 * raw if raw else None), "target_hit_ms": fmt(0.3 * raw if raw else None),
     }
 
 
@@ -301,42 +336,55 @@ deleted after), `redis-server` on the PATH (the gunicorn run starts its own) and
 ANALYSIS = """\
 ## Why the misses (profiles: `python -m bench.profile_route`, `bench/roundtrips.py`)
 
-Measured on 2026-11-29 on this 2-core machine, which other work shared during part of the day:
-throughput ratios move between runs (earlier runs the same day gave `route_vs_bare_gunicorn`
-0.26 to 0.46, `webhook_vs_bare_gunicorn` 0.29 to 0.50, `async_wall_vs_ideal` 1.14 to 1.97,
-`fault_throughput_vs_clean` 0.17 to 0.42); round-trip counts do not move.
+This 2-core machine runs the sandbox, the databases and the load generator beside the library:
+throughput ratios move between runs (runs on 2026-11-29 gave `route_vs_bare_gunicorn` 0.26 to
+0.46, `webhook_vs_bare_gunicorn` 0.29 to 0.50, `async_wall_vs_ideal` 1.14 to 1.97,
+`fault_throughput_vs_clean` 0.16 to 0.42); round-trip counts do not move. The costs below are
+this run's: a PostgreSQL round trip (`SELECT 1`) {pg_select_ms} ms, an auto-committed `INSERT`
+into a logged table {pg_commit_ms} ms (the round trip and the commit's WAL flush), a Redis
+`PING` {redis_ping_ms} ms (`bench.latency.service_waits`).
 
-- **Round trips (met: 3 PostgreSQL, 2 commits, 3 Redis per KYC miss; 12, 3 and 6 before).** The
-  pool no longer pings (`SELECT 1`) on every checkout: a connection the server dropped fails its
-  first statement, which alone is sent again on another (`tests/adapters/test_round_trips.py`
-  terminates the backends to prove it). The consent and the write-ahead record go in one string
-  (one implicit transaction); the settle reads the row's status and the audit chain's last link
-  in one round trip after its locks, and writes the record, the outcome event, the audit row and
-  `COMMIT` in the next. A callback takes the same two round trips after its stored event.
-- **`kyc_full_pg_redis_vs_raw`**: what is left is wall time the round trips still cost, not
-  their number: two commits, each waiting for PostgreSQL's WAL flush on this disk, three Redis
-  and three PostgreSQL round trips, against a loopback HTTP call of about 1.5 ms; the same call
-  on SQLite with the in-memory cache is `kyc_full_sqlite_vs_raw`. 2.0 would need the consent and
-  the write-ahead record committed without waiting for the flush, which this library does not do
-  for the legal record of a request.
-- **`cache_hit_pg_redis_vs_raw`**: a hit writes the consent row and the audit row (the legal
-  record of the request): an INSERT and the audit append's two round trips, one commit each,
-  and a Redis GET. 0.3 of a loopback HTTP call is less than one commit here: meeting it means
-  writing those rows off the request path or not on a hit, a product decision left open.
+- **Round trips (met: {rt_pg} PostgreSQL, {rt_commits} commits, {rt_redis} Redis per KYC miss;
+  12, 3 and 6 before).** The pool no longer pings (`SELECT 1`) on every checkout: a connection the
+  server dropped fails its first statement, which alone is sent again on another
+  (`tests/adapters/test_round_trips.py` terminates the backends to prove it). The consent and the
+  write-ahead record go in one string (one implicit transaction); the settle reads the row's
+  status and the audit chain's last link in one round trip after its locks, and writes the
+  record, the outcome event, the audit row and `COMMIT` in the next. A callback takes the same two
+  round trips after its stored event; a cache hit's consent and audit rows take two and one
+  commit (three and two before).
+- **`kyc_full_pg_redis_vs_raw`**: a miss takes {ms_kyc_pg} ms against {ms_raw} ms for the raw
+  call (2.0 is {target_kyc_ms} ms). Its round trips wait about {waits_kyc} ms in all; this
+  process's CPU is {cpu_kyc_pg} ms a call against the raw call's {cpu_raw} ms: validation,
+  consent, three Fernet seals, the keyed audit link, the requests/urllib3 client the raw call
+  also pays, and the Redis and PostgreSQL clients (the profile). The library's own CPU alone is
+  more than the raw call's whole time, before any database wait: 2.0 is out of reach of a call
+  that records consent, a write-ahead record and an audit row in Python, and committing those
+  without the flush is not done for the legal record of a request. Done on the CPU side: one
+  lease-renewal thread per cache instead of one started per lock (about 170 us a miss), a
+  consent validated once, schemas built once.
+- **`cache_hit_pg_redis_vs_raw`**: a hit takes {ms_hit_pg} ms ({cpu_hit_pg} ms of CPU; its two
+  PostgreSQL round trips with one commit and one Redis `GET` wait about {waits_hit} ms); 0.3 is
+  {target_hit_ms} ms. A hit writes the consent row and the audit row, the legal record of the
+  request; meeting 0.3 means writing them off the request path or not on a hit, a product
+  decision left open.
 - **`route_vs_bare_gunicorn`**: a sync worker serves one request at a time, so throughput is one
   over the request's wall time: the bare route waits on one upstream call, ours on that call plus
-  the round trips above and the rate limiter's Redis hit. Done: schemas built once per view (each
-  instance deep-copied its fields: 3 per request; a consent the route validated is not validated again by the service), a shared
-  watchdog thread instead of one `threading.Timer` per upstream call (`gateway_vs_raw_no_env`
-  went from 1.78 to 1.04), `DECENTRO_RATELIMIT_HEADERS=false` skips the limiter's read-back. The
-  CPU profile puts the Redis client, werkzeug, requests/urllib3, marshmallow and Fernet ahead of
-  `decentro_core`.
+  the work above and the rate limiter's Redis hit. Done: schemas built once per view, a consent
+  validated once (the route's validation is kept by the service), a shared watchdog thread
+  instead of one `threading.Timer` per upstream call (`gateway_vs_raw_no_env` went from 1.78 to
+  1.04), `DECENTRO_RATELIMIT_HEADERS=false` skips the limiter's read-back. The CPU profile puts
+  the Redis client, werkzeug, requests/urllib3, marshmallow and Fernet ahead of `decentro_core`.
 - **`webhook_vs_bare_gunicorn`**: the bare route checks an HMAC and parses JSON; ours also seals
   and stores the callback (one commit, before anything is applied, so it is replayable) and
   applies it in two round trips and one commit. Two commits a callback are the floor of that
   design; the stored row could skip its flush only by acknowledging duplicates less eagerly.
-- **`fault_throughput_vs_clean`**: reads retry 500/502/503/429/resets with the default backoff
-  (0.5 s, doubling) slept on the worker thread, and each injected delay costs a whole client
-  timeout; writes that may have been acted on already answer PENDING at once without retrying.
-  Not done: retries off the request thread.
+- **`fault_throughput_vs_clean`**: collect requests no longer wait out their backoff on the
+  caller's thread ({put_scheduled} of this run's operations answered `RETRY_SCHEDULED` and were
+  retried in the background), but most of the mix is reads (PAN, bank, CKYC), whose caller needs
+  the answer: they retry 500/502/503/429/resets after the default backoff (0.5 s, doubling) on the
+  caller's thread, and each injected delay costs a whole client timeout. The same run with a
+  0.1 s first backoff (`DECENTRO_BACKOFF_BASE=0.1`) gives {put_short} operations/s, a ratio of
+  {put_short_ratio}: the figure is the backoff policy's, a setting each deployment chooses
+  (shorter waits put more load on a struggling Decentro), not a structural limit.
 """

@@ -126,6 +126,8 @@ def _metrics(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
         values["async_wall_vs_ideal"] = details["async"]["ratio"]
     if "throughput" in details:
         values["fault_throughput_vs_clean"] = details["throughput"]["ratio"]
+        if "ratio_short_backoff" in details["throughput"]:
+            values["fault_throughput_vs_clean_backoff_0_1"] = details["throughput"]["ratio_short_backoff"]
     if "webhooks" in details:
         values["webhook_vs_bare"] = details["webhooks"]["ratio"]
     if "rss" in details:

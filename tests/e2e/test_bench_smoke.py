@@ -20,7 +20,8 @@ METRICS = {"gateway_vs_raw_no_env", "kyc_full_pg_redis_vs_raw", "cache_hit_pg_re
            "webhook_vs_bare_gunicorn", "async_wall_vs_ideal", "fault_throughput_vs_clean", "pg_round_trips_per_kyc_miss",
            "redis_round_trips_per_kyc_miss", "rss_growth_pct", "upstream_calls_per_unique_document",
            "raw_requests_ms", "raw_no_env_ms", "gateway_vs_raw", "kyc_full_sqlite_vs_raw", "cache_hit_sqlite_vs_raw",
-           "pg_commits_per_kyc_miss", "pg_round_trips_per_kyc_hit", "pg_commits_per_kyc_hit"}
+           "pg_commits_per_kyc_miss", "pg_round_trips_per_kyc_hit", "pg_commits_per_kyc_hit",
+           "fault_throughput_vs_clean_backoff_0_1"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 TIMEOUT = 900  # seconds: bounds a hang; the quick run takes seconds on an idle machine
