@@ -211,7 +211,7 @@ class OperationRunner:
             if left < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
                                        request_id=reference)
-            response = self._send(call, reference, timeout=left)
+            response = self._send(call, reference, timeout=left, background=announced)
             outcome = operation.parse(response, reference, call.request)
             if operation.complete is not None and outcome.status == "SUCCESS":
                 outcome = operation.complete(self, outcome, call.request)
@@ -371,12 +371,18 @@ class OperationRunner:
                                   request_id=reference)
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
-    def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
-        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
-        breaker, module = self.breaker, call.operation.module
+    def _send(self, call: _Call, reference: str, *, timeout: float, background: bool = False) -> GatewayResponse:
+        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`).
+
+        A read may be the open circuit's trial, with the trial's short time to answer. So may a
+        background retry of a write, with its whole timeout: it holds no caller's thread, and a
+        short one would leave its outcome unknown. Without it, a process whose only calls to a
+        module are collect requests (writes) would keep that circuit open for good.
+        """
+        breaker, module, read = self.breaker, call.operation.module, call.operation.mode is RetryMode.READ
         assert breaker is not None
-        trial = breaker.admit(module, may_try=call.operation.mode is RetryMode.READ, request_id=reference)
-        if trial is not None:
+        trial = breaker.admit(module, may_try=read or background, request_id=reference)
+        if trial is not None and read:
             timeout = min(timeout, trial)
         observer, started = current_call(), self.monotonic()
         try:

@@ -203,3 +203,22 @@ def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_pay
     breaker.succeeded("payments")  # what a status read's successful trial does
     assert h.service.wait_for_retries(WAIT)
     assert len(gateway.requests) == 3 and h.record(reference).operation_id == "TXN-B"
+
+
+def test_a_background_retry_is_the_open_circuits_trial_when_no_read_comes_to_close_it() -> None:
+    """Collect requests only (writes, never a caller's trial): the retry itself tries again once
+    the cooldown is over, with its whole timeout, and its answer closes the circuit."""
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-T")])
+    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=8, deadline=60.0)
+    breaker = h.service._runner.breaker
+    assert breaker is not None
+    changes: list[str] = []
+    breaker._listener = lambda key, change: changes.append(change)
+    first = h.service.initiate_payment(_collect())["data"]["reference_id"]
+    assert wait_until(lambda: "opened" in changes)
+    assert wait_until(lambda: "rejected" in changes)  # within the cooldown: refused, nothing sent
+    h.monotonic.advance(0.2)  # the breaker's cooldown is over (no read has come)
+    assert h.service.wait_for_retries(WAIT)
+    assert h.record(first).operation_id == "TXN-T" and changes[-1] == "closed"
+    assert [r.body["reference_id"] for r in gateway.requests] == [first] * 3
+    assert gateway.requests[-1].timeout == h.service.settings.timeout  # not cut to the cooldown
