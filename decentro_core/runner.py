@@ -274,9 +274,15 @@ class OperationRunner:
         leaves the ``PENDING`` record to reconciliation (``flask decentro reconcile``).
         """
         operation, exc = call.operation, later.error
-        self.record_audit(actor=call.actor, action=operation.name, subject=call.subject, outcome="RETRY_SCHEDULED",
-                          reference_id=record.reference_id, operation_id=None)
+        # Scheduled first: a store failing now must not strand the PENDING record without its
+        # retry (a repeat would answer IN_FLIGHT until reconciliation) nor fail the caller.
         self._retry_later(call, record, deadline, later)
+        try:
+            self.record_audit(actor=call.actor, action=operation.name, subject=call.subject,
+                              outcome="RETRY_SCHEDULED", reference_id=record.reference_id, operation_id=None)
+        except StoreError:
+            log.error("decentro %s: the scheduled retry could not be audited (ref %s); it runs all the same",
+                      operation.name, record.reference_id)
         extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
         pending = Outcome("PENDING", None, {"reconciliation": "RETRY_SCHEDULED", "reason": exc.code,
                                             "retry_in_seconds": round(later.delay, 3)})

@@ -222,3 +222,20 @@ def test_a_background_retry_is_the_open_circuits_trial_when_no_read_comes_to_clo
     assert h.record(first).operation_id == "TXN-T" and changes[-1] == "closed"
     assert [r.body["reference_id"] for r in gateway.requests] == [first] * 3
     assert gateway.requests[-1].timeout == h.service.settings.timeout  # not cut to the cooldown
+
+
+def test_a_store_failing_as_the_retry_is_scheduled_neither_fails_the_caller_nor_strands_the_record() -> None:
+    from fakes import MemoryRecordStore
+
+    from decentro_core.errors import StoreError
+
+    class AuditDown(MemoryRecordStore):
+        def record_access(self, *args: Any, **kwargs: Any) -> None:
+            raise StoreError("the database went away")
+
+    gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-S")])
+    h = build(gateway, records=AuditDown(), backoff_base=0.01, backoff_max=0.02)
+    result = h.service.initiate_payment(_collect())
+    assert result["data"]["reconciliation"] == "RETRY_SCHEDULED"
+    assert h.service.wait_for_retries(WAIT)
+    assert h.record(result["data"]["reference_id"]).operation_id == "TXN-S"
