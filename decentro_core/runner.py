@@ -232,9 +232,11 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                # A background retry also waits out an open circuit (nothing was sent); the
-                # caller's own first attempt fails fast on one, as every call does.
-                paused = announced and isinstance(exc, CircuitOpen)
+                # An open circuit (nothing was sent) is waited out in the background too, the
+                # caller's first attempt included: the retry is then the circuit's trial, and
+                # a process sending only collect requests would otherwise keep it open for good
+                # once an outage outlasted the retries waiting on it.
+                paused = isinstance(exc, CircuitOpen)
                 if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
                         and (paused or self.policy.is_retryable(operation.mode, exc)):
                     delay = self.policy.delay(last, exc, self.rng)

@@ -239,3 +239,26 @@ def test_a_store_failing_as_the_retry_is_scheduled_neither_fails_the_caller_nor_
     assert result["data"]["reconciliation"] == "RETRY_SCHEDULED"
     assert h.service.wait_for_retries(WAIT)
     assert h.record(result["data"]["reference_id"]).operation_id == "TXN-S"
+
+
+def test_a_collect_request_meeting_an_open_circuit_is_scheduled_and_its_retry_closes_it() -> None:
+    """An outage longer than every waiting retry left the circuit open and nothing to try it:
+    collect requests only, each refused at once, it never closed. The refused one is scheduled,
+    and its retry is the trial once the cooldown is over."""
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-C")])
+    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=0, deadline=60.0)
+    breaker = h.service._runner.breaker
+    assert breaker is not None
+    for _ in range(2):  # no retries allowed: each 503 fails its payment, and the circuit opens
+        with pytest.raises(UpstreamUnavailable):
+            h.service.initiate_payment(_collect())
+    assert breaker.is_open("payments")
+    h2 = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=3, deadline=60.0)
+    h2.service._runner.breaker = breaker  # the same process's circuit, retries allowed again
+    result = h2.service.initiate_payment(_collect())
+    assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "RETRY_SCHEDULED")
+    assert result["data"]["reason"] == "UPSTREAM_CIRCUIT_OPEN" and len(gateway.requests) == 2
+    h.monotonic.advance(0.2)  # the circuit's cooldown is over
+    assert h2.service.wait_for_retries(WAIT)
+    assert h2.record(result["data"]["reference_id"]).operation_id == "TXN-C"
+    assert not breaker.is_open("payments")
