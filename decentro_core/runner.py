@@ -190,7 +190,14 @@ class OperationRunner:
         try:
             return self._attempts(call, record, deadline, last=1)
         except _RetryLater as later:
-            return self._schedule_retry(call, record, deadline, later)
+            try:
+                return self._schedule_retry(call, record, deadline, later)
+            except _NotScheduled:
+                # No thread for the retry: the caller learns the refusal, as without retries.
+                self._settle(call, record, "FAILURE", result={"error": later.error.code,
+                                                              "http_status": later.error.http_status},
+                             audited=later.error.code, emit=False)
+                raise later.error from None
 
     def _attempts(self, call: _Call, record: OperationRecord, deadline: Deadline, *, first: int = 1,
                   last: int | None = None, announced: bool = False) -> dict[str, Any]:
@@ -296,7 +303,12 @@ class OperationRunner:
             if self._retries is None:
                 # Real time, whatever clock the deadlines use: the workers wait on it.
                 self._retries = DelayedTasks(self.settings.background_retries)
-        self._retries.schedule(later.delay, lambda: context.run(self._retry, call, record, deadline, later))
+        try:
+            self._retries.schedule(later.delay, lambda: context.run(self._retry, call, record, deadline, later))
+        except RuntimeError as exc:
+            log.error("decentro %s: no thread to retry in the background (ref %s)", call.operation.name,
+                      record.reference_id)
+            raise _NotScheduled() from exc
 
     def _retry(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
         """One more attempt; a retryable failure waits again off any thread, until the attempts or
@@ -531,6 +543,10 @@ class _Call:
     actor: str
     subject: str
     keyed: bool = False  # the first reference id is derived from the caller's idempotency key
+
+
+class _NotScheduled(Exception):
+    """A background retry could not be scheduled (no thread could be started)."""
 
 
 class _RetryLater(Exception):

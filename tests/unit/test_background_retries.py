@@ -262,3 +262,42 @@ def test_a_collect_request_meeting_an_open_circuit_is_scheduled_and_its_retry_cl
     assert h2.service.wait_for_retries(WAIT)
     assert h2.record(result["data"]["reference_id"]).operation_id == "TXN-C"
     assert not breaker.is_open("payments")
+
+
+class _NoThreads:
+    """``threading`` for :mod:`decentro_core.scheduling` while no thread can be started."""
+
+    Condition = threading.Condition
+
+    class Thread:
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
+
+
+def test_delayed_tasks_that_could_not_start_a_worker_still_start_one_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decentro_core import scheduling
+
+    tasks = scheduling.DelayedTasks(1)
+    ran: list[str] = []
+    monkeypatch.setattr(scheduling, "threading", _NoThreads)
+    with pytest.raises(RuntimeError):
+        tasks.schedule(0.0, lambda: ran.append("lost"))
+    assert tasks.pending() == 0  # refused, not left waiting for a worker that does not exist
+    monkeypatch.setattr(scheduling, "threading", threading)
+    tasks.schedule(0.0, lambda: ran.append("ran"))  # the pool does not think itself full
+    assert tasks.drain(WAIT) and ran == ["ran"]
+
+
+def test_a_retry_without_a_thread_answers_the_typed_refusal_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decentro_core import scheduling
+
+    gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-N")])
+    h = _harness(gateway)
+    monkeypatch.setattr(scheduling, "threading", _NoThreads)
+    with pytest.raises(UpstreamUnavailable):
+        h.service.initiate_payment(_collect())
+    assert [r.status for r in h.records.operations.values()] == ["FAILURE"]
+    assert len(gateway.requests) == 1
