@@ -7,7 +7,9 @@ connections, 5xx) the module's circuit opens: calls fail at once with
 :class:`~decentro_core.errors.CircuitOpen` (nothing sent). Every ``cooldown`` seconds one
 *read* is let through as a trial, with at most ``cooldown`` seconds to answer, so trials never
 pile up on a hung Decentro: an answer closes the circuit. A write (a payment, an OTP, a message)
-is never a trial: it must not run on a short timeout that would leave its outcome unknown.
+on a caller's thread is never a trial: it must not run on a short timeout that would leave its
+outcome unknown. A collect request's background retry may be one, with its whole timeout (the
+runner decides: ``may_try``).
 Each change (opened, closed, a call rejected, a trial let through) is told to ``listener``
 (the runner passes its instruments' ``breaker``), outside the lock.
 """

@@ -190,7 +190,14 @@ class OperationRunner:
         try:
             return self._attempts(call, record, deadline, last=1)
         except _RetryLater as later:
-            return self._schedule_retry(call, record, deadline, later)
+            try:
+                return self._schedule_retry(call, record, deadline, later)
+            except _NotScheduled:
+                # No thread for the retry: the caller learns the refusal, as without retries.
+                self._settle(call, record, "FAILURE", result={"error": later.error.code,
+                                                              "http_status": later.error.http_status},
+                             audited=later.error.code, emit=False)
+                raise later.error from None
 
     def _attempts(self, call: _Call, record: OperationRecord, deadline: Deadline, *, first: int = 1,
                   last: int | None = None, announced: bool = False) -> dict[str, Any]:
@@ -211,7 +218,7 @@ class OperationRunner:
             if left < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
                                        request_id=reference)
-            response = self._send(call, reference, timeout=left)
+            response = self._send(call, reference, timeout=left, background=announced)
             outcome = operation.parse(response, reference, call.request)
             if operation.complete is not None and outcome.status == "SUCCESS":
                 outcome = operation.complete(self, outcome, call.request)
@@ -232,9 +239,11 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                # A background retry also waits out an open circuit (nothing was sent); the
-                # caller's own first attempt fails fast on one, as every call does.
-                paused = announced and isinstance(exc, CircuitOpen)
+                # An open circuit (nothing was sent) is waited out in the background too, the
+                # caller's first attempt included: the retry is then the circuit's trial, and
+                # a process sending only collect requests would otherwise keep it open for good
+                # once an outage outlasted the retries waiting on it.
+                paused = isinstance(exc, CircuitOpen)
                 if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
                         and (paused or self.policy.is_retryable(operation.mode, exc)):
                     delay = self.policy.delay(last, exc, self.rng)
@@ -274,9 +283,15 @@ class OperationRunner:
         leaves the ``PENDING`` record to reconciliation (``flask decentro reconcile``).
         """
         operation, exc = call.operation, later.error
-        self.record_audit(actor=call.actor, action=operation.name, subject=call.subject, outcome="RETRY_SCHEDULED",
-                          reference_id=record.reference_id, operation_id=None)
+        # Scheduled first: a store failing now must not strand the PENDING record without its
+        # retry (a repeat would answer IN_FLIGHT until reconciliation) nor fail the caller.
         self._retry_later(call, record, deadline, later)
+        try:
+            self.record_audit(actor=call.actor, action=operation.name, subject=call.subject,
+                              outcome="RETRY_SCHEDULED", reference_id=record.reference_id, operation_id=None)
+        except StoreError:
+            log.error("decentro %s: the scheduled retry could not be audited (ref %s); it runs all the same",
+                      operation.name, record.reference_id)
         extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
         pending = Outcome("PENDING", None, {"reconciliation": "RETRY_SCHEDULED", "reason": exc.code,
                                             "retry_in_seconds": round(later.delay, 3)})
@@ -288,7 +303,12 @@ class OperationRunner:
             if self._retries is None:
                 # Real time, whatever clock the deadlines use: the workers wait on it.
                 self._retries = DelayedTasks(self.settings.background_retries)
-        self._retries.schedule(later.delay, lambda: context.run(self._retry, call, record, deadline, later))
+        try:
+            self._retries.schedule(later.delay, lambda: context.run(self._retry, call, record, deadline, later))
+        except RuntimeError as exc:
+            log.error("decentro %s: no thread to retry in the background (ref %s)", call.operation.name,
+                      record.reference_id)
+            raise _NotScheduled() from exc
 
     def _retry(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
         """One more attempt; a retryable failure waits again off any thread, until the attempts or
@@ -371,12 +391,18 @@ class OperationRunner:
                                   request_id=reference)
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
-    def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
-        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
-        breaker, module = self.breaker, call.operation.module
+    def _send(self, call: _Call, reference: str, *, timeout: float, background: bool = False) -> GatewayResponse:
+        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`).
+
+        A read may be the open circuit's trial, with the trial's short time to answer. So may a
+        background retry of a write, with its whole timeout: it holds no caller's thread, and a
+        short one would leave its outcome unknown. Without it, a process whose only calls to a
+        module are collect requests (writes) would keep that circuit open for good.
+        """
+        breaker, module, read = self.breaker, call.operation.module, call.operation.mode is RetryMode.READ
         assert breaker is not None
-        trial = breaker.admit(module, may_try=call.operation.mode is RetryMode.READ, request_id=reference)
-        if trial is not None:
+        trial = breaker.admit(module, may_try=read or background, request_id=reference)
+        if trial is not None and read:
             timeout = min(timeout, trial)
         observer, started = current_call(), self.monotonic()
         try:
@@ -517,6 +543,10 @@ class _Call:
     actor: str
     subject: str
     keyed: bool = False  # the first reference id is derived from the caller's idempotency key
+
+
+class _NotScheduled(Exception):
+    """A background retry could not be scheduled (no thread could be started)."""
 
 
 class _RetryLater(Exception):

@@ -38,11 +38,25 @@ class DelayedTasks:
         self._changed = threading.Condition()
 
     def schedule(self, delay: float, task: Callable[[], None]) -> None:
+        """Raises ``RuntimeError`` (nothing scheduled) only when no worker could be started
+        and none runs to take the task."""
         with self._changed:
-            heapq.heappush(self._due, (self._monotonic() + max(0.0, delay), next(self._order), task))
+            entry = (self._monotonic() + max(0.0, delay), next(self._order), task)
+            heapq.heappush(self._due, entry)
             if self._started < self._workers:
                 self._started += 1
-                threading.Thread(target=self._work, name=f"{self._name}-{self._started}").start()
+                try:
+                    threading.Thread(target=self._work, name=f"{self._name}-{self._started}").start()
+                except RuntimeError:
+                    # No thread to be had (the process is out of them, or Python 3.12+ is
+                    # shutting down while a worker reschedules): count only workers that exist,
+                    # else the pool would believe itself full and never start one again.
+                    self._started -= 1
+                    if self._started == 0:
+                        self._due.remove(entry)
+                        heapq.heapify(self._due)
+                        raise
+                    log.warning("decentro: no new thread for a delayed task; the running workers take it")
             self._changed.notify_all()  # an earlier due time: the waiting workers look again
 
     def pending(self) -> int:

@@ -203,3 +203,101 @@ def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_pay
     breaker.succeeded("payments")  # what a status read's successful trial does
     assert h.service.wait_for_retries(WAIT)
     assert len(gateway.requests) == 3 and h.record(reference).operation_id == "TXN-B"
+
+
+def test_a_background_retry_is_the_open_circuits_trial_when_no_read_comes_to_close_it() -> None:
+    """Collect requests only (writes, never a caller's trial): the retry itself tries again once
+    the cooldown is over, with its whole timeout, and its answer closes the circuit."""
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-T")])
+    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=8, deadline=60.0)
+    breaker = h.service._runner.breaker
+    assert breaker is not None
+    changes: list[str] = []
+    breaker._listener = lambda key, change: changes.append(change)
+    first = h.service.initiate_payment(_collect())["data"]["reference_id"]
+    assert wait_until(lambda: "opened" in changes)
+    assert wait_until(lambda: "rejected" in changes)  # within the cooldown: refused, nothing sent
+    h.monotonic.advance(0.2)  # the breaker's cooldown is over (no read has come)
+    assert h.service.wait_for_retries(WAIT)
+    assert h.record(first).operation_id == "TXN-T" and changes[-1] == "closed"
+    assert [r.body["reference_id"] for r in gateway.requests] == [first] * 3
+    assert gateway.requests[-1].timeout == h.service.settings.timeout  # not cut to the cooldown
+
+
+def test_a_store_failing_as_the_retry_is_scheduled_neither_fails_the_caller_nor_strands_the_record() -> None:
+    from fakes import MemoryRecordStore
+
+    from decentro_core.errors import StoreError
+
+    class AuditDown(MemoryRecordStore):
+        def record_access(self, *args: Any, **kwargs: Any) -> None:
+            raise StoreError("the database went away")
+
+    gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-S")])
+    h = build(gateway, records=AuditDown(), backoff_base=0.01, backoff_max=0.02)
+    result = h.service.initiate_payment(_collect())
+    assert result["data"]["reconciliation"] == "RETRY_SCHEDULED"
+    assert h.service.wait_for_retries(WAIT)
+    assert h.record(result["data"]["reference_id"]).operation_id == "TXN-S"
+
+
+def test_a_collect_request_meeting_an_open_circuit_is_scheduled_and_its_retry_closes_it() -> None:
+    """An outage longer than every waiting retry left the circuit open and nothing to try it:
+    collect requests only, each refused at once, it never closed. The refused one is scheduled,
+    and its retry is the trial once the cooldown is over."""
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-C")])
+    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=0, deadline=60.0)
+    breaker = h.service._runner.breaker
+    assert breaker is not None
+    for _ in range(2):  # no retries allowed: each 503 fails its payment, and the circuit opens
+        with pytest.raises(UpstreamUnavailable):
+            h.service.initiate_payment(_collect())
+    assert breaker.is_open("payments")
+    h2 = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=3, deadline=60.0)
+    h2.service._runner.breaker = breaker  # the same process's circuit, retries allowed again
+    result = h2.service.initiate_payment(_collect())
+    assert (result["status"], result["data"]["reconciliation"]) == ("PENDING", "RETRY_SCHEDULED")
+    assert result["data"]["reason"] == "UPSTREAM_CIRCUIT_OPEN" and len(gateway.requests) == 2
+    h.monotonic.advance(0.2)  # the circuit's cooldown is over
+    assert h2.service.wait_for_retries(WAIT)
+    assert h2.record(result["data"]["reference_id"]).operation_id == "TXN-C"
+    assert not breaker.is_open("payments")
+
+
+class _NoThreads:
+    """``threading`` for :mod:`decentro_core.scheduling` while no thread can be started."""
+
+    Condition = threading.Condition
+
+    class Thread:
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
+
+
+def test_delayed_tasks_that_could_not_start_a_worker_still_start_one_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decentro_core import scheduling
+
+    tasks = scheduling.DelayedTasks(1)
+    ran: list[str] = []
+    monkeypatch.setattr(scheduling, "threading", _NoThreads)
+    with pytest.raises(RuntimeError):
+        tasks.schedule(0.0, lambda: ran.append("lost"))
+    assert tasks.pending() == 0  # refused, not left waiting for a worker that does not exist
+    monkeypatch.setattr(scheduling, "threading", threading)
+    tasks.schedule(0.0, lambda: ran.append("ran"))  # the pool does not think itself full
+    assert tasks.drain(WAIT) and ran == ["ran"]
+
+
+def test_a_retry_without_a_thread_answers_the_typed_refusal_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decentro_core import scheduling
+
+    gateway = ScriptedGateway([answer(503, {}), payment_created("TXN-N")])
+    h = _harness(gateway)
+    monkeypatch.setattr(scheduling, "threading", _NoThreads)
+    with pytest.raises(UpstreamUnavailable):
+        h.service.initiate_payment(_collect())
+    assert [r.status for r in h.records.operations.values()] == ["FAILURE"]
+    assert len(gateway.requests) == 1
