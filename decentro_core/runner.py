@@ -218,7 +218,7 @@ class OperationRunner:
             if left < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded("The call's deadline ran out before Decentro could be asked",
                                        request_id=reference)
-            response = self._send(call, reference, timeout=left, background=announced)
+            response = self._send(call, reference, timeout=left)
             outcome = operation.parse(response, reference, call.request)
             if operation.complete is not None and outcome.status == "SUCCESS":
                 outcome = operation.complete(self, outcome, call.request)
@@ -239,10 +239,9 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                # An open circuit (nothing was sent) is waited out in the background too, the
-                # caller's first attempt included: the retry is then the circuit's trial, and
-                # a process sending only collect requests would otherwise keep it open for good
-                # once an outage outlasted the retries waiting on it.
+                # A collect request meeting an open circuit (nothing was sent) waits it out in
+                # the background, its first attempt included: its answer is PENDING anyway, and
+                # a later retry may be the circuit's trial.
                 paused = isinstance(exc, CircuitOpen)
                 if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
                         and (paused or self.policy.is_retryable(operation.mode, exc)):
@@ -391,18 +390,14 @@ class OperationRunner:
                                   request_id=reference)
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
-    def _send(self, call: _Call, reference: str, *, timeout: float, background: bool = False) -> GatewayResponse:
-        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`).
-
-        A read may be the open circuit's trial, with the trial's short time to answer. So may a
-        background retry of a write, with its whole timeout: it holds no caller's thread, and a
-        short one would leave its outcome unknown. Without it, a process whose only calls to a
-        module are collect requests (writes) would keep that circuit open for good.
-        """
-        breaker, module, read = self.breaker, call.operation.module, call.operation.mode is RetryMode.READ
+    def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
+        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`):
+        a read that is the open circuit's trial gets the trial's short time to answer; a write
+        keeps its own (a cut one could leave its outcome unknown)."""
+        breaker, module = self.breaker, call.operation.module
         assert breaker is not None
-        trial = breaker.admit(module, may_try=read or background, request_id=reference)
-        if trial is not None and read:
+        trial = breaker.admit(module, request_id=reference)
+        if trial is not None and call.operation.mode is RetryMode.READ:
             timeout = min(timeout, trial)
         observer, started = current_call(), self.monotonic()
         try:

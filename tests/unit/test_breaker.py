@@ -82,19 +82,61 @@ def test_a_business_failure_or_a_rate_limit_is_an_answer_not_an_outage() -> None
     assert h.service._runner.breaker is not None and not h.service._runner.breaker.is_open("kyc")
 
 
-def test_only_a_read_may_try_the_open_circuit_and_it_gets_the_cooldown_to_answer() -> None:
+def test_a_read_trial_gets_the_cooldown_to_answer_and_a_write_trial_keeps_its_own_timeout() -> None:
     gateway = Switchable()
     h = build(gateway, max_retries=0)
-    for _ in range(5):
-        h.service.initiate_payment({"amount": 10})  # hung: PENDING, outcome unknown
+    _trip(h, gateway)
     h.monotonic.advance(2.1)
-    with pytest.raises(CircuitOpen):
-        h.service.initiate_payment({"amount": 10})  # a write is never the trial
-    sent = len(gateway.requests)
-    gateway.hanging = False
-    reference = next(r.reference_id for r in h.records.operations.values() if r.operation == "upi_payment")
-    h.service.get_payment_status(reference)  # a read: the trial (nothing to ask: no transaction id)
-    assert len(gateway.requests) == sent  # ... so no call was needed, and the circuit stays open
-    assert h.service.validate_upi_handle("charles.babbage@okhdfc")["status"] == "SUCCESS"  # a read trial
+    with pytest.raises(GatewayTimeout):
+        h.service.verify_pan("ABCDE1234F")  # the read trial, still hanging: open for another cooldown
     assert gateway.requests[-1].timeout is not None and gateway.requests[-1].timeout <= 2.0
-    assert h.service.initiate_payment({"amount": 10})["status"] == "PENDING"  # closed: writes go again
+    for _ in range(5):
+        h.service.initiate_payment({"amount": 10})  # hung: PENDING, outcome unknown; the payments circuit opens
+    sent = len(gateway.requests)
+    with pytest.raises(CircuitOpen):
+        h.service.initiate_payment({"amount": 10})  # cooling down: not sent
+    assert len(gateway.requests) == sent
+    gateway.hanging = False
+    h.monotonic.advance(2.1)
+    assert h.service.initiate_payment({"amount": 10})["status"] == "PENDING"  # a write is the trial...
+    assert gateway.requests[-1].timeout == h.service.settings.timeout  # ... with its whole timeout
+    assert h.service.initiate_payment({"amount": 10})["data"]["transaction_id"]  # closed: writes go again
+
+
+def test_a_module_whose_calls_are_all_writes_closes_its_circuit_when_decentro_returns() -> None:
+    """Notifications has no read to try the circuit with: a message is the trial."""
+    gateway = Switchable()
+    h = build(gateway, max_retries=0)
+    for _ in range(5):  # a message that timed out may have been sent: PENDING, outcome unknown
+        assert h.service.send_sms("9876543210", "Your sandbox code is 4321")["status"] == "PENDING"
+    with pytest.raises(CircuitOpen):
+        h.service.send_sms("9876543210", "Your sandbox code is 4321")
+    gateway.hanging = False
+    h.monotonic.advance(2.1)
+    assert h.service.send_sms("9876543210", "Your sandbox code is 4321")["status"] == "SUCCESS"
+    assert h.service.send_sms("9876543210", "Your sandbox code is 4321")["status"] == "SUCCESS"
+
+
+def test_one_trial_at_a_time_and_none_before_the_cooldown() -> None:
+    from decentro_core.breaker import CircuitBreaker
+
+    clock = [0.0]
+    breaker = CircuitBreaker(threshold=2, cooldown=2.0, monotonic=lambda: clock[0])
+    breaker.failed("payments")
+    breaker.failed("payments")
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments")
+    clock[0] = 2.0
+    assert breaker.admit("payments") == 2.0  # the trial
+    clock[0] = 10.0
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments")  # the trial still waits for its answer: no second one
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments", may_try=False)
+    breaker.failed("payments")  # the trial failed: one cooldown more
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments")
+    clock[0] = 12.0
+    assert breaker.admit("payments") == 2.0
+    breaker.succeeded("payments")
+    assert breaker.admit("payments") is None and not breaker.is_open("payments")
