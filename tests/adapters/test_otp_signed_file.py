@@ -4,6 +4,7 @@ with the same verifier as an uploaded file, and neither the file nor the share c
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -29,6 +30,13 @@ def _otp(service: BlockingDecentroService, share_code: str | None) -> dict:
     return service.verify_aadhaar_otp(started["data"]["initiation_id"], "123456", share_code=share_code, user_id="u-1")
 
 
+def _without_ids(text: str) -> str:
+    """``text`` less its hashes, ids and reference numbers (runs of 12+ hex digits), in which a
+    4-digit share code turns up by chance about once in a thousand runs; a leaked code would
+    stand on its own."""
+    return re.sub(r"[0-9A-Fa-f]{12,}", "#", text)
+
+
 @pytest.fixture
 def gateway() -> MockGateway:
     return MockGateway(DecentroEmulator())
@@ -40,10 +48,10 @@ def test_the_signed_file_is_verified_with_the_pinned_keys_and_its_fields_returne
     data = result["data"]
     assert result["status"] == "SUCCESS" and data["signed_proof"] is True and data["signature_verified"] is True
     assert data["aadhaar_last4"] == AADHAAR[-4:] and len(data["signed_file_sha256"]) == 64
-    assert "_aadhaar_zip" not in data and "1357" not in json.dumps(result)
+    assert "_aadhaar_zip" not in data and "1357" not in _without_ids(json.dumps(result))
     stored = " ".join(vault.open(token).decode() for r in records.operations.values()
                       for token in (r.sealed_request, r.sealed_result) if token)
-    assert "1357" not in stored and "aadhaarZip" not in stored and "UEsDB" not in stored  # no share code, no ZIP
+    assert "1357" not in _without_ids(stored) and "aadhaarZip" not in stored and "UEsDB" not in stored  # no share code, no ZIP
 
 
 def test_a_file_signed_by_a_key_we_do_not_trust_fails_the_call(gateway: MockGateway) -> None:

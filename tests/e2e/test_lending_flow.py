@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -33,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not an installed package
     sys.path.insert(0, str(ROOT))
 from bench.common import sandbox_env  # noqa: E402
-from bench.servers import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -62,8 +62,12 @@ class Ledger:
 
 @pytest.fixture
 def lending_app(postgres_url: str) -> Iterator[tuple[Flask, str, Any, Ledger]]:
-    dead_receiver = f"http://127.0.0.1:{free_port()}/api/webhooks/decentro"  # nothing listens there
-    with start_sandbox(callback_url=dead_receiver, callback_secret="w" * 32) as sandbox:
+    # A port held bound but not listening: connections are refused, and no server started later
+    # (the app's own, on port 0) can be given it, as a port merely found free could be.
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_receiver = f"http://127.0.0.1:{dead.getsockname()[1]}/api/webhooks/decentro"
+    with dead, start_sandbox(callback_url=dead_receiver, callback_secret="w" * 32) as sandbox:
         sandbox.callbacks.configure(backoff=0.05, timeout=2.0)
         app = Flask("lending")
         app.config.update(TESTING=True)
