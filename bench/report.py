@@ -339,7 +339,7 @@ ANALYSIS = """\
 This 2-core machine runs the sandbox, the databases and the load generator beside the library:
 throughput ratios move between runs (runs on 2026-11-29 gave `route_vs_bare_gunicorn` 0.26 to
 0.46, `webhook_vs_bare_gunicorn` 0.29 to 0.50, `async_wall_vs_ideal` 1.14 to 1.97,
-`fault_throughput_vs_clean` 0.16 to 0.42); round-trip counts do not move. The costs below are
+`fault_throughput_vs_clean` 0.13 to 0.42); round-trip counts do not move. The costs below are
 this run's: a PostgreSQL round trip (`SELECT 1`) {pg_select_ms} ms, an auto-committed `INSERT`
 into a logged table {pg_commit_ms} ms (the round trip and the commit's WAL flush), a Redis
 `PING` {redis_ping_ms} ms (`bench.latency.service_waits`).
@@ -379,12 +379,15 @@ into a logged table {pg_commit_ms} ms (the round trip and the commit's WAL flush
   and stores the callback (one commit, before anything is applied, so it is replayable) and
   applies it in two round trips and one commit. Two commits a callback are the floor of that
   design; the stored row could skip its flush only by acknowledging duplicates less eagerly.
-- **`fault_throughput_vs_clean`**: collect requests no longer wait out their backoff on the
-  caller's thread ({put_scheduled} of this run's operations answered `RETRY_SCHEDULED` and were
-  retried in the background), but most of the mix is reads (PAN, bank, CKYC), whose caller needs
-  the answer: they retry 500/502/503/429/resets after the default backoff (0.5 s, doubling) on the
-  caller's thread, and each injected delay costs a whole client timeout. The same run with a
-  0.1 s first backoff (`DECENTRO_BACKOFF_BASE=0.1`) gives {put_short} operations/s, a ratio of
-  {put_short_ratio}: the figure is the backoff policy's, a setting each deployment chooses
-  (shorter waits put more load on a struggling Decentro), not a structural limit.
+- **`fault_throughput_vs_clean`**: the clean run is CPU-bound; under faults the 8 callers spend
+  most of their time waiting while the CPU idles. Collect requests no longer wait out their
+  backoff on the caller's thread ({put_scheduled} of this run's operations answered
+  `RETRY_SCHEDULED` and were retried in the background), but most of the mix is reads (PAN,
+  bank, CKYC), whose caller needs the answer: they retry 500/502/503/429/resets after the
+  default backoff (0.5 s, doubling) on the caller's thread, and each injected delay costs a whole
+  client timeout (0.3 s here). The same run with a 0.1 s first backoff
+  (`DECENTRO_BACKOFF_BASE=0.1`) gives {put_short} operations/s, a ratio of {put_short_ratio}:
+  shorter backoffs help (and put more load on a struggling Decentro), the timeouts stay. A
+  waiting thread costs no CPU, so a worker with more threads than this run's 8 callers (gunicorn
+  `gthread`) overlaps the waits; this run keeps 8, like the issue's sync workers.
 """

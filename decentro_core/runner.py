@@ -396,8 +396,9 @@ class OperationRunner:
         keeps its own (a cut one could leave its outcome unknown)."""
         breaker, module = self.breaker, call.operation.module
         assert breaker is not None
-        trial = breaker.admit(module, request_id=reference)
-        if trial is not None and call.operation.mode is RetryMode.READ:
+        read = call.operation.mode is RetryMode.READ
+        trial = breaker.admit(module, read=read, request_id=reference)
+        if trial is not None and read:
             timeout = min(timeout, trial)
         observer, started = current_call(), self.monotonic()
         try:

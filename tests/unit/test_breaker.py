@@ -117,26 +117,53 @@ def test_a_module_whose_calls_are_all_writes_closes_its_circuit_when_decentro_re
     assert h.service.send_sms("9876543210", "Your sandbox code is 4321")["status"] == "SUCCESS"
 
 
-def test_one_trial_at_a_time_and_none_before_the_cooldown() -> None:
+def _opened(clock: list[float]):  # type: ignore[no-untyped-def]
     from decentro_core.breaker import CircuitBreaker
 
-    clock = [0.0]
     breaker = CircuitBreaker(threshold=2, cooldown=2.0, monotonic=lambda: clock[0])
     breaker.failed("payments")
     breaker.failed("payments")
+    return breaker
+
+
+def test_where_no_read_comes_one_write_at_a_time_is_the_trial_and_a_failed_one_waits_a_cooldown() -> None:
+    import threading
+
+    clock = [0.0]
+    breaker = _opened(clock)
     with pytest.raises(CircuitOpen):
-        breaker.admit("payments")
+        breaker.admit("payments", read=False)  # cooling down
     clock[0] = 2.0
-    assert breaker.admit("payments") == 2.0  # the trial
+    assert breaker.admit("payments", read=False) == 2.0  # the write trial (it keeps its own timeout)
     clock[0] = 10.0
     with pytest.raises(CircuitOpen):
-        breaker.admit("payments")  # the trial still waits for its answer: no second one
+        breaker.admit("payments", read=False)  # it still waits for its answer: no second write trial
     with pytest.raises(CircuitOpen):
-        breaker.admit("payments", may_try=False)
-    breaker.failed("payments")  # the trial failed: one cooldown more
+        breaker.admit("payments", read=False, may_try=False)
+    other = threading.Thread(target=breaker.failed, args=("payments",))  # another thread's failure...
+    other.start()
+    other.join(timeout=30)
     with pytest.raises(CircuitOpen):
-        breaker.admit("payments")
+        breaker.admit("payments", read=False)  # ... does not end this thread's write trial
+    breaker.failed("payments")  # this thread's trial failed: a whole cooldown from now
+    clock[0] = 11.0
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments", read=False)
     clock[0] = 12.0
-    assert breaker.admit("payments") == 2.0
+    assert breaker.admit("payments", read=False) == 2.0
     breaker.succeeded("payments")
-    assert breaker.admit("payments") is None and not breaker.is_open("payments")
+    assert breaker.admit("payments", read=False) is None and not breaker.is_open("payments")
+
+
+def test_where_reads_come_they_alone_try_so_a_hung_decentro_holds_no_write_thread() -> None:
+    clock = [0.0]
+    breaker = _opened(clock)
+    clock[0] = 1.0
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments")  # a read, cooling down: reads are around
+    clock[0] = 2.5
+    with pytest.raises(CircuitOpen):
+        breaker.admit("payments", read=False)  # due, but a read came within two cooldowns
+    assert breaker.admit("payments") == 2.0  # the read is the trial
+    clock[0] = 9.0  # no read for two cooldowns: a write may try again
+    assert breaker.admit("payments", read=False) == 2.0
