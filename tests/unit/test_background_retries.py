@@ -189,13 +189,20 @@ def wait_until(condition: Any, limit: float = WAIT) -> bool:
     return True
 
 
-def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_payment() -> None:
-    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-B")])
+def _circuit_opening(txn: str) -> tuple[Harness, ScriptedGateway, Any, list[str]]:
+    """Two 503s open the payments circuit (threshold 2, 0.2 s cooldown), then ``txn`` is created;
+    the breaker's changes are noted."""
+    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created(txn)])
     h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=8, deadline=60.0)
     breaker = h.service._runner.breaker
     assert breaker is not None
     changes: list[str] = []
     breaker._listener = lambda key, change: changes.append(change)
+    return h, gateway, breaker, changes
+
+
+def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_payment() -> None:
+    h, gateway, breaker, changes = _circuit_opening("TXN-B")
     reference = h.service.initiate_payment(_collect())["data"]["reference_id"]
     # 503, 503: the circuit opens; the retry is refused by it (nothing sent) and waits again
     assert wait_until(lambda: "rejected" in changes)
@@ -208,12 +215,7 @@ def test_a_background_retry_waits_out_an_open_circuit_instead_of_failing_the_pay
 def test_a_background_retry_is_the_open_circuits_trial_when_no_read_comes_to_close_it() -> None:
     """Collect requests only (writes, never a caller's trial): the retry itself tries again once
     the cooldown is over, with its whole timeout, and its answer closes the circuit."""
-    gateway = ScriptedGateway([answer(503, {}), answer(503, {}), payment_created("TXN-T")])
-    h = _harness(gateway, breaker_threshold=2, breaker_cooldown=0.2, max_retries=8, deadline=60.0)
-    breaker = h.service._runner.breaker
-    assert breaker is not None
-    changes: list[str] = []
-    breaker._listener = lambda key, change: changes.append(change)
+    h, gateway, _, changes = _circuit_opening("TXN-T")
     first = h.service.initiate_payment(_collect())["data"]["reference_id"]
     assert wait_until(lambda: "opened" in changes)
     assert wait_until(lambda: "rejected" in changes)  # within the cooldown: refused, nothing sent
