@@ -127,12 +127,17 @@ class OperationRunner:
 
         The store keeps a settled status a callback wrote meanwhile (``RecordStore.save_operation``).
         """
-        updated = replace(
+        updated = self._settled(record, status, operation_id=operation_id, result=result)
+        self.ports.records.save_operation(updated)
+        return updated
+
+    def _settled(self, record: OperationRecord, status: str, *, operation_id: str | None,
+                 result: Any) -> OperationRecord:
+        """``record`` with its new status, now, and the sealed result (kept when none is given)."""
+        return replace(
             record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
             sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
         )
-        self.ports.records.save_operation(updated)
-        return updated
 
     def settle_outcome(self, record: OperationRecord, status: str, *, actor: str, action: str, subject: str,
                        outcome: str, operation_id: str | None = None, result: Any = None,
@@ -140,10 +145,7 @@ class OperationRunner:
         """Save the record's new status with its audit event and, when the status is an outcome
         (:func:`~decentro_core.events.event_type`) and ``emit``, its outcome event: one store
         transaction. The event is handed to the dispatcher once that has committed."""
-        updated = replace(
-            record, status=status, updated_at=self.clock(), operation_id=operation_id or record.operation_id,
-            sealed_result=self.seal_json(result) if result is not None else record.sealed_result,
-        )
+        updated = self._settled(record, status, operation_id=operation_id, result=result)
         audit_event = AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome,
                                  occurred_at=updated.updated_at, operation_id=updated.operation_id,
                                  reference_id=updated.reference_id)
@@ -256,8 +258,7 @@ class OperationRunner:
                              audited=exc.code, emit=announced)
                 raise
             outcome = unknown
-        extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
-        envelope = to_envelope(outcome, reference_id=reference, extra=extra)
+        envelope = to_envelope(outcome, reference_id=reference, extra=call.envelope_fields())
         try:
             self._settle(call, current[0], outcome.status, operation_id=outcome.operation_id, result=envelope,
                          audited=outcome.error_code or outcome.status)
@@ -291,10 +292,9 @@ class OperationRunner:
         except StoreError:
             log.error("decentro %s: the scheduled retry could not be audited (ref %s); it runs all the same",
                       operation.name, record.reference_id)
-        extra = operation.envelope_fields(call.request) if operation.envelope_fields else None
         pending = Outcome("PENDING", None, {"reconciliation": "RETRY_SCHEDULED", "reason": exc.code,
                                             "retry_in_seconds": round(later.delay, 3)})
-        return to_envelope(pending, reference_id=record.reference_id, extra=extra)
+        return to_envelope(pending, reference_id=record.reference_id, extra=call.envelope_fields())
 
     def _retry_later(self, call: _Call, record: OperationRecord, deadline: Deadline, later: _RetryLater) -> None:
         context = contextvars.copy_context()  # the call's observer sees the later attempts
@@ -539,6 +539,11 @@ class _Call:
     actor: str
     subject: str
     keyed: bool = False  # the first reference id is derived from the caller's idempotency key
+
+    def envelope_fields(self) -> Mapping[str, Any] | None:
+        """What the operation adds to its envelope's ``data`` for this request (the amount...)."""
+        fields = self.operation.envelope_fields
+        return fields(self.request) if fields is not None else None
 
 
 class _NotScheduled(Exception):
