@@ -184,15 +184,23 @@ class PeeweeRecordStore:
     def _transaction(self) -> Any:
         return self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic()
 
+    def _own_audit(self, audit: AuditSink) -> PeeweeAuditSink | None:
+        """``audit`` when it is this database's SQL sink (its rows can join our transactions)."""
+        return audit if isinstance(audit, PeeweeAuditSink) and audit.database is self._db else None
+
+    def _own_consents(self, consents: ConsentStore) -> PeeweeConsentStore | None:
+        """``consents`` when it is this database's SQL store (its rows can join our transactions)."""
+        return consents if isinstance(consents, PeeweeConsentStore) and consents._db is self._db else None
+
     def write_ahead(self, record: OperationRecord, *, consent: ConsentRecord | None,
                     consents: ConsentStore) -> None:
         """The consent (if any) and the PENDING record before a call is sent. On PostgreSQL, with
         this database's consent store, both go in one round trip and one implicit transaction."""
-        if consent is not None and not self._dialect.sqlite and isinstance(consents, PeeweeConsentStore) \
-                and consents._db is self._db:
+        own = self._own_consents(consents)
+        if consent is not None and not self._dialect.sqlite and own is not None:
             with session(self._db):
-                execute(self._db, f"{consents.sql_insert_plain}; {self._sql.upsert}",
-                        (*consents.values(consent), *self._operation_values(record)))
+                execute(self._db, f"{own.sql_insert_plain}; {self._sql.upsert}",
+                        (*own.values(consent), *self._operation_values(record)))
             return
         if consent is not None:
             consents.record(consent)
@@ -204,29 +212,28 @@ class PeeweeRecordStore:
         transaction. On PostgreSQL, with this database's audit sink and consent store, in two round
         trips and one commit: ``BEGIN``, the audit locks and the chain's last link; then the
         consent row, the audit row and ``COMMIT``."""
-        db = self._db
-        own_consents = consent is None or isinstance(consents, PeeweeConsentStore) and consents._db is db
-        if not (isinstance(audit, PeeweeAuditSink) and audit.database is db and own_consents):
+        db, own_audit, own_consents = self._db, self._own_audit(audit), self._own_consents(consents)
+        if own_audit is None or (consent is not None and own_consents is None):
             if consent is not None:
                 consents.record(consent)
             audit.append(audit_event)
             return
         statements: list[str] = []
         params: list[Any] = []
-        if consent is not None:
-            assert isinstance(consents, PeeweeConsentStore)
-            statements.append(consents.sql_insert_plain)
-            params += consents.values(consent)
+        if consent is not None and own_consents is not None:
+            statements.append(own_consents.sql_insert_plain)
+            params += own_consents.values(consent)
         with session(db):
             if self._dialect.sqlite:
                 with self._transaction():
-                    for statement in statements:
+                    for statement in statements:  # the consent row, if any
                         execute(db, statement, params)
-                    audit.append(audit_event)  # joins the transaction
+                    own_audit.append(audit_event)  # joins the transaction
                 return
             with manual_transaction(db):
-                found = execute(db, audit.sql_begin_last).fetchone()
-                self._write_and_commit(statements, params, None, audit, found[0] if found else None, audit_event)
+                found = execute(db, own_audit.sql_begin_last).fetchone()
+                self._write_and_commit(statements, params, None, own_audit, found[0] if found else None,
+                                       audit_event)
 
     def save_outcome(self, record: OperationRecord, *, audit: AuditSink, audit_event: AuditEvent | None,
                      event: OutcomeEvent | None) -> OutcomeEvent | None:
@@ -236,9 +243,9 @@ class PeeweeRecordStore:
         On PostgreSQL with this database's audit sink it takes two round trips: ``BEGIN``, the
         row lock, the audit locks and one read of the stored status and the chain's last link;
         then the upsert, the outbox row, the audit row and ``COMMIT``."""
-        if not self._dialect.sqlite and audit_event is not None and isinstance(audit, PeeweeAuditSink) \
-                and audit.database is self._db:
-            return self._save_outcome_in_two_round_trips(record, audit, audit_event, event)
+        own_audit = self._own_audit(audit)
+        if not self._dialect.sqlite and audit_event is not None and own_audit is not None:
+            return self._save_outcome_in_two_round_trips(record, own_audit, audit_event, event)
         db, sql = self._db, self._sql
         with session(db), self._transaction():
             emitted = None
@@ -321,12 +328,12 @@ class PeeweeRecordStore:
         """One transaction: lock the operation, save ``decide``'s update, mark the event, audit.
 
         ``audit`` joins the transaction when it is this database's :class:`PeeweeAuditSink`.
-        It is appended last: the audit table lock is the one every worker queues on, so it is
+        It is appended last: the audit chain's lock is the one every appender queues on, so it is
         held for the fewest statements, and a failing foreign sink rolls the writes back.
         """
-        if reference_id and not self._dialect.sqlite and isinstance(audit, PeeweeAuditSink) \
-                and audit.database is self._db:
-            applied = self._apply_callback_in_two_round_trips(dedupe_key, reference_id, decide, audit)
+        own_audit = self._own_audit(audit)
+        if reference_id and not self._dialect.sqlite and own_audit is not None:
+            applied = self._apply_callback_in_two_round_trips(dedupe_key, reference_id, decide, own_audit)
             if applied is not _NOT_FOUND or not operation_id:
                 return None if applied is _NOT_FOUND else applied  # type: ignore[return-value]
         db, sql = self._db, self._sql
