@@ -107,6 +107,11 @@ class DispatchReport:
         return DispatchReport(self.delivered + other.delivered, self.retrying + other.retrying,
                               self.dead + other.dead)
 
+    @property
+    def outcome(self) -> str:
+        """One event's replay in a word: ``delivered``, ``dead`` or ``retrying``."""
+        return "delivered" if self.delivered else ("dead" if self.dead else "retrying")
+
 
 @dataclass
 class _Registration:

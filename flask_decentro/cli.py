@@ -335,7 +335,7 @@ def replay_events(replay_dead: bool, all_handlers: bool, key: str | None) -> Non
             raise click.ClickException(f"no outcome event with key {one}") from None
         except LookupError as exc:  # no handler for its type in this app: nothing was changed
             raise click.ClickException(f"{one}: {exc}") from None
-        result = "delivered" if report.delivered else ("dead" if report.dead else "retrying")
+        result = report.outcome
         failed += result != "delivered"
         click.echo(f"{one}\t{result}")
     click.echo(f"replayed {len(keys)}, not delivered {failed}", err=True)

@@ -107,7 +107,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
     def payments() -> str:
         rows = records.operations_page(before=_before(), limit=page_size, operation=PAYMENT_OPERATION)
         return render_template("decentro_console/payments.html", rows=rows,
-                               next_before=_next(rows, page_size))
+                               next_before=_next([row[0] for row in rows], page_size))
 
     @bp.get("/payments/<reference_id>")
     def payment(reference_id: str) -> str:
@@ -124,7 +124,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
             abort(400)
         rows = records.webhook_events_page(before=_before(), limit=page_size, state=chosen)
         return render_template("decentro_console/callbacks.html", rows=rows, state=chosen, states=WEBHOOK_STATES,
-                               next_before=_next(rows, page_size))
+                               next_before=_next([row[0] for row in rows], page_size))
 
     @bp.post("/callbacks/<path:dedupe_key>/replay")
     def replay(dedupe_key: str) -> ResponseReturnValue:
@@ -150,7 +150,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
     def consent_records() -> str:
         rows = consents.consents_page(before=_before(), limit=page_size)
         return render_template("decentro_console/consents.html", rows=rows,
-                               next_before=rows[-1].id if len(rows) == page_size else None)
+                               next_before=_next([r.id for r in rows], page_size))
 
     @bp.get("/events")
     def event_deliveries() -> str:
@@ -161,7 +161,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
         after = _cursor("after") or 0
         rows = records.outbox.events(state=chosen, after_id=after, limit=page_size)
         return render_template("decentro_console/events.html", rows=rows, state=chosen, states=EVENT_STATES,
-                               after=after, next_after=rows[-1].id if len(rows) == page_size else None)
+                               after=after, next_after=_next([e.id for e in rows], page_size))
 
     @bp.post("/events/<path:key>/replay")
     def replay_event(key: str) -> ResponseReturnValue:
@@ -170,7 +170,7 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
             report = state.service.events.replay(key)
         except KeyError:
             abort(404)
-        outcome = "delivered" if report.delivered else ("dead" if report.dead else "retrying")
+        outcome = report.outcome
         log.info("operator console: outcome event %s replayed: %s", key, outcome)
         flash(f"Event {key} replayed: {outcome}.", "ok" if outcome == "delivered" else "error")
         back = request.form.get("state")
@@ -201,9 +201,9 @@ def _cursor(name: str) -> int | None:
     return int(raw)
 
 
-def _next(rows: Sequence[tuple[int, Any]], page_size: int) -> int | None:
-    """The ``before`` of the next page, when this page is full."""
-    return rows[-1][0] if len(rows) == page_size else None
+def _next(ids: Sequence[int | None], page_size: int) -> int | None:
+    """The cursor of the next page (the last row's id), when this page of row ids is full."""
+    return ids[-1] if len(ids) == page_size else None
 
 
 def _csrf_token() -> str:

@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from decentro_core.masking import mask_email, mask_pan
+from decentro_core.masking import mask_account, mask_email, mask_pan
 from decentro_core.observability import LOG_FIELDS
 
 __all__ = ["JsonFormatter", "install_json_logging", "scrub"]
@@ -32,7 +32,7 @@ def scrub(text: str) -> str:
     """``text`` with PAN-, e-mail- and long-number-shaped parts masked (``ABCDE****F``, last four)."""
     text = _PAN.sub(lambda m: mask_pan(m.group()), text)
     text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
-    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
+    return _LONG_NUMBER.sub(lambda m: mask_account(m.group()), text)
 
 
 class JsonFormatter(logging.Formatter):

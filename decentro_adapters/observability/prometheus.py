@@ -148,10 +148,10 @@ class PrometheusInstruments(NoInstruments):
             self.metrics.circuit_open.labels(module).set(1 if change == "opened" else 0)
 
     def webhook(self, outcome: WebhookOutcome, *, reason: str | None = None) -> None:
-        self.metrics.webhooks.labels(outcome, self.reason(reason)).inc()
+        self.child(self.metrics.webhooks, outcome, self.reason(reason)).inc()
 
     def event_dispatch(self, event_type: str, outcome: str) -> None:
-        self.metrics.events.labels(self.event_type(event_type), self.reason(outcome)).inc()
+        self.child(self.metrics.events, self.event_type(event_type), self.reason(outcome)).inc()
 
 
 class _MeteredCall:

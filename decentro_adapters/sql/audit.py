@@ -36,7 +36,7 @@ from .schema import Dialect, Models, execute, manual_transaction, session
 
 _COLUMNS = ("actor", "action", "subject", "outcome", "occurred_at", "operation_id", "reference_id", "row_hash")
 
-__all__ = ["PeeweeAuditSink", "generate_audit_key"]
+__all__ = ["PeeweeAuditSink", "audit_event", "generate_audit_key"]
 
 log = logging.getLogger("decentro")
 _VERIFY_BATCH = 1000
@@ -93,14 +93,17 @@ class PeeweeAuditSink:
         db = self._db
         with session(db):
             if db.in_transaction():  # the caller's transaction: commit or roll back with it
-                found = execute(db, self._sql_last).fetchone()
-                execute(db, self._sql_insert, self._values(found, event))
+                self._append_locked(event)
             elif self._dialect.sqlite:
                 with db.atomic("IMMEDIATE"):
-                    found = execute(db, self._sql_last).fetchone()
-                    execute(db, self._sql_insert, self._values(found, event))
+                    self._append_locked(event)
             else:
                 self._append_in_two_round_trips(event)
+
+    def _append_locked(self, event: AuditEvent) -> None:
+        """Read the last link and insert the next row; the caller holds the transaction."""
+        found = execute(self._db, self._sql_last).fetchone()
+        execute(self._db, self._sql_insert, self._values(found, event))
 
     def _append_in_two_round_trips(self, event: AuditEvent) -> None:
         """PostgreSQL, no open transaction: ``BEGIN`` + locks + read, then ``INSERT`` + ``COMMIT``.
@@ -143,7 +146,7 @@ class PeeweeAuditSink:
     def events(self) -> list[AuditEvent]:
         """Every event in chain order (for admin screens and tests)."""
         with session(self._db):
-            return [_event(r) for r in self._row.select().order_by(self._row.id)]
+            return [audit_event(r) for r in self._row.select().order_by(self._row.id)]
 
     def verify(self, anchor: AuditHead | None = None) -> AuditVerification:
         """Recompute the chain; an edited, deleted, reordered or (against ``anchor``) cut chain
@@ -170,7 +173,8 @@ def _readable(fields: tuple[Any, ...]) -> AuditEvent | None:
         return None
 
 
-def _event(r: Any) -> AuditEvent:
+def audit_event(r: Any) -> AuditEvent:
+    """An audit row as the port's :class:`AuditEvent`."""
     return AuditEvent(
         actor=r.actor,
         action=r.action,

@@ -66,7 +66,7 @@ class PeeweeOutbox:
     def insert(self, event: OutcomeEvent) -> OutcomeEvent | None:
         """Insert ``event`` on the connection's open transaction; ``None`` if its key exists."""
         rows = execute(self._db, self._sql_insert, self.values(event)).fetchall()
-        return None if not rows else OutcomeEvent(**{**_fields(event), "id": int(rows[0][0])})
+        return None if not rows else replace(event, id=int(rows[0][0]))
 
     def values(self, event: OutcomeEvent) -> tuple[Any, ...]:
         when = self._dialect.stored_time
@@ -151,10 +151,6 @@ class PeeweeOutbox:
         """Delete events older than a cutoff, whatever their state (the record store's purge
         runs it: their operations go at the same age)."""
         return self._dialect.sql(f'DELETE FROM "{self.table}" WHERE "occurred_at" < ?')
-
-
-def _fields(event: OutcomeEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in OutcomeEvent.__dataclass_fields__}
 
 
 def _event(row: Any) -> OutcomeEvent:

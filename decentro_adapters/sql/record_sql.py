@@ -113,9 +113,6 @@ class RecordSql:
         # PostgreSQL: both writes in one round trip (psycopg2 sends the two statements together).
         self.save_and_mark = None if dialect.sqlite else f"{self.upsert}; {self.hook_processed}"
         self.hook_state = sql(f'SELECT "state" FROM "{hook}" WHERE "dedupe_key" = ?')
-        self.list_hooks = f'SELECT {hooks} FROM "{hook}"'
-        self.list_hooks_in_state = sql(f'{self.list_hooks} WHERE "state" = ?')
-        self.hooks_order = ' ORDER BY "received_at", "id"'
         # Keyset pages for webhook_events: (received_at, id) after the last row seen, on the
         # received_at index, so a page costs the same at the start and at the end of the table.
         listed = f'SELECT {hooks}, "received_at", "id" FROM "{hook}"'

@@ -36,7 +36,7 @@ from decentro_core.ports import (
     WebhookState,
 )
 
-from .audit import PeeweeAuditSink
+from .audit import PeeweeAuditSink, audit_event
 from .migrations import SchemaMode, prepare_schema
 from .outbox import PeeweeOutbox
 from .record_sql import OPERATION_COLUMNS, WEBHOOK_COLUMNS, RecordSql, marks
@@ -220,14 +220,15 @@ class PeeweeRecordStore:
             return
         statements: list[str] = []
         params: list[Any] = []
-        if consent is not None and own_consents is not None:
+        if consent is not None:
+            assert own_consents is not None  # else the calls above recorded both
             statements.append(own_consents.sql_insert_plain)
             params += own_consents.values(consent)
         with session(db):
             if self._dialect.sqlite:
                 with self._transaction():
-                    for statement in statements:  # the consent row, if any
-                        execute(db, statement, params)
+                    if statements:  # the consent row
+                        execute(db, statements[0], params)
                     own_audit.append(audit_event)  # joins the transaction
                 return
             with manual_transaction(db):
@@ -497,13 +498,9 @@ class PeeweeRecordStore:
     def audit_trail(self, reference_id: str, *, limit: int = 200) -> list[AuditEvent]:
         """This database's audit rows for ``reference_id``, oldest first."""
         row = self.models.audit
-        query = (row.select(row.actor, row.action, row.subject, row.outcome, row.occurred_at,
-                            row.operation_id, row.reference_id)
-                 .where(row.reference_id == reference_id).order_by(row.id).limit(limit))
+        query = row.select().where(row.reference_id == reference_id).order_by(row.id).limit(limit)
         with session(self._db):
-            rows = list(query.tuples())
-        return [AuditEvent(actor, action, subject, outcome, datetime.fromisoformat(occurred_at), operation_id, ref)
-                for actor, action, subject, outcome, occurred_at, operation_id, ref in rows]
+            return [audit_event(r) for r in query]
 
 
 WEBHOOK_PAGE = 500
