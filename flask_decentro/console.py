@@ -170,9 +170,12 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
             report = state.service.events.replay(key)
         except KeyError:
             abort(404)
-        outcome = report.outcome
-        log.info("operator console: outcome event %s replayed: %s", key, outcome)
-        flash(f"Event {key} replayed: {outcome}.", "ok" if outcome == "delivered" else "error")
+        except LookupError as exc:  # no handler for its type in this app: nothing was changed
+            flash(f"Event {key} not replayed: {exc}.", "error")
+        else:
+            outcome = report.outcome
+            log.info("operator console: outcome event %s replayed: %s", key, outcome)
+            flash(f"Event {key} replayed: {outcome}.", "ok" if outcome == "delivered" else "error")
         back = request.form.get("state")
         return redirect(url_for(".event_deliveries", state=back if back in EVENT_STATES else None))
 

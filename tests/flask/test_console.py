@@ -160,3 +160,17 @@ def test_event_deliveries_list_the_outbox_and_replay_a_failing_one(console):
     assert "ledger" in client.get(PREFIX + "/events?state=delivered").get_data(as_text=True)
     assert client.get(PREFIX + "/events?state=nope").status_code == 400
     assert client.post(f"{PREFIX}/events/unknown/replay", data={"csrf_token": token}).status_code == 404
+
+
+def test_replaying_an_event_no_handler_here_takes_says_so_instead_of_failing(console):
+    client, service = console.test_client(), console.extensions["decentro"].service
+    reference = client.post("/api/payments", json=payment(30)).get_json()["data"]["reference_id"]
+    signed_post(client, callback(reference))
+    key = f"{reference}:payment.succeeded"
+    assert service.ports.records.outbox.get(key).state == "pending"  # nobody here listens to it
+    token = "form-token-of-this-session"
+    with client.session_transaction() as session:  # the pending event's row has no form to read it from
+        session["decentro_console_csrf"] = token
+    answer = client.post(f"{PREFIX}/events/{key}/replay", data={"csrf_token": token}, follow_redirects=True)
+    assert answer.status_code == 200 and "no handler here takes payment.succeeded" in answer.get_data(as_text=True)
+    assert service.ports.records.outbox.get(key).state == "pending"  # nothing was changed
