@@ -64,6 +64,7 @@ __all__ = [
     "WebhookError",
     "WebhookPayloadError",
     "WebhookSignatureError",
+    "safe_reason",
 ]
 
 
@@ -300,3 +301,11 @@ class CacheUnavailable(StoreError):
     """The cache (Redis, a flask-caching backend) failed; KYC calls go ahead without it by default."""
 
     code = "CACHE_UNAVAILABLE"
+
+
+def safe_reason(exc: BaseException, *ours: type[BaseException]) -> str:
+    """An error as text without personal data: our own exceptions (and ``ours``) with their
+    messages, which never hold any; any other by its type's name only."""
+    if isinstance(exc, (DecentroError, *ours)):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__

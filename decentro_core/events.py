@@ -34,9 +34,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from .errors import DecentroError, StoreError
+from .errors import DecentroError, StoreError, safe_reason
 from .observability import Instruments
 from .ports import UNRESOLVED_STATUS, Clock, EventOutbox, OperationRecord, OutcomeEvent, replaces_status
+from .retry import doubling
 
 __all__ = [
     "EVENT_TYPES",
@@ -290,7 +291,7 @@ class EventDispatcher:
                 try:
                     handler(event)
                 except Exception as exc:  # noqa: BLE001 - a handler's failure is retried, not raised
-                    error = _safe_reason(exc)
+                    error = safe_reason(exc)[:500]
                     log.warning("decentro event %s: handler %s raised %s; it will be retried", event.key, name,
                                 error)
                     continue
@@ -299,7 +300,7 @@ class EventDispatcher:
         attempts = event.attempts + 1
         retry_at = None
         if error is not None and attempts < self.max_attempts:
-            retry_at = now + timedelta(seconds=min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1)))
+            retry_at = now + timedelta(seconds=doubling(self.backoff_base, attempts, cap=self.backoff_max))
         try:
             self.outbox.finish(event.key, now=now, delivered_to=tuple(done), error=error, retry_at=retry_at)
         except StoreError:
@@ -380,10 +381,3 @@ class EventDispatcher:
         retrier = self._retrier
         if retrier is not None and retrier is not threading.current_thread():
             retrier.join(timeout=5)
-
-
-def _safe_reason(exc: BaseException) -> str:
-    """A handler's error without personal data: our own messages, else the type only."""
-    if isinstance(exc, DecentroError):
-        return f"{type(exc).__name__}: {exc}"[:500]
-    return type(exc).__name__

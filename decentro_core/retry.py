@@ -50,7 +50,8 @@ from .errors import (
 )
 from .ports import GatewayResponse
 
-__all__ = ["MIN_ATTEMPT_SECONDS", "Deadline", "RetryMode", "RetryPolicy", "raise_for_transient_status", "run_with_retry"]
+__all__ = ["MIN_ATTEMPT_SECONDS", "Deadline", "RetryMode", "RetryPolicy", "doubling", "raise_for_transient_status",
+           "run_with_retry"]
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ class RetryPolicy:
         return mode is RetryMode.READ and (isinstance(exc, GatewayTimeout) or garbled)
 
     def delay(self, attempt_number: int, exc: BaseException | None, rng: random.Random) -> float:
-        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt_number - 1))
+        backoff = doubling(self.backoff_base, attempt_number, cap=self.backoff_max)
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         if retry_after is not None and retry_after > backoff:
             backoff = min(self.backoff_max, float(retry_after))
@@ -106,6 +107,11 @@ class RetryPolicy:
     def fits(self, delay: float, deadline: Deadline | None) -> bool:
         """Whether an attempt after waiting ``delay`` still has :data:`MIN_ATTEMPT_SECONDS`."""
         return deadline is None or deadline.remaining() >= delay + MIN_ATTEMPT_SECONDS
+
+
+def doubling(base: float, attempt_number: int, *, cap: float) -> float:
+    """The wait before retry ``attempt_number`` (1, 2, ...): ``base`` doubling, never past ``cap``."""
+    return float(min(cap, base * 2 ** (attempt_number - 1)))
 
 
 def raise_for_transient_status(response: GatewayResponse, *, request_id: str) -> GatewayResponse:

@@ -94,6 +94,10 @@ class OperationRunner:
             return None
         return float(getattr(self.settings, operation.budget))
 
+    def read_timeout(self, operation: Operation) -> float:
+        """How long one attempt of ``operation`` waits for its answer (before the deadline cuts it)."""
+        return self.budget(operation) or self.settings.timeout
+
     @property
     def policy(self) -> RetryPolicy:
         s = self.settings
@@ -196,9 +200,7 @@ class OperationRunner:
                 return self._schedule_retry(call, record, deadline, later)
             except _NotScheduled:
                 # No thread for the retry: the caller learns the refusal, as without retries.
-                self._settle(call, record, "FAILURE", result={"error": later.error.code,
-                                                              "http_status": later.error.http_status},
-                             audited=later.error.code, emit=False)
+                self._settle_failure(call, record, later.error, emit=False)
                 raise later.error from None
 
     def _attempts(self, call: _Call, record: OperationRecord, deadline: Deadline, *, first: int = 1,
@@ -254,8 +256,7 @@ class OperationRunner:
                         raise _RetryLater(exc, delay, attempts[0]) from exc
                 # Not an outcome of the check (Decentro was not reached or refused the call): no
                 # event, unless the caller was told PENDING and learns the failure from it.
-                self._settle(call, current[0], "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
-                             audited=exc.code, emit=announced)
+                self._settle_failure(call, current[0], exc, emit=announced)
                 raise
             outcome = unknown
         envelope = to_envelope(outcome, reference_id=reference, extra=call.envelope_fields())
@@ -344,7 +345,7 @@ class OperationRunner:
         wait on one lock (across processes with a shared cache).
         """
         deadline = self.start_deadline(operation)
-        read = self.budget(operation) or self.settings.timeout
+        read = self.read_timeout(operation)
         # Wait for a first call holding the key while leaving this one an attempt's time; when
         # the budget is all one attempt (OTP validation), still long enough for the holder to
         # write its record, which the repeat then answers IN_FLIGHT from.
@@ -441,10 +442,15 @@ class OperationRunner:
         self.settle_outcome(record, status, actor=call.actor, action=call.operation.name, subject=call.subject,
                             outcome=audited, emit=emit, **changes)
 
+    def _settle_failure(self, call: _Call, record: OperationRecord, exc: DecentroError, *, emit: bool) -> None:
+        """Settle a call that raised ``exc``: FAILURE, the error stored for a replay, audited."""
+        self._settle(call, record, "FAILURE", result={"error": exc.code, "http_status": exc.http_status},
+                     audited=exc.code, emit=emit)
+
     def _request(self, call: _Call, reference: str, *, timeout: float) -> GatewayRequest:
         operation = call.operation
         path = operation.path.format(settings=self.settings, **call.request)
-        read = self.budget(operation) or self.settings.timeout
+        read = self.read_timeout(operation)
         return GatewayRequest(operation.method, path, operation.module, reference,
                               operation.body(call.request, reference), timeout=min(timeout, read))
 

@@ -42,6 +42,7 @@ from ..errors import (
     WebhookError,
     WebhookPayloadError,
     WebhookSignatureError,
+    safe_reason,
 )
 from ..observability import LOG_INSTRUMENTS, Instruments, log_fields
 from ..ports import (
@@ -246,7 +247,7 @@ class WebhookProcessor:
         try:
             outcome = self.apply(callback)
         except Exception as exc:  # noqa: BLE001 - any failure must leave the event replayable
-            reason = _safe_reason(exc)
+            reason = safe_reason(exc, OperationNotFound)
             self.records.update_webhook_event(
                 event.dedupe_key, state="failed", attempts=event.attempts + 1, last_error=reason
             )
@@ -326,7 +327,7 @@ class WebhookProcessor:
             try:
                 outcome = self.replay(event.dedupe_key)
             except (DecentroError, KeyError) as exc:
-                reason = _safe_reason(exc)
+                reason = safe_reason(exc, OperationNotFound)
                 log.warning("Decentro callback %s cannot be replayed: %s", event.dedupe_key, reason)
                 outcome = "failed"
             (failed if outcome == "failed" else processed).append(event.dedupe_key)
@@ -340,10 +341,3 @@ def _warn_demo_secret() -> None:
 
 def _fields(reference_id: str | None, status: str, *, error_code: str | None = None) -> dict[str, object]:
     return log_fields("callback", reference_id, status=status, error_code=error_code)
-
-
-def _safe_reason(exc: BaseException) -> str:
-    """An error string without personal data: our own messages, else just the type."""
-    if isinstance(exc, (DecentroError, OperationNotFound)):
-        return f"{type(exc).__name__}: {exc}"
-    return type(exc).__name__
