@@ -248,7 +248,7 @@ class MemoryConsentStore:
     def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
         with self._guard:
             numbered = list(enumerate(self.records, start=1))
-        chosen = [(i, c) for i, c in reversed(numbered) if before is None or i < before][:limit]
+        chosen = _page(numbered, before, limit)
         return [ConsentListing(id=i, user_id=c.user_id, operation=c.operation, purpose=c.purpose,
                                given_at=c.given_at, has_client_ip=c.client_ip is not None,
                                has_user_agent=c.user_agent is not None) for i, c in chosen]
@@ -491,7 +491,6 @@ class MemoryRecordStore:
             for key in old_outcomes:
                 del self._outbox.rows[key]
             return len(old_ops) + len(old_events) + len(old_outcomes)
-
 
     def operations_page(
         self, *, before: int | None = None, limit: int = 50, operation: str | None = None
