@@ -486,10 +486,13 @@ class MemoryRecordStore:
             old_outcomes = [k for k, e in self._outbox.rows.items() if e.occurred_at < cutoff]
             for key in old_ops:
                 del self.operations[key]
+                self._ids.pop(("op", key), None)
             for key in old_events:
                 del self.events[key]
+                self._ids.pop(("hook", key), None)
             for key in old_outcomes:
                 del self._outbox.rows[key]
+                self._outbox._leased.pop(key, None)
             return len(old_ops) + len(old_events) + len(old_outcomes)
 
     def operations_page(

@@ -465,3 +465,17 @@ def test_a_replay_where_no_handler_takes_the_event_is_refused_and_leaves_it_unde
     stored = h.records.outbox.get(key)
     assert stored is not None and stored.state == "dead" and stored.delivered_to == ()
     assert h.service.events.replay(key).delivered == (key,) and len(broken.got) == 1
+
+
+def test_the_memory_store_purge_forgets_row_ids_and_leases_with_the_rows() -> None:
+    """A long-lived memory store must not keep what it purged: ids and event leases go too."""
+    from datetime import timedelta
+
+    h = build()
+    h.service.events.on("payment.*", lambda event: None, name="noop")
+    reference = pending_payment(h)
+    assert callback(h, reference, "SUCCESS") == 200
+    records = h.records
+    assert records._ids and records._outbox.rows
+    assert records.purge_before(h.clock() + timedelta(days=1)) >= 2
+    assert records._ids == {} and records._outbox.rows == {} and records._outbox._leased == {}
