@@ -196,6 +196,10 @@ class _Watchdog:
     RESOLUTION = 0.05
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """No alarm, no thread yet (also a forked child's start: see ``_WATCHDOG``)."""
         self._heap: list[_Alarm] = []
         self._wake = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -205,7 +209,7 @@ class _Watchdog:
         with self._wake:
             earliest = self._heap[0].due if self._heap else None
             heapq.heappush(self._heap, alarm)
-            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+            if self._thread is None or not self._thread.is_alive():  # first use, or its thread ended
                 self._thread = threading.Thread(target=self._run, name="decentro-read-watchdog", daemon=True)
                 self._thread.start()
             elif earliest is None or alarm.due < earliest - self.RESOLUTION:
@@ -232,6 +236,9 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+# A forked child starts afresh, as the Redis cache's lock renewals do: the parent's alarms are
+# not its own, and the parent's condition lock may have been held at the moment of the fork.
+os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 def _shut(response: requests.Response) -> None:

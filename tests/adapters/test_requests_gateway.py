@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 
 import pytest
@@ -298,3 +299,20 @@ def test_body_read_deadlines_share_one_watchdog_thread_instead_of_a_thread_per_c
     watchdogs = [t for t in threading.enumerate() if t.name == "decentro-read-watchdog"]
     assert len(watchdogs) <= 1
     assert all(alarm.cancelled for alarm in live._WATCHDOG._heap)  # answered in time: nothing left to cut
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_starts_with_a_watchdog_of_its_own() -> None:
+    """The parent's pending alarms and lock state are not the child's (a server forking workers)."""
+    from decentro_adapters.gateway import live
+
+    alarm = live._WATCHDOG.arm(600, lambda: None)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit code only
+            os._exit(0 if live._WATCHDOG._heap == [] and live._WATCHDOG._thread is None else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert alarm in live._WATCHDOG._heap  # the parent's own is untouched
+    finally:
+        alarm.cancel()
