@@ -178,13 +178,11 @@ class BlockingDecentroService:
         user who started the session may complete it (others: ``UnknownReference``). It has its
         own time budget (``DECENTRO_AADHAAR_OTP_TIMEOUT``), and the same OTP submitted again
         answers the first validation's result instead of spending the OTP twice."""
-        _check_user(user_id)
-        request = aadhaar.OTP_VERIFY.load({"initiation_id": initiation_id, "otp": otp, "share_code": share_code})
-        aadhaar.check_session_owner(self._runner, request["initiation_id"], user_id)
-        record = self._consent(aadhaar.OTP_VERIFY.name, user_id, consent, context)
-        request["consent_purpose"] = record.purpose
-        return aadhaar.verify_otp(self._runner, request, user_id=user_id, actor=_actor(user_id, context),
-                                  consent=record)
+        request, record, actor = self._prepare(
+            aadhaar.OTP_VERIFY, {"initiation_id": initiation_id, "otp": otp, "share_code": share_code},
+            user_id=user_id, consent=consent, context=context,
+            check=lambda loaded: aadhaar.check_session_owner(self._runner, loaded["initiation_id"], user_id))
+        return aadhaar.verify_otp(self._runner, request, user_id=user_id, actor=actor, consent=record)
 
     # -- payments --------------------------------------------------------------------------
 
@@ -259,16 +257,28 @@ class BlockingDecentroService:
              consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
         """Validate input and consent, then run (through the KYC cache when the operation is
         cached). The runner records the consent once the call is certain to be made."""
+        request, record, actor = self._prepare(operation, given, user_id=user_id, consent=consent, context=context)
+        if operation.cache_fields and user_id is not None:
+            return self._runner.run_cached(operation, request, user_id=user_id, actor=actor, consent=record)
+        return self._runner.run(operation, request, user_id=user_id, actor=actor, consent=record)
+
+    def _prepare(self, operation: Operation, given: Mapping[str, Any], *, user_id: str | None,
+                 consent: ConsentArg, context: CallContext | None,
+                 check: Callable[[dict[str, Any]], None] | None = None,
+                 ) -> tuple[dict[str, Any], ConsentRecord | None, str]:
+        """What every call checks before it runs, in this order: the user id, the input, then
+        ``check`` on it (the OTP session's owner), then the consent. Returns the request (with
+        the consent's purpose, which is sent to Decentro), the consent as it will be recorded
+        (``None`` for an operation without one) and the audit actor."""
         _check_user(user_id)
         request = operation.load(given)
+        if check is not None:
+            check(request)
         record = None
         if operation.consent:
             record = self._consent(operation.name, user_id, consent, context)
             request["consent_purpose"] = record.purpose
-        actor = _actor(user_id, context)
-        if operation.cache_fields and user_id is not None:
-            return self._runner.run_cached(operation, request, user_id=user_id, actor=actor, consent=record)
-        return self._runner.run(operation, request, user_id=user_id, actor=actor, consent=record)
+        return request, record, _actor(user_id, context)
 
     def _consent(self, operation: str, user_id: str | None, consent: ConsentArg,
                  context: CallContext | None) -> ConsentRecord:
