@@ -158,7 +158,7 @@ class OperationRunner:
             event = self.events.prepare(event)
         emitted = self.ports.records.save_outcome(updated, audit=self.ports.audit, audit_event=audit_event,
                                                   event=event)
-        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, updated.reference_id)
+        _log_audited(action, subject, outcome, updated.reference_id)
         if emitted is not None and self.events is not None:
             self.events.committed([emitted])
         return updated
@@ -170,8 +170,7 @@ class OperationRunner:
         event = AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome, occurred_at=self.clock(),
                            operation_id=operation_id, reference_id=reference_id)
         self.ports.records.record_access(event, audit=self.ports.audit, consent=consent, consents=self.ports.consents)
-        log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id,
-                 extra=log_fields(action, reference_id, status=outcome))
+        _log_audited(action, subject, outcome, reference_id)
 
     # -- running a call ------------------------------------------------------------------
 
@@ -562,6 +561,12 @@ class _RetryLater(Exception):
     def __init__(self, error: DecentroError, delay: float, attempts: int) -> None:
         super().__init__(error.code)
         self.error, self.delay, self.attempts = error, delay, attempts
+
+
+def _log_audited(action: str, subject: str, outcome: str, reference_id: str | None) -> None:
+    """The log line of an audited step (``subject`` is already masked), with its structured fields."""
+    log.info("decentro %s %s -> %s (ref %s)", action, subject, outcome, reference_id,
+             extra=log_fields(action, reference_id, status=outcome))
 
 
 def _code_of(exc: BaseException) -> str:
