@@ -126,27 +126,27 @@ def _initial_tables(ctx: MigrationContext) -> None:
 
     Creates only what is missing, so it also completes an unversioned database when stamping.
     """
-    db, existing = ctx.database, set(ctx.database.get_tables())
+    later, existing = {ctx.models.event}, set(ctx.database.get_tables())  # later: created by later migrations
     for model in _in_lock_order(ctx.models):
-        table = model._meta.table_name
-        if table in _LATER_TABLES:
-            continue
-        if table not in existing:
-            model.create_table(safe=False)  # the table and its indexes
-            continue
-        present = {index.name for index in db.get_indexes(table)}
-        for index in model._meta.fields_to_index():
-            if index._name not in present:
-                db.execute(model._schema._create_index(index, safe=False))  # type: ignore[no-untyped-call]
-
-
-_LATER_TABLES = frozenset({"decentro_outcome_event"})  # created by later migrations, not version 1
+        if model not in later:
+            _ensure_table(ctx, model, existing)
 
 
 def _outcome_events(ctx: MigrationContext) -> None:
     """Version 2: the outbox of outcome events (``decentro_outcome_event``), a new table only."""
-    if ctx.models.event._meta.table_name not in set(ctx.database.get_tables()):
-        ctx.models.event.create_table(safe=False)
+    _ensure_table(ctx, ctx.models.event, set(ctx.database.get_tables()))
+
+
+def _ensure_table(ctx: MigrationContext, model: Any, existing: set[str]) -> None:
+    """Create ``model``'s table with its indexes, or add the indexes an ``existing`` one lacks."""
+    db, table = ctx.database, model._meta.table_name
+    if table not in existing:
+        model.create_table(safe=False)  # the table and its indexes
+        return
+    present = {index.name for index in db.get_indexes(table)}
+    for index in model._meta.fields_to_index():
+        if index._name not in present:
+            db.execute(model._schema._create_index(index, safe=False))  # type: ignore[no-untyped-call]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
