@@ -28,6 +28,7 @@ log = logging.getLogger("example_app")
 OPERATOR_SESSION_KEY = "demo_operator"
 UPI_URI_MAX = 512
 STATUSES = ("SUCCESS", "FAILURE")
+_PAYMENT_STATUSES = frozenset({"PENDING", "SUCCESS", "FAILURE", "EXPIRED"})
 
 
 def is_demo_operator() -> bool:
@@ -60,13 +61,18 @@ def create_demo_blueprint(*, live: bool) -> Blueprint:
         owner_only = live and (record is None or record.user_id != session.get("user_id"))
         if record is None or record.operation != PAYMENT_OPERATION or owner_only:
             return jsonify({"status": "FAILURE", "error": {"code": "NOT_FOUND", "message": "No such payment"}}), 404
-        events = [{"at": record.created_at.isoformat(), "label": "Payment opened", "outcome": "PENDING"}]
+        events = [{"at": record.created_at.isoformat(), "label": "Payment opened", "outcome": "PENDING",
+                   "kind": "opened"}]
+        known = "PENDING"
         for event in records.audit_trail(reference_id):
-            if event.action.endswith(".callback"):
-                label = "Decentro's callback received"
-            else:
-                label = "Decentro answered"
-            events.append({"at": event.occurred_at.isoformat(), "label": label, "outcome": event.outcome})
+            callback = event.action.endswith(".callback")
+            # A callback confirming what a status read already settled is audited "unchanged":
+            # show the status it confirmed.
+            outcome = known if callback and event.outcome == "unchanged" else event.outcome
+            known = outcome if outcome in _PAYMENT_STATUSES else known
+            events.append({"at": event.occurred_at.isoformat(),
+                           "label": "Decentro's callback received" if callback else "Decentro answered",
+                           "outcome": outcome, "kind": "callback" if callback else "answer"})
         return jsonify({"status": record.status, "reference_id": reference_id, "events": events})
 
     if not live:

@@ -7,6 +7,7 @@ const USER_ID = "demo-user"; // mock mode reads the user from the body; live mod
 const STEPS = ["consent", "pan", "bank", "aadhaar", "payment"];
 const SETTLED = ["SUCCESS", "FAILURE", "EXPIRED"];
 const POLL_MS = 1500;
+const CALLBACK_WAIT_POLLS = 20; // after settling, how long the timeline waits for the callback
 let consent = null;
 
 // -- steps ------------------------------------------------------------------------------------
@@ -212,6 +213,7 @@ let reference = null;
 let pollTimer = null;
 let shownEvents = -1;
 let pollGeneration = 0; // a poll started later wins; an older one stops when it sees it
+let settledPolls = 0; // polls since the payment read settled
 
 paymentForm.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -247,6 +249,7 @@ function openPayment(data) {
   document.getElementById("simulate")?.removeAttribute("hidden");
   document.getElementById("timeline").replaceChildren();
   shownEvents = -1;
+  settledPolls = 0;
   showStatus("PENDING");
   document.getElementById("h-payment").focus();
   poll();
@@ -264,16 +267,23 @@ async function poll() {
   const generation = ++pollGeneration;
   const polled = reference;
   try {
-    const [status, timeline] = await Promise.all([
-      fetch(`${prefix}/payments/${encodeURIComponent(polled)}`).then((r) => r.json()),
-      fetch(`/demo/payments/${encodeURIComponent(polled)}/timeline`).then((r) => r.json()),
-    ]);
+    // The status first, then the timeline: a timeline read after the status read includes
+    // whatever settled it. Read in parallel, a timeline answered just before a callback landed
+    // could be the last one shown beside a settled status.
+    const status = await fetch(`${prefix}/payments/${encodeURIComponent(polled)}`).then((r) => r.json());
+    const timeline = await fetch(`/demo/payments/${encodeURIComponent(polled)}/timeline`).then((r) => r.json());
     if (generation !== pollGeneration) return; // a newer poll (or payment) took over
     if (timeline.events) renderTimeline(timeline.events);
     const current = status.data && status.data.transaction_status && SETTLED.includes(status.data.transaction_status)
       ? status.data.transaction_status : (SETTLED.includes(timeline.status) ? timeline.status : "PENDING");
     showStatus(current);
-    if (SETTLED.includes(current)) { finished(current); return; }
+    if (SETTLED.includes(current)) {
+      if (settledPolls === 0) finished(current);
+      // A status read can settle the payment before Decentro's callback arrives: keep the
+      // timeline fresh until the callback shows, for a bounded while.
+      const callbackShown = (timeline.events || []).some((e) => e.kind === "callback");
+      if (callbackShown || ++settledPolls > CALLBACK_WAIT_POLLS) return;
+    }
   } catch {
     if (generation !== pollGeneration) return;
   }

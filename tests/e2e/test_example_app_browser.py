@@ -221,6 +221,41 @@ def test_a_customer_onboards_and_the_callback_moves_the_payment_timeline(context
     assert_no_personal_data_logged(walk_server)
 
 
+def test_a_timeline_read_before_the_callback_does_not_end_the_payment_view(context, walk_server):
+    """The race CI met on a busy machine, made certain: the first timeline after "Customer
+    paid" is one read before the callback landed, while the status read says SUCCESS. The page
+    keeps reading the timeline until the callback shows, instead of stopping on the stale one."""
+    from playwright.sync_api import expect
+
+    page = walk_to_aadhaar(context, walk_server)
+    verify_aadhaar_by_file(page)
+    reference = open_payment(page)
+    expect(page.locator("#timeline li")).to_have_count(2)
+    stale = page.evaluate("async (ref) => (await fetch(`/demo/payments/${ref}/timeline`)).text()", reference)
+    assert "callback received" not in stale
+    served: list[str] = []
+    clicked: list[bool] = []  # the callback was asked for: its answer came back to the page
+    page.on("response", lambda answer: clicked.append(True) if "simulate-callback" in answer.url else None)
+
+    def first_timeline_stale(route: Any) -> None:
+        if not clicked:
+            route.continue_()
+        elif not served:
+            served.append("stale")
+            route.fulfill(status=200, content_type="application/json", body=stale)
+        else:
+            served.append("fresh")
+            route.continue_()
+
+    page.route("**/timeline", first_timeline_stale)
+    page.get_by_role("button", name="Customer paid").click()
+    expect(page.locator("#payment-status")).to_have_text("SUCCESS")
+    expect(page.locator("#timeline")).to_contain_text("Decentro's callback received")
+    expect(page.locator("#timeline li").last).to_contain_text("SUCCESS")
+    assert served[0] == "stale" and "fresh" in served
+    assert script_errors(page) == []
+
+
 def test_a_failed_payment_keeps_its_reference_and_another_can_be_opened(context, walk_server):
     from playwright.sync_api import expect
 
