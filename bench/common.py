@@ -48,7 +48,7 @@ BENCH_AUDIT_KEY = "bench-audit-key-synthetic-0123456789abcdefgh"
 
 
 def sandbox_credentials() -> dict[str, str]:
-    from decentro_adapters.emulator.sandbox import DEFAULT_CREDENTIALS as c
+    from decentro_sandbox.sandbox import DEFAULT_CREDENTIALS as c
 
     return {"client_id": c.client_id, "client_secret": c.client_secret,
             "module_secret": c.module_secrets["kyc"], "provider_secret": str(c.provider_secret)}
@@ -203,7 +203,7 @@ def sandbox_process(*args: str, ready_timeout: float = 20.0) -> Iterator[str]:
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "decentro_adapters.emulator.sandbox", "--host", "127.0.0.1", "--port", "0", *args]
+    command = [sys.executable, "-m", "decentro_sandbox.sandbox", "--host", "127.0.0.1", "--port", "0", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

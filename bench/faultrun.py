@@ -155,7 +155,7 @@ def _service(url: str, folder: str) -> Iterator[Any]:
 
 def run_fault_mix(*, operations: int = 1000, seed: int = 20240601, rate: float = 0.2) -> FaultRun:
     """Run ``operations`` operations (a payment is followed by a status check) under faults."""
-    from decentro_adapters.emulator.sandbox import start_sandbox
+    from decentro_sandbox.sandbox import start_sandbox
 
     run = FaultRun()
     rng = random.Random(seed)

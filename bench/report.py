@@ -190,7 +190,7 @@ def _cost_fields(lat: dict[str, Any], trips: dict[str, Any]) -> dict[str, str]:
 TEMPLATE = """\
 # Benchmarks{quick}
 
-Measured on loopback against the offline sandbox (`decentro_adapters.emulator.sandbox`, in its own
+Measured on loopback against the offline sandbox (`decentro_sandbox.sandbox`, in its own
 process), on PostgreSQL and Redis as production runs them. Per-call figures are medians over
 rounds with the variants interleaved call by call; ratios are taken round by round, so drift in
 the machine cancels out. Ratios "vs raw" are to `raw_no_env_ms`: a `requests.Session` with

@@ -177,7 +177,7 @@ def _spy_payments(sandbox: Any, created: list[Creation]) -> None:
 @contextmanager
 def deployment(profile: Profile, *, log_path: str, keep_logs: str | None = None) -> Iterator[Rig]:
     """Everything started (load running, every kind answered once); everything stopped after."""
-    from decentro_adapters.emulator.sandbox import start_sandbox
+    from decentro_sandbox.sandbox import start_sandbox
     from decentro_adapters.sql.migrations import upgrade
 
     with ExitStack() as stack:

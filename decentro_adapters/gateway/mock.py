@@ -22,7 +22,7 @@ from typing import Any
 from decentro_core.errors import GatewayTimeout
 from decentro_core.ports import GatewayRequest, GatewayResponse
 
-from ..emulator.core import DecentroEmulator, Fault
+from decentro_sandbox.core import DecentroEmulator, Fault
 
 __all__ = ["MockGateway"]
 

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from decentro_adapters.emulator.uidai import canonical_signed_info  # UIDAI's signing, shared with the sandbox
-from decentro_adapters.emulator.zipcrypto import ZipCryptoCipher
+from decentro_sandbox.uidai import canonical_signed_info  # UIDAI's signing, shared with the sandbox
+from decentro_sandbox.zipcrypto import ZipCryptoCipher
 
 IST = timezone(timedelta(hours=5, minutes=30))
 DS = "http://www.w3.org/2000/09/xmldsig#"

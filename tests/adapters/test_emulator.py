@@ -8,7 +8,7 @@ import threading
 import pytest
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import Credentials, DecentroEmulator, SeededIds
+from decentro_sandbox.core import Credentials, DecentroEmulator, SeededIds
 
 CREDS = Credentials.same_for_every_module(
     client_id="cid", client_secret="csecret", module_secret="msecret", provider_secret="psecret"

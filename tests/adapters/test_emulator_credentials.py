@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import Credentials, DecentroEmulator
+from decentro_sandbox.core import Credentials, DecentroEmulator
 
 HEADERS = {"client_id": "cid", "client_secret": "csecret", "module_secret": "msecret"}
 PAYMENT_HEADERS = {**HEADERS, "provider_secret": "psecret"}

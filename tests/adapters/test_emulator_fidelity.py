@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import DecentroEmulator
-from decentro_adapters.emulator.wire import UNSANITIZED_CHARACTERS
+from decentro_sandbox.core import DecentroEmulator
+from decentro_sandbox.wire import UNSANITIZED_CHARACTERS
 
 TESTBED_CKYC_PATH = "/testbed/v2/kyc/ckyc/search"
 

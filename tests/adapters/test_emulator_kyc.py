@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import TIMEOUT, DecentroEmulator
+from decentro_sandbox.core import TIMEOUT, DecentroEmulator
 
 
 @pytest.fixture

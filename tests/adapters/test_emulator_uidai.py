@@ -17,8 +17,8 @@ from lxml import etree
 
 from decentro_adapters.aadhaar.errors import SHARE_CODE_WRONG, SIGNATURE_INVALID
 from decentro_adapters.aadhaar.offline import UidaiOfflineVerifier
-from decentro_adapters.emulator.core import DecentroEmulator, SandboxUidaiSigner
-from decentro_adapters.emulator.scenarios import SANDBOX_EMAIL, SANDBOX_MOBILE
+from decentro_sandbox.core import DecentroEmulator, SandboxUidaiSigner
+from decentro_sandbox.scenarios import SANDBOX_EMAIL, SANDBOX_MOBILE
 from decentro_core.errors import AadhaarFileRejected
 from decentro_core.settings import Settings
 

@@ -12,7 +12,7 @@ import pytest
 from decentro_adapters.gateway.live import RequestsGateway
 from decentro_adapters.sql.stores import open_stores
 from decentro_adapters.vault.fernet import FernetVault
-from decentro_adapters.emulator.sandbox.server import SandboxServer, start_sandbox
+from decentro_sandbox.sandbox.server import SandboxServer, start_sandbox
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.errors import AuthenticationFailed, UpstreamUnavailable
 from decentro_core.memory import memory_ports, MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault

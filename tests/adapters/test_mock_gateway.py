@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import test_emulator_support as req
 
-from decentro_adapters.emulator.core import DecentroEmulator
+from decentro_sandbox.core import DecentroEmulator
 from decentro_adapters.gateway.mock import MockGateway
 from decentro_core.errors import GatewayTimeout
 from decentro_core.ports import GatewayRequest, HttpGateway
@@ -33,7 +33,7 @@ def test_it_returns_decentros_raw_answer_with_its_status():
 
 
 def test_it_skips_the_credential_check_even_when_the_emulator_has_credentials():
-    from decentro_adapters.emulator.core import Credentials
+    from decentro_sandbox.core import Credentials
 
     creds = Credentials.same_for_every_module(client_id="a", client_secret="b", module_secret="c")
     gateway = MockGateway(DecentroEmulator(credentials=creds))

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from decentro_adapters.aadhaar.offline import UidaiOfflineVerifier
-from decentro_adapters.emulator.core import DecentroEmulator
+from decentro_sandbox.core import DecentroEmulator
 from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.memory import MemoryRecordStore, MemoryVault, memory_ports

@@ -10,7 +10,7 @@ import requests
 import test_emulator_support as req
 from test_sandbox_support import KYC_HEADERS, PAYMENT_HEADERS, wait_until
 
-from decentro_adapters.emulator.sandbox import SandboxServer, start_sandbox
+from decentro_sandbox.sandbox import SandboxServer, start_sandbox
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import requests
 import test_emulator_support as req
 from test_sandbox_support import PAYMENT_HEADERS, callback_receiver
 
-from decentro_adapters.emulator.sandbox import SandboxServer, start_sandbox
+from decentro_sandbox.sandbox import SandboxServer, start_sandbox
 
 SECRET = "test-callback-secret"
 WAIT = 60.0  # seconds: a limit for a busy machine, never an expected duration

@@ -12,8 +12,8 @@ import requests
 import test_emulator_support as req
 from test_sandbox_support import KYC_HEADERS
 
-from decentro_adapters.emulator.sandbox import FaultPlan, Latency
-from decentro_adapters.emulator.sandbox.__main__ import build_parser, options_from_args
+from decentro_sandbox.sandbox import FaultPlan, Latency
+from decentro_sandbox.sandbox.__main__ import build_parser, options_from_args
 
 
 def _options(*argv: str) -> dict:
@@ -59,7 +59,7 @@ def test_latency_samples_follow_their_distribution_and_never_go_negative():
 
 def test_the_command_serves_until_sigterm():
     process = subprocess.Popen(
-        [sys.executable, "-m", "decentro_adapters.emulator.sandbox", "--port", "0", "--seed", "1"],
+        [sys.executable, "-m", "decentro_sandbox.sandbox", "--port", "0", "--seed", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

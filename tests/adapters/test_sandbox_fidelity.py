@@ -12,9 +12,9 @@ import test_emulator_support as req
 from test_sandbox_support import KYC_HEADERS
 
 from decentro_adapters.aadhaar.offline import UidaiOfflineVerifier
-from decentro_adapters.emulator.core import Credentials
-from decentro_adapters.emulator.sandbox import SandboxServer, start_sandbox
-from decentro_adapters.emulator.sandbox.__main__ import build_parser, options_from_args
+from decentro_sandbox.core import Credentials
+from decentro_sandbox.sandbox import SandboxServer, start_sandbox
+from decentro_sandbox.sandbox.__main__ import build_parser, options_from_args
 
 
 @pytest.fixture

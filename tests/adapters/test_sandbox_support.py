@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from decentro_adapters.emulator.sandbox import DEFAULT_CREDENTIALS
+from decentro_sandbox.sandbox import DEFAULT_CREDENTIALS
 
 CREDS = DEFAULT_CREDENTIALS
 KYC_HEADERS = {

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conformance_venv import PackageIndexUnavailable, SdkEnv, sdk_env
 
-from decentro_adapters.emulator.sandbox import DEFAULT_CREDENTIALS
+from decentro_sandbox.sandbox import DEFAULT_CREDENTIALS
 
 HERE = Path(__file__).resolve().parent
 DRIVER_TIMEOUT = 300
@@ -54,7 +54,7 @@ def _env(name: str, cache: Path) -> SdkEnv:
 
 def _sandbox_command() -> list[str]:
     script = Path(sys.executable).with_name("decentro-sandbox")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "decentro_adapters.emulator.sandbox"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "decentro_sandbox.sandbox"]
     return command + ["--host", "127.0.0.1", "--port", "0", "--seed", "12"]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conformance_cases import COLLECTIONS_CASES, KYC_CASES
 
-from decentro_adapters.emulator.core import served_paths
+from decentro_sandbox.core import served_paths
 
 pytestmark = pytest.mark.conformance
 

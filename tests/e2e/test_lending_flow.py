@@ -25,7 +25,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from decentro_adapters.emulator.sandbox.server import start_sandbox
+from decentro_sandbox.sandbox.server import start_sandbox
 from decentro_core.ports import OutcomeEvent
 from flask_decentro import Decentro
 from flask_decentro.cli import decentro_cli

@@ -41,7 +41,7 @@ from schemathesis.checks import (
 )
 from werkzeug.serving import make_server
 
-from decentro_adapters.emulator.sandbox.server import start_sandbox
+from decentro_sandbox.sandbox.server import start_sandbox
 from decentro_adapters.vault.fernet import FernetVault
 from decentro_core.webhooks import sign_body
 from flask_decentro import Decentro

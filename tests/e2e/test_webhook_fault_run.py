@@ -60,7 +60,7 @@ HUNG_AFTER = 1.0  # phase 3: a first attempt unanswered this long is given up (t
 def world(postgres_url: str, tmp_path: Path) -> Any:
     """The sandbox (calling back to a fixed port), a live service on PostgreSQL, the receiver's setup."""
     from decentro_adapters.bootstrap import build
-    from decentro_adapters.emulator.sandbox import start_sandbox
+    from decentro_sandbox.sandbox import start_sandbox
     from decentro_core.memory import MemoryCache
 
     port = free_port()

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask_helpers import CONSENT, payment
 
-from decentro_adapters.emulator.sandbox.server import start_sandbox
+from decentro_sandbox.sandbox.server import start_sandbox
 from decentro_core.errors import ConfigurationError
 from example_app import create_app
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from decentro_adapters.aadhaar.mock import MockAadhaarVerifier
-from decentro_adapters.emulator.core import DecentroEmulator, SeededIds
+from decentro_sandbox.core import DecentroEmulator, SeededIds
 from decentro_adapters.gateway.mock import MockGateway
 from decentro_core import BlockingDecentroService, Settings
 from decentro_core.memory import MemoryAuditSink, MemoryCache, MemoryConsentStore, MemoryRecordStore, MemoryVault

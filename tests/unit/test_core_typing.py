@@ -16,6 +16,7 @@ def test_every_package_passes_mypy_strict(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path), "--config-file", str(ROOT / "setup.cfg"),
          str(ROOT / "decentro_core"), str(ROOT / "flask_decentro"), str(ROOT / "decentro_adapters"),
+         str(ROOT / "decentro_sandbox"),
          str(ROOT / "examples")],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
@@ -23,7 +24,7 @@ def test_every_package_passes_mypy_strict(tmp_path):
 
 
 def test_every_typed_package_ships_py_typed():
-    assert all((ROOT / pkg / "py.typed").is_file() for pkg in ("decentro_core", "decentro_adapters", "flask_decentro"))
+    assert all((ROOT / pkg / "py.typed").is_file() for pkg in ("decentro_core", "decentro_adapters", "decentro_sandbox", "flask_decentro"))
 
 
 def test_the_awaitable_face_carries_the_blocking_signatures(tmp_path):

@@ -1,4 +1,4 @@
-"""The built wheel ships exactly our three packages, UIDAI's pinned keys and py.typed; no
+"""The built wheel ships exactly our four packages (the sandbox a package of its own), UIDAI's pinned keys and py.typed; no
 tests, no example app, and nothing named ``adapters`` to shadow another distribution."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACKAGES = ("decentro_core", "decentro_adapters", "decentro_sandbox", "flask_decentro")
 NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "instance", "*.egg-info", "__pycache__",
                                     ".pytest_cache", ".mypy_cache", "bench")
 
@@ -30,9 +31,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         yield archive
 
 
-def test_the_wheel_holds_only_our_three_packages(wheel):
+def test_the_wheel_holds_only_our_four_packages(wheel):
     roots = {name.split("/")[0] for name in wheel.namelist() if not name.split("/")[0].endswith(".dist-info")}
-    assert roots == {"decentro_core", "decentro_adapters", "flask_decentro"}
+    assert roots == {"decentro_core", "decentro_adapters", "decentro_sandbox", "flask_decentro"}
 
 
 def test_the_wheel_ships_uidai_keys_and_type_information(wheel):
@@ -40,13 +41,13 @@ def test_the_wheel_ships_uidai_keys_and_type_information(wheel):
     keys = {name.rsplit("/", 1)[-1] for name in names if name.startswith("decentro_adapters/aadhaar/uidai/")}
     assert keys == {"uidai_offline_publickey_26022021.cer", "uidai_offline_2024-2026_ds05.pub.pem",
                     "uidai_offline_2026-2029_ds06.pub.pem"}
-    assert {f"{pkg}/py.typed" for pkg in ("decentro_core", "decentro_adapters", "flask_decentro")} <= names
+    assert {f"{pkg}/py.typed" for pkg in PACKAGES} <= names
 
 
 def test_the_wheel_ships_every_source_module(wheel):
     """``packages = find:`` only finds folders with an ``__init__.py``: a module outside one is lost."""
     names = set(wheel.namelist())
-    sources = {str(path.relative_to(ROOT)) for top in ("decentro_core", "decentro_adapters", "flask_decentro")
+    sources = {str(path.relative_to(ROOT)) for top in PACKAGES
                for path in (ROOT / top).rglob("*.py") if "__pycache__" not in path.parts}
     assert sources - names == set()
 
@@ -55,7 +56,7 @@ def test_the_wheel_declares_the_flask_cli_and_the_sandbox_command(wheel):
     (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(name).decode()
     assert "decentro = flask_decentro.cli:decentro_cli" in text
-    assert "decentro-sandbox = decentro_adapters.emulator.sandbox.__main__:main" in text
+    assert "decentro-sandbox = decentro_sandbox.sandbox.__main__:main" in text
 
 
 def _metadata(wheel: zipfile.ZipFile) -> str:

@@ -1,7 +1,7 @@
 """Offline Decentro sandbox server: Decentro's paths over HTTP, answered by the emulator.
 
 ``start_sandbox(port=0)`` starts one in a thread (tests); ``decentro-sandbox`` or
-``python -m decentro_adapters.emulator.sandbox`` runs one in the foreground. See ``docs/sandbox.md``.
+``python -m decentro_sandbox.sandbox`` runs one in the foreground. See ``docs/sandbox.md``.
 """
 
 from __future__ import annotations

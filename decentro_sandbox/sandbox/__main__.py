@@ -1,4 +1,4 @@
-"""``decentro-sandbox`` / ``python -m decentro_adapters.emulator.sandbox``: run the sandbox in the foreground.
+"""``decentro-sandbox`` / ``python -m decentro_sandbox.sandbox``: run the sandbox in the foreground.
 
 Example::
 

@@ -7,7 +7,7 @@ shape (12 digits, not starting 0 or 1), not for their Verhoeff check digit, so a
 works as a magic value.
 
 With a ``share_code``, the answer also carries UIDAI's offline e-KYC ZIP of the same synthetic
-resident, signed by the sandbox's key (:mod:`decentro_adapters.emulator.uidai`), as
+resident, signed by the sandbox's key (:mod:`decentro_sandbox.uidai`), as
 ``data.aadhaarFile{aadhaarZip (base64), shareCode}``. Decentro documents that key only for its
 older captcha flow (``decentro-in/decentro-in-kyc-sdk-go`` ``api/openapi.yaml``,
 ``AadhaarxmlValidateOtpResponse``); that the OTP flow uses the same key is our guess. The

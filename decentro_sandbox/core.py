@@ -3,15 +3,15 @@
 :class:`DecentroEmulator` answers ``handle(method, path, headers, body)`` with Decentro's raw
 wire answer ``(status_code, json_dict)``, or :data:`TIMEOUT` when Decentro would not answer
 in time. The in-process :class:`~decentro_adapters.gateway.mock.MockGateway` and the sandbox
-HTTP server (:mod:`decentro_adapters.emulator.sandbox`) both sit on it. What each input makes it say
-is one table, :mod:`decentro_adapters.emulator.scenarios` (magic values listed there and in
+HTTP server (:mod:`decentro_sandbox.sandbox`) both sit on it. What each input makes it say
+is one table, :mod:`decentro_sandbox.scenarios` (magic values listed there and in
 ``docs/sandbox.md``).
 
 Rules it enforces like Decentro: required fields (HTTP 400 ``E00009``), consent, a
 ``reference_id`` used once across every path for the emulator's life (HTTP 400 ``E00019``,
 even when the first request was refused), and, when built with :class:`Credentials`, the
 ``client_id``/``client_secret``/``module_secret`` (+ ``provider_secret`` for payments)
-headers (HTTP 401, :mod:`decentro_adapters.emulator.credentials`). ``headers=None`` (the
+headers (HTTP 401, :mod:`decentro_sandbox.credentials`). ``headers=None`` (the
 in-process gateway) skips the credential check. Offline e-KYC files (Aadhaar OTP with a
 ``share_code``) are signed by ``uidai_signer``, whose certificate is ``uidai_signer.certificate_pem()``.
 

@@ -19,7 +19,7 @@ Four digits            Answer
                        CKYC 200 FAILURE ``E00026``
 ``0429``               HTTP 429 (Aadhaar OTP start: 400 ``error_aadhaar_otp_flooding``)
 ``0500`` / ``0503``    HTTP 500 / HTTP 503
-``0408``               timeout (:data:`~decentro_adapters.emulator.TIMEOUT`, no answer)
+``0408``               timeout (:data:`~decentro_sandbox.TIMEOUT`, no answer)
 =====================  ==================================================================
 
 UPI amounts: 10 settles SUCCESS, 20 FAILURE, 30 stays PENDING, any other amount SUCCESS;

@@ -1,8 +1,8 @@
 """Emulated KYC and bank-account endpoints: PAN (and PAN-Detailed), CKYC search, account validation.
 
 Each handler takes the runtime and the request body and returns Decentro's raw answer, or
-raises :class:`~decentro_adapters.emulator.wire.Refused`. Scenarios: see
-:mod:`decentro_adapters.emulator.scenarios`. Shapes follow Decentro's KYC spec
+raises :class:`~decentro_sandbox.wire.Refused`. Scenarios: see
+:mod:`decentro_sandbox.scenarios`. Shapes follow Decentro's KYC spec
 (``decentro-in/decentro-in-kyc-sdk-go`` ``api/openapi.yaml``, ``/kyc/public_registry/validate``)
 and docs.decentro.tech ("Validate & Fetch", "CKYC Sandbox").
 """
