@@ -5,9 +5,12 @@
     DecentroError
     ├── ConfigurationError          settings missing or inconsistent at start-up
     ├── ValidationError             bad input, refused before anything leaves the process
-    │   └── ConsentRequired         a KYC call without explicit, recorded consent
+    │   ├── ConsentRequired         a KYC call without explicit, recorded consent
+    │   └── PayloadTooLarge         a request body larger than the route accepts
+    ├── Unauthenticated             the host's identity check found no signed-in user
     ├── UnknownReference            no operation with this reference id
     ├── IdempotencyConflict         an idempotency key reused with another body, or after its window
+    ├── FailureReplayed             a repeat of a key whose first call failed: that failure again
     ├── VerificationFailed          the document was checked and is not acceptable
     │   └── AadhaarFileRejected     an offline e-KYC file failed a local check
     ├── UpstreamError               Decentro (or the path to it) failed
@@ -43,18 +46,21 @@ __all__ = [
     "AadhaarFileRejected",
     "AuthenticationFailed",
     "CacheUnavailable",
-    "ConfigurationError",
     "CircuitOpen",
+    "ConfigurationError",
     "ConsentRequired",
     "DeadlineExceeded",
     "DecentroError",
     "DuplicateReference",
+    "FailureReplayed",
     "GatewayConnectionError",
     "GatewayTimeout",
     "IdempotencyConflict",
     "OtpError",
+    "PayloadTooLarge",
     "RateLimited",
     "StoreError",
+    "Unauthenticated",
     "UnknownReference",
     "UpstreamError",
     "UpstreamProtocolError",
@@ -135,6 +141,20 @@ class ConsentRequired(ValidationError):
     """A KYC call without explicit consent (given, text and purpose)."""
 
     code = "CONSENT_REQUIRED"
+
+
+class PayloadTooLarge(ValidationError):
+    """The request body is larger than this route accepts."""
+
+    http_status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class Unauthenticated(DecentroError):
+    """The host's ``identity`` callable found no signed-in user for this request."""
+
+    http_status = 401
+    code = "UNAUTHENTICATED"
 
 
 class UnknownReference(DecentroError):

@@ -15,25 +15,18 @@ from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
-from decentro_core.errors import ConfigurationError, DecentroError, UpstreamError, ValidationError
+from decentro_core.errors import (
+    ConfigurationError,
+    DecentroError,
+    PayloadTooLarge,
+    Unauthenticated,
+    UpstreamError,
+    ValidationError,
+)
 
 __all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
 
 log = logging.getLogger("flask_decentro")
-
-
-class PayloadTooLarge(ValidationError):
-    """The request body is larger than this route accepts."""
-
-    http_status = 413
-    code = "PAYLOAD_TOO_LARGE"
-
-
-class Unauthenticated(DecentroError):
-    """The ``identity`` callable found no signed-in user for this request."""
-
-    http_status = 401
-    code = "UNAUTHENTICATED"
 
 
 def failure(status: int, error: dict[str, Any]) -> tuple[Response, int]:
