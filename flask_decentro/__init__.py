@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from decentro_core import __version__
+
 from .config import FLASK_OPTIONS, FlaskOptions
 from .extension import Decentro
 from .state import DecentroState, get_service, get_state
 
-__all__ = ["FLASK_OPTIONS", "Decentro", "DecentroState", "FlaskOptions", "get_service", "get_state"]
+__all__ = ["FLASK_OPTIONS", "Decentro", "DecentroState", "FlaskOptions", "__version__", "get_service", "get_state"]

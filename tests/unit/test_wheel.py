@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
@@ -69,7 +70,11 @@ def test_the_wheel_ships_the_mit_license_it_declares(wheel):
     assert len(licenses) == 1, wheel.namelist()
     text = wheel.read(licenses[0]).decode()
     assert text.startswith("MIT License") and "Copyright (c) 2026 Flask-Decentro contributors" in text
-    assert "License-File: LICENSE" in _metadata(wheel)
+    metadata = _metadata(wheel)
+    assert "License-File: LICENSE" in metadata
+    # An SPDX expression, not the deprecated trove classifier (PEP 639)
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert not any(line.startswith("Classifier: License ::") for line in metadata.splitlines())
 
 
 def test_the_metadata_names_every_python_tox_runs_and_the_project_urls(wheel):
@@ -79,7 +84,7 @@ def test_the_metadata_names_every_python_tox_runs_and_the_project_urls(wheel):
     tox = (ROOT / "tox.ini").read_text()
     pythons = {f"Programming Language :: Python :: 3.{env[3:]}" for env in ("py311", "py312", "py313") if env in tox}
     assert pythons and pythons <= classifiers
-    assert {"Framework :: Flask", "License :: OSI Approved :: MIT License", "Typing :: Typed",
+    assert {"Framework :: Flask", "Typing :: Typed",
             "Topic :: Office/Business :: Financial", "Intended Audience :: Developers",
             "Operating System :: OS Independent", "Development Status :: 4 - Beta"} <= classifiers
     urls = {line.removeprefix("Project-URL: ").split(", ", 1)[0] for line in metadata.splitlines()
@@ -92,3 +97,35 @@ def test_the_wheel_ships_the_operator_consoles_templates_and_style(wheel):
     pages = {"base", "_pager", "overview", "payments", "payment", "callbacks", "events", "audit", "consents"}
     assert {f"flask_decentro/templates/decentro_console/{page}.html" for page in pages} <= names
     assert "flask_decentro/static/decentro_console/console.css" in names
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> tarfile.TarFile:
+    source = tmp_path_factory.mktemp("sdist-source") / "flask-decentro"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "instance",
+                                                                "*.egg-info", "__pycache__", ".pytest_cache",
+                                                                ".mypy_cache"))
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(out), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    (path,) = out.glob("flask_decentro-*.tar.gz")
+    with tarfile.open(path) as archive:
+        yield archive
+
+
+def test_the_sdist_ships_the_tests_and_what_they_read(sdist):
+    """Distributors run the suite from the sdist: the tests, their helpers and the docs they check."""
+    names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    tests = {str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py") if "__pycache__" not in path.parts}
+    assert tests and tests - names == set()
+    assert {"tox.ini", "CHANGELOG.md", "SECURITY.md", "LICENSE", "docs/openapi.json"} <= names
+    assert not any(part in {".venv", "instance", "__pycache__"} for name in names for part in name.split("/"))
+
+
+def test_the_packages_and_the_metadata_carry_one_version(wheel):
+    import decentro_core
+    import flask_decentro
+
+    version = next(line.removeprefix("Version: ") for line in _metadata(wheel).splitlines()
+                   if line.startswith("Version: "))
+    assert decentro_core.__version__ == flask_decentro.__version__ == version
