@@ -101,14 +101,21 @@ function settle(form, result, done, field) {
   const {body} = result;
   if (body.status === "FAILURE") {
     const error = body.error || {};
-    const fields = error.fields || (field ? {[field]: [explain(error)]} : {});
-    showErrors(form, fields, explain(error));
+    const fields = error.fields || (field ? {[field]: [explain(error, form.id)]} : {});
+    showErrors(form, fields, explain(error, form.id));
     return;
   }
   done(body.data || {});
 }
 
-function explain(error) {
+// What a refusal means depends on what was checked: a bank account is not a "document".
+const BY_FORM = {
+  "bank-form": {INVALID_DOCUMENT: "The bank says this account does not exist or cannot take money."},
+};
+
+function explain(error, formId) {
+  const specific = (BY_FORM[formId] || {})[error.code];
+  if (specific) return specific;
   const known = {
     INVALID_DOCUMENT: "Decentro says this document is not valid.",
     NO_RECORD: "No record was found for this document.",

@@ -112,8 +112,21 @@ def verify_pan(page: Any) -> None:
 
 
 def verify_bank(page: Any) -> None:
+    """The hint's failing pair is refused in the bank's words (not "this document"); then the
+    pre-filled account passes."""
     from playwright.sync_api import expect
 
+    hint = page.locator("p.note").first.inner_text()
+    assert "123456789013 with IFSC HDFC0001234" in hint
+    account, ifsc = page.get_by_label("Account number"), page.get_by_label("IFSC")
+    prefilled = (account.input_value(), ifsc.input_value())
+    account.fill("123456789013")
+    ifsc.fill("HDFC0001234")
+    page.get_by_role("button", name="Verify account").click()
+    expect(field_error(page, "err-bank-account_number")).to_have_text(
+        "The bank says this account does not exist or cannot take money.")
+    account.fill(prefilled[0])
+    ifsc.fill(prefilled[1])
     page.get_by_role("button", name="Verify account").click()
     expect(page.get_by_role("heading", name="4. Your Aadhaar")).to_be_focused()
     expect(page.locator("#summary")).to_contain_text("Bank account ••••••••9011 exists")
