@@ -39,6 +39,7 @@ they cannot carry personal data.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,7 @@ __all__ = [
     "WebhookPayloadError",
     "WebhookSignatureError",
     "safe_reason",
+    "safe_traceback",
 ]
 
 
@@ -329,3 +331,23 @@ def safe_reason(exc: BaseException, *ours: type[BaseException]) -> str:
     if isinstance(exc, (DecentroError, *ours)):
         return f"{type(exc).__name__}: {exc}"
     return type(exc).__name__
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback without personal data: every frame (file, line, function, source line: code,
+    never values), and each exception of the chain as :func:`safe_reason` writes it."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    for position, error in enumerate(reversed(chain)):
+        if position:
+            lines.append("\nDuring or because of the error above, another occurred:\n")
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_tb(error.__traceback__))
+        lines.append(safe_reason(error) + "\n")
+    return "".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, got_request_exception, jsonify
 from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
@@ -22,6 +22,7 @@ from decentro_core.errors import (
     Unauthenticated,
     UpstreamError,
     ValidationError,
+    safe_traceback,
 )
 
 __all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
@@ -81,9 +82,23 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def _unexpected(exc: Exception) -> tuple[Response, int]:
-    # The type only: a message or traceback could carry the request's personal data.
-    log.error("Unexpected %s in a Decentro route", type(exc).__name__)
+    """An error nothing here expected (a bug, or the host's ``identity`` callable failing): the
+    host app sees it as it sees its own. With ``PROPAGATE_EXCEPTIONS`` (or testing/debug, Flask's
+    rule) it is re-raised, so Flask's own handling runs (the signal, the debugger, the test
+    client); otherwise ``got_request_exception`` fires (Sentry's Flask integration, the host's
+    own receivers) and the client gets the JSON 500."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if _propagates(app):
+        raise exc
+    got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=exc)
+    # Frames and exception types, no messages: a message could carry the request's personal data.
+    log.error("Unexpected %s in a Decentro route\n%s", type(exc).__name__, safe_traceback(exc))
     return failure(500, {"code": "INTERNAL_ERROR", "message": "Internal error"})
+
+
+def _propagates(app: Flask) -> bool:
+    configured = app.config.get("PROPAGATE_EXCEPTIONS")
+    return bool(configured) if configured is not None else app.testing or app.debug
 
 
 def register_error_handlers(blueprint: Blueprint) -> None:

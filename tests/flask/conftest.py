@@ -19,7 +19,7 @@ def make_app() -> Callable[..., Flask]:
 
     def factory(*, config: dict[str, Any] | None = None, **options: Any) -> Flask:
         app = Flask("decentro_test")
-        app.config.update(TESTING=True, **(config or {}))
+        app.config.update({"TESTING": True, **(config or {})})
         options.setdefault("service", build_service())
         options.setdefault("DECENTRO_WEBHOOK_SECRET", WEBHOOK_SECRET)
         Decentro(app, **options)
