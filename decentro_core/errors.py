@@ -8,6 +8,7 @@
     │   ├── ConsentRequired         a KYC call without explicit, recorded consent
     │   └── PayloadTooLarge         a request body larger than the route accepts
     ├── Unauthenticated             the host's identity check found no signed-in user
+    ├── CrossSiteRequest            a browser form posted from another site (no CSRF token to check)
     ├── UnknownReference            no operation with this reference id
     ├── IdempotencyConflict         an idempotency key reused with another body, or after its window
     ├── FailureReplayed             a repeat of a key whose first call failed: that failure again
@@ -50,6 +51,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigurationError",
     "ConsentRequired",
+    "CrossSiteRequest",
     "DeadlineExceeded",
     "DecentroError",
     "DuplicateReference",
@@ -157,6 +159,13 @@ class Unauthenticated(DecentroError):
 
     http_status = 401
     code = "UNAUTHENTICATED"
+
+
+class CrossSiteRequest(DecentroError):
+    """A form upload a browser sent from another site: refused, as a CSRF token check would."""
+
+    http_status = 403
+    code = "CROSS_SITE_REQUEST"
 
 
 class UnknownReference(DecentroError):

@@ -93,6 +93,7 @@ class Decentro:
             from .console import create_console_blueprint
 
             app.register_blueprint(create_console_blueprint(state), url_prefix=options.console_prefix)
+        _exempt_from_host_csrf(app)
         if options.metrics_endpoint:
             mount_metrics(app, options.metrics_endpoint, settings=settings, instruments=service.ports.instruments,
                           access=self._metrics_access)
@@ -151,6 +152,32 @@ def _check_console(app: Flask, operator: Operator | None, options: FlaskOptions)
         raise ConfigurationError("DECENTRO_CONSOLE_PREFIX must be a path below / (such as /decentro/console)")
     if not 1 <= options.console_page_size <= 500:
         raise ConfigurationError("DECENTRO_CONSOLE_PAGE_SIZE must be between 1 and 500")
+
+
+# The API authenticates callbacks by HMAC, and its JSON routes need a Content-Type no cross-site
+# form can send (a form upload checks Fetch Metadata itself); the console checks its own token.
+# A host's Flask-WTF CSRFProtect would refuse them all for want of its token field.
+_OWN_CSRF_DEFENCE = ("decentro", "decentro_console")
+
+
+def _exempt_from_host_csrf(app: Flask) -> None:
+    """Exempt the blueprints from Flask-WTF's ``CSRFProtect``, whether the host sets it up before
+    ``Decentro(app)`` or after (then on the first request, before its check runs)."""
+    done = False
+
+    def exempt() -> None:
+        nonlocal done
+        csrf = app.extensions.get("csrf")
+        if done or csrf is None or not callable(getattr(csrf, "exempt", None)):
+            return
+        for name in _OWN_CSRF_DEFENCE:
+            if name in app.blueprints:
+                csrf.exempt(app.blueprints[name])
+        done = True
+
+    exempt()
+    # First of the app's before-request functions, so it runs ahead of CSRFProtect's check.
+    app.before_request_funcs.setdefault(None, []).insert(0, exempt)
 
 
 def _nothing() -> None:

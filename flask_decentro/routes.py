@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -19,7 +20,7 @@ from werkzeug.routing import MapAdapter
 from marshmallow import Schema
 
 from decentro_core.context import CallContext, Consent
-from decentro_core.errors import ConsentRequired, ValidationError
+from decentro_core.errors import ConsentRequired, CrossSiteRequest, ValidationError
 from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load
 
@@ -202,6 +203,23 @@ def _document(data: dict[str, Any]) -> str | bytes:
         raise ValidationError({name: ["Not valid base64"]}) from None
 
 
+def _refuse_cross_site() -> None:
+    """A multipart form is what a browser may post from any site, cookies included, with no
+    preflight; the blueprint is exempt from the host's CSRF token check (its JSON routes need a
+    Content-Type no cross-site form can send). So a form upload is refused when the browser says
+    it came from another site: Fetch Metadata's ``Sec-Fetch-Site``, which current browsers send,
+    or else an ``Origin`` naming another host (the scheme is not compared: a proxy terminating
+    TLS changes it). Non-browser clients send neither header."""
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site:
+        if site == "cross-site":
+            raise CrossSiteRequest("A form upload from another site is refused")
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()):
+        raise CrossSiteRequest("A form upload from another origin is refused")
+
+
 def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
     """JSON, or multipart with the file in ``file`` and ``consent`` as a JSON string."""
     limit = state.settings.aadhaar_max_bytes
@@ -209,6 +227,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
     request_limit = limit * 4 // 3 + JSON_LIMIT
     if request.mimetype != "multipart/form-data":
         return _json_body(request_limit)
+    _refuse_cross_site()
     if request.content_length is not None and request.content_length > request_limit:
         raise PayloadTooLarge({"_body": [f"Larger than {request_limit} bytes"]})
     request.max_content_length = request_limit  # werkzeug stops reading a longer stream (413)
