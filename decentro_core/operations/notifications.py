@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of
+from ..errors import UpstreamProtocolError
 from ..masking import mask_email, mask_phone
 from ..ports import GatewayResponse
 from ..retry import RetryMode
@@ -45,7 +46,10 @@ def parse_notification(response: GatewayResponse, reference_id: str, request: Re
     body = response.body
     txn = operation_id_of(body)
     if is_success(body):
-        return Outcome("SUCCESS", txn, {"message_id": data_of(body).get("messageId") or txn})
+        message_id = data_of(body).get("messageId") or txn
+        if not message_id:  # accepted, but nothing to trace the message by
+            raise UpstreamProtocolError("Decentro's message answer lacks its id", request_id=reference_id)
+        return Outcome("SUCCESS", txn, {"message_id": message_id})
     return failure("DELIVERY_FAILED", operation_id=txn, provider_code=provider_code_of(body))
 
 
