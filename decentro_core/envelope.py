@@ -44,6 +44,7 @@ __all__ = [
     "operation_id_of",
     "provider_code_of",
     "provider_codes_of",
+    "succeeded",
     "to_envelope",
 ]
 
@@ -187,6 +188,17 @@ def _refusal(response: GatewayResponse, codes: frozenset[str]) -> tuple[type[Ups
     if codes & RATE_LIMIT_KEYS:
         return RateLimited, "Decentro is rate limiting this client"
     return None
+
+
+def succeeded(body: Mapping[str, Any], *, request_id: str) -> bool:
+    """What a parser asks: :func:`is_success`, or ``False`` for an answer that says it failed.
+    An answer that says neither (no ``status``, no ``api_status``, no error: the KYC spec's
+    FSSAI and Udyog examples) is an :class:`UpstreamProtocolError`, never guessed either way."""
+    if is_success(body):
+        return True
+    if is_failure(body):
+        return False
+    raise UpstreamProtocolError("Decentro's answer says neither success nor failure", request_id=request_id)
 
 
 def classify(response: GatewayResponse, *, request_id: str) -> Outcome | None:

@@ -28,10 +28,10 @@ from ..envelope import (
     classify,
     data_of,
     failure,
-    is_success,
     operation_id_of,
     provider_code_of,
     provider_codes_of,
+    succeeded,
     to_envelope,
 )
 from ..errors import AadhaarFileRejected, OtpError, UnknownReference, UpstreamProtocolError
@@ -133,7 +133,7 @@ def parse_otp(response: GatewayResponse, reference_id: str, request: Request) ->
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    if not is_success(body):
+    if not succeeded(body, request_id=reference_id):
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
     if "initiation_id" not in request:
         if not txn:

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from marshmallow import fields, pre_load, validate
 
-from ..envelope import Outcome, classify, data_of, failure, is_success, names_match, operation_id_of, provider_code_of
+from ..envelope import Outcome, classify, data_of, failure, names_match, operation_id_of, provider_code_of, succeeded
 from ..errors import UpstreamProtocolError
 from ..masking import mask_account, mask_pan
 from ..ports import GatewayResponse
@@ -67,7 +67,7 @@ def parse_pan(response: GatewayResponse, reference_id: str, request: Request) ->
         return early
     body = response.body
     txn = operation_id_of(body)
-    if not is_success(body):
+    if not succeeded(body, request_id=reference_id):
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
     result = body.get("kycResult")
     if not isinstance(result, Mapping) or not result.get("idStatus"):
@@ -115,7 +115,7 @@ def parse_ckyc(response: GatewayResponse, reference_id: str, request: Request) -
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
     result = data.get("kycResult")
-    if not is_success(body):
+    if not succeeded(body, request_id=reference_id):
         # Only Decentro's "no records" (E00026, read by classify) is NO_RECORD: any other
         # refusal keeps its own code.
         code = "INVALID_DOCUMENT" if provider_code_of(body) in INVALID_ID_CODES else "REJECTED_BY_PROVIDER"
@@ -179,11 +179,11 @@ def parse_bank(response: GatewayResponse, reference_id: str, request: Request) -
              "name_match": names_match(request.get("name"), registered),
              "bank_reference_number": body.get("bankReferenceNumber"),
              "validation_type": body.get("validationType"), "provider_message": body.get("providerMessage")}
-    if is_success(body) and account_status == "valid":
+    if succeeded(body, request_id=reference_id) and account_status == "valid":
         return Outcome("SUCCESS", txn, found)
     if account_status:
         return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
-    if is_success(body):  # a success that does not say whether the account is valid
+    if succeeded(body, request_id=reference_id):  # a success that does not say whether the account is valid
         missing_fields("account validation", request_id=reference_id)
     return failure("REJECTED_BY_PROVIDER", operation_id=txn, fields=found, provider_code=provider_code_of(body))
 

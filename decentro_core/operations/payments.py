@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of, to_envelope
+from ..envelope import Outcome, classify, data_of, failure, operation_id_of, provider_code_of, succeeded, to_envelope
 from ..errors import AuthenticationFailed, CacheUnavailable, DecentroError, IdempotencyConflict, UnknownReference
 from ..errors import UpstreamError, UpstreamProtocolError, ValidationError
 from ..masking import mask_upi
@@ -108,7 +108,7 @@ def parse_payment(response: GatewayResponse, reference_id: str, request: Request
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    if not is_success(body):
+    if not succeeded(body, request_id=reference_id):
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
     if not data.get("transactionStatus") or not (txn or data.get("transactionId")):
         raise UpstreamProtocolError("Decentro's payment answer lacks its transaction status or id",
@@ -417,11 +417,11 @@ def parse_vpa(response: GatewayResponse, reference_id: str, request: Request) ->
     txn = operation_id_of(body)
     status = VPA_KEYS.get(str(body.get("responseKey") or body.get("response_key") or "").lower()) \
         or str(data.get("status", "")).upper()
-    if is_success(body) and not status:
+    if succeeded(body, request_id=reference_id) and not status:
         raise UpstreamProtocolError("Decentro's UPI id answer says neither valid nor invalid", request_id=reference_id)
     found = {"upi_id_status": "VALID" if status == "VALID" else "INVALID",
              "account_holder_name": data.get("name") or None}
-    if is_success(body) and status == "VALID":
+    if succeeded(body, request_id=reference_id) and status == "VALID":
         return Outcome("SUCCESS", txn, found)
     return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
 

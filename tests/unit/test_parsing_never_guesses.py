@@ -207,3 +207,13 @@ def test_a_5xx_on_a_status_look_up_answers_the_stored_pending_marked_stale(http_
     assert result["data"]["transaction_id"] == "TXN-8"
     assert h.record(reference).status == "PENDING"
 
+
+
+@pytest.mark.parametrize("parse", [parse_pan, parse_ckyc, parse_bank, parse_payment, parse_status, parse_vpa,
+                                   parse_notification, parse_otp])
+def test_an_answer_that_says_neither_success_nor_failure_is_a_protocol_error(parse: Any) -> None:
+    # the KYC spec's FSSAI and Udyog examples: kycStatus and responseCode, but no status
+    body = {"decentroTxnId": "N1", "responseCode": "S00000", "kycStatus": "SUCCESS",
+            "kycResult": {"idStatus": "VALID"}, "data": {"transactionStatus": "SUCCESS", "status": "VALID", **IDENTITY}}
+    with pytest.raises(UpstreamProtocolError):
+        parse(GatewayResponse(200, body), "r", {"name": None, **VERIFY})
