@@ -197,9 +197,13 @@ def no_body(request: Request, reference_id: str) -> None:
 
 def parse_status(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
     """A transaction's status. Decentro answers an unknown transaction with ``E00009`` ("not
-    found"; collections spec example), which its docs say means nothing was debited."""
+    found"; collections spec example), which its docs say means nothing was debited. E00009 is
+    also every validation refusal of the collections spec ("Malformed request detected."), and
+    "not found" lets reconciliation expire the payment: the message must say so (it is read,
+    never copied)."""
     outcome = parse_payment(response, reference_id, request)
-    if outcome.error_code == "REJECTED_BY_PROVIDER" and outcome.provider_code == "E00009":
+    said = str(response.body.get("message") or "").casefold()
+    if outcome.error_code == "REJECTED_BY_PROVIDER" and outcome.provider_code == "E00009" and "not found" in said:
         return failure("PAYMENT_NOT_FOUND", operation_id=outcome.operation_id, provider_code="E00009")
     return outcome
 

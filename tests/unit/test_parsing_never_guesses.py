@@ -16,6 +16,7 @@ from decentro_core.operations.kyc import parse_bank, parse_ckyc, parse_pan
 from decentro_core.operations.notifications import parse_notification
 from decentro_core.operations.payments import parse_payment, parse_status, parse_vpa
 from decentro_core.ports import GatewayResponse
+from decentro_core.retry import raise_for_transient_status
 
 START: dict[str, Any] = {"aadhaar_number": "234567890124"}
 VERIFY: dict[str, Any] = {"initiation_id": "D0", "otp": "123456", "share_code": None}
@@ -217,3 +218,25 @@ def test_an_answer_that_says_neither_success_nor_failure_is_a_protocol_error(par
             "kycResult": {"idStatus": "VALID"}, "data": {"transactionStatus": "SUCCESS", "status": "VALID", **IDENTITY}}
     with pytest.raises(UpstreamProtocolError):
         parse(GatewayResponse(200, body), "r", {"name": None, **VERIFY})
+
+
+def test_a_status_refusal_with_e00009_that_is_not_not_found_is_not_payment_not_found() -> None:
+    # E00009 is every validation refusal of the collections spec; only "not found" means no debit
+    malformed = parse_status(_response(400, status="FAILURE", responseCode="E00009", decentroTxnId="X",
+                                       message="Malformed request detected."), "r", {})
+    assert (malformed.error_code, malformed.provider_code) == ("REJECTED_BY_PROVIDER", "E00009")
+    unknown = parse_status(_response(200, status="FAILURE", responseCode="E00009", decentroTxnId="X",
+                                     message="This transaction was not found in our system."), "r", {})
+    assert unknown.error_code == "PAYMENT_NOT_FOUND"
+
+
+def test_a_v3_rate_limit_answer_carries_its_snake_case_key() -> None:
+    with pytest.raises(RateLimited) as raised:
+        raise_for_transient_status(_v3(429, response_key="error_rate_limit_exceeded"), request_id="r")
+    assert raised.value.provider_code == "error_rate_limit_exceeded"
+
+
+def test_a_v3_credential_refusal_in_http_200_reaches_the_caller_as_authentication_failed() -> None:
+    h = build(ScriptedGateway([_v3(200, response_key="error_unauthorized_module")]))
+    with pytest.raises(AuthenticationFailed):
+        h.service.verify_pan("ABCDE1234F")
