@@ -120,7 +120,7 @@ def parse_ckyc(response: GatewayResponse, reference_id: str, request: Request) -
         # refusal keeps its own code.
         code = "INVALID_DOCUMENT" if provider_code_of(body) in INVALID_ID_CODES else "REJECTED_BY_PROVIDER"
         return failure(code, operation_id=txn, provider_code=provider_code_of(body))
-    if not isinstance(result, Mapping) or not result:
+    if not isinstance(result, Mapping) or not result.get("ckycId"):  # a record is found by its CKYC id
         missing_fields("CKYC", request_id=reference_id)
     found = {
         "kyc_status": data.get("kycStatus"), "ckyc_id": result.get("ckycId"),

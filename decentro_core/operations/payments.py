@@ -419,10 +419,12 @@ def parse_vpa(response: GatewayResponse, reference_id: str, request: Request) ->
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    status = VPA_KEYS.get(str(body.get("responseKey") or body.get("response_key") or "").lower()) \
-        or str(data.get("status", "")).upper()
-    if succeeded(body, request_id=reference_id) and not status:
-        raise UpstreamProtocolError("Decentro's UPI id answer says neither valid nor invalid", request_id=reference_id)
+    keyed = VPA_KEYS.get(str(body.get("responseKey") or body.get("response_key") or "").lower())
+    said = str(data.get("status") or "").upper()
+    status = keyed or said
+    if succeeded(body, request_id=reference_id) and (not status or keyed and said and said != keyed):
+        raise UpstreamProtocolError("Decentro's UPI id answer says neither, or both, valid and invalid",
+                                    request_id=reference_id)
     found = {"upi_id_status": "VALID" if status == "VALID" else "INVALID",
              "account_holder_name": data.get("name") or None}
     if succeeded(body, request_id=reference_id) and status == "VALID":

@@ -240,3 +240,15 @@ def test_a_v3_credential_refusal_in_http_200_reaches_the_caller_as_authenticatio
     h = build(ScriptedGateway([_v3(200, response_key="error_unauthorized_module")]))
     with pytest.raises(AuthenticationFailed):
         h.service.verify_pan("ABCDE1234F")
+
+
+def test_a_vpa_answer_whose_key_and_status_disagree_is_a_protocol_error() -> None:
+    with pytest.raises(UpstreamProtocolError):
+        parse_vpa(_response(200, status="SUCCESS", decentroTxnId="V2", responseKey="success_UPI_id_valid",
+                            data={"status": "INVALID"}), "r", {})
+
+
+def test_a_ckyc_result_without_its_ckyc_id_is_a_protocol_error() -> None:
+    with pytest.raises(UpstreamProtocolError):
+        parse_ckyc(_response(200, status="SUCCESS", decentroTxnId="C4",
+                             data={"kycStatus": "SUCCESS", "kycResult": {"fullName": "Testa Synthetica"}}), "r", {})
