@@ -6,10 +6,20 @@ Every operation returns::
      "data": {"operation_id": <decentroTxnId>, "reference_id": <ours>, ...fields},
      "error": {"code": ..., "message": ...}}          # only when status is FAILURE
 
-:func:`classify` reads what all Decentro answers have in common (both the usual
-``{"status": "SUCCESS", "responseCode", "responseKey", "data"}`` shape and the flat lowercase
-banking shape) and raises for what is not a business outcome: refused credentials, a reused
-reference id. Messages are our own; response text is never copied (it can carry personal data).
+:func:`classify` reads what all Decentro answers have in common and raises for what is not a
+business outcome: refused credentials, a reused reference id, a rate limit. Three shapes are read:
+
+* v2: ``{"status": "SUCCESS" | "FAILURE", "responseCode", "responseKey", "decentroTxnId", "data",
+  "error": {"responseCode", "message"}}`` (Decentro's KYC and collections specs);
+* the flat banking shape, with a lowercase ``status``;
+* v3: ``{"api_status", "response_key", "decentro_txn_id", "message", "error": {"response_code"}}``
+  (docs.decentro.tech). ``api_status`` is the status of the API hit, not of the transaction, and
+  a failure can come inside HTTP 200.
+
+Success is never assumed: :func:`is_success` needs the envelope's own ``SUCCESS`` and no error
+object (the KYC spec's "no records" answer is ``status: SUCCESS`` with an ``error``), and each
+parser then needs the data it promises. Messages are our own; response text is never copied (it
+can carry personal data).
 """
 
 from __future__ import annotations
@@ -18,19 +28,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import AuthenticationFailed, DuplicateReference, UpstreamProtocolError
+from .errors import AuthenticationFailed, DuplicateReference, RateLimited, UpstreamError, UpstreamProtocolError
 from .ports import GatewayResponse
 
 __all__ = [
     "Outcome",
     "Status",
     "classify",
+    "codes_of",
     "data_of",
     "failure",
+    "is_failure",
     "is_success",
     "names_match",
     "operation_id_of",
     "provider_code_of",
+    "provider_codes_of",
+    "succeeded",
     "to_envelope",
 ]
 
@@ -51,8 +65,13 @@ AUTH_KEYS = frozenset(
         "error_invalid_module_secret",
     }
 )
-DUPLICATE_KEYS = frozenset({"E00019", "error_duplicate_reference_id"})
-NO_RECORD_CODES = frozenset({"E00026"})
+# Compared lowercased: v3 spells the same keys and codes in snake_case fields.
+DUPLICATE_KEYS = frozenset({"e00019", "error_duplicate_reference_id"})
+# Decentro publishes no rate-limit key (its rate limit is HTTP 429, read before any parser in
+# retry.raise_for_transient_status); these are the keys of that refusal in either shape.
+RATE_LIMIT_KEYS = frozenset({"error_rate_limit_exceeded", "error_too_many_requests"})
+NO_RECORD_CODES = frozenset({"e00026"})
+SUCCESS_CODE = "s00000"
 
 MESSAGES = {
     "NO_RECORD": "No record was found for this document.",
@@ -66,6 +85,7 @@ MESSAGES = {
     # An offline e-KYC file (uploaded, or signed and returned by the OTP flow) refused here:
     "AADHAAR_SIGNATURE_INVALID": "The file's UIDAI signature does not verify.",
     "AADHAAR_SIGNATURE_MISSING": "The file carries no UIDAI signature.",
+    "AADHAAR_SIGNED_FILE_MISSING": "A share code was given but Decentro returned no UIDAI-signed file.",
     "AADHAAR_FILE_TOO_OLD": "The file is older than the accepted age.",
     "AADHAAR_FILE_FROM_FUTURE": "The file's generation time is in the future.",
     "AADHAAR_SHARE_CODE_WRONG": "The share code does not open the file.",
@@ -114,51 +134,96 @@ def operation_id_of(body: Mapping[str, Any]) -> str | None:
     return str(txn) if txn else None
 
 
-def provider_code_of(body: Mapping[str, Any]) -> str | None:
+def _error_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     error = body.get("error")
-    if isinstance(error, Mapping) and error.get("responseCode"):
-        return str(error["responseCode"])
-    for key in ("responseKey", "responseCode"):
-        value = body.get(key)
-        if value and value != "S00000" and not str(value).startswith("success"):
-            return str(value)
+    return error if isinstance(error, Mapping) and error else None
+
+
+def provider_codes_of(body: Mapping[str, Any]) -> list[str]:
+    """Decentro's codes and keys, most specific first: the nested error's, then the top level's,
+    in both spellings (v2 camelCase, v3 snake_case)."""
+    error = _error_of(body) or {}
+    found = [error.get(k) for k in ("responseCode", "response_code", "responseKey", "response_key")]
+    found += [body.get(k) for k in ("responseKey", "response_key", "responseCode", "response_code")]
+    return [str(code) for code in found if isinstance(code, (str, int)) and str(code)]
+
+
+def codes_of(body: Mapping[str, Any]) -> frozenset[str]:
+    """Every code and key of the answer, lowercased (for matching against the sets above)."""
+    return frozenset(code.lower() for code in provider_codes_of(body))
+
+
+def provider_code_of(body: Mapping[str, Any]) -> str | None:
+    for code in provider_codes_of(body):
+        if code.lower() != SUCCESS_CODE and not code.lower().startswith("success"):
+            return code
     return None
+
+
+def _signal(body: Mapping[str, Any]) -> str:
+    """The envelope's own status: v2 ``status`` (any case), else v3 ``api_status``."""
+    value = body.get("status")
+    if not isinstance(value, str) or not value:
+        value = body.get("api_status")
+    return value.upper() if isinstance(value, str) else ""
+
+
+def is_success(body: Mapping[str, Any]) -> bool:
+    """The envelope says ``SUCCESS`` (``status``, or v3 ``api_status``; any case) and carries no
+    error object. Anything else, an absent status included, is not a success."""
+    return _signal(body) == "SUCCESS" and _error_of(body) is None
+
+
+def is_failure(body: Mapping[str, Any]) -> bool:
+    """The envelope says it failed: a failure status, or an error object whatever the status."""
+    return _signal(body) in ("FAILURE", "FAILED", "ERROR") or _error_of(body) is not None
+
+
+def _refusal(response: GatewayResponse, codes: frozenset[str]) -> tuple[type[UpstreamError], str] | None:
+    """The typed error for a refusal that is not a business outcome, the same in v2 and v3."""
+    if response.status_code in (401, 403) or codes & AUTH_KEYS:
+        return AuthenticationFailed, "Decentro refused the credentials for this module"
+    if codes & DUPLICATE_KEYS:
+        return DuplicateReference, "Decentro has already seen this reference id"
+    if codes & RATE_LIMIT_KEYS:
+        return RateLimited, "Decentro is rate limiting this client"
+    return None
+
+
+def succeeded(body: Mapping[str, Any], *, request_id: str) -> bool:
+    """What a parser asks: :func:`is_success`, or ``False`` for an answer that says it failed.
+    An answer that says neither (no ``status``, no ``api_status``, no error: the KYC spec's
+    FSSAI and Udyog examples) is an :class:`UpstreamProtocolError`, never guessed either way."""
+    if is_success(body):
+        return True
+    if is_failure(body):
+        return False
+    raise UpstreamProtocolError("Decentro's answer says neither success nor failure", request_id=request_id)
 
 
 def classify(response: GatewayResponse, *, request_id: str) -> Outcome | None:
     """Raise for non-business answers; return a FAILURE for a rejection or "no record";
-    return ``None`` when the operation's own parser should read the answer."""
+    return ``None`` when the operation's own parser should read the answer.
+
+    The keys are read whatever the HTTP status: v3 puts a refusal inside HTTP 200."""
     body = response.body
-    codes = {str(body.get("responseKey", "")), str(body.get("responseCode", ""))}
-    error = body.get("error")
-    if isinstance(error, Mapping):
-        codes.add(str(error.get("responseCode", "")))
+    codes = codes_of(body)
     txn = operation_id_of(body)
-    if response.status_code in (401, 403) or codes & AUTH_KEYS:
-        raise AuthenticationFailed(
-            "Decentro refused the credentials for this module",
-            provider_code=provider_code_of(body), request_id=request_id, upstream_status=response.status_code,
-        )
-    if codes & DUPLICATE_KEYS:
-        raise DuplicateReference(
-            "Decentro has already seen this reference id",
-            provider_code=provider_code_of(body), request_id=request_id, upstream_status=response.status_code,
-        )
+    refusal = _refusal(response, codes)
+    if refusal is not None:
+        kind, message = refusal
+        raise kind(message, provider_code=provider_code_of(body), request_id=request_id,
+                   upstream_status=response.status_code)
     if codes & NO_RECORD_CODES:
         return failure("NO_RECORD", operation_id=txn, provider_code="E00026")
     if 400 <= response.status_code < 500:
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
-    if response.status_code >= 300:
+    if response.status_code >= 300 or response.status_code < 200:
         raise UpstreamProtocolError(
             f"Unexpected HTTP {response.status_code} from Decentro", request_id=request_id,
             upstream_status=response.status_code,
         )
     return None
-
-
-def is_success(body: Mapping[str, Any]) -> bool:
-    """``status`` is ``SUCCESS`` (or lowercase ``success`` in banking answers)."""
-    return str(body.get("status", "")).upper() == "SUCCESS"
 
 
 def data_of(body: Mapping[str, Any]) -> Mapping[str, Any]:

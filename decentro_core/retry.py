@@ -48,6 +48,7 @@ from .errors import (
     UpstreamProtocolError,
     UpstreamUnavailable,
 )
+from .envelope import provider_code_of
 from .ports import GatewayResponse
 
 __all__ = ["MIN_ATTEMPT_SECONDS", "Deadline", "RetryMode", "RetryPolicy", "doubling", "raise_for_transient_status",
@@ -177,9 +178,7 @@ def run_with_retry(
 
 
 def _provider_code(response: GatewayResponse) -> str | None:
-    body = response.body
-    code = body.get("responseKey") or body.get("responseCode")
-    return str(code) if code else None
+    return provider_code_of(response.body)  # the v2 and the v3 spellings
 
 
 def _retry_after(response: GatewayResponse) -> float | None:

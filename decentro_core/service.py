@@ -135,7 +135,7 @@ class BlockingDecentroService:
     def verify_pan(self, pan: str, name: str | None = None, *, detailed: bool = False, user_id: str | None = None,
                    consent: ConsentArg = None, context: CallContext | None = None) -> dict[str, Any]:
         """Check a PAN with the Income Tax registry; ``name`` is compared when given.
-        ``detailed`` asks for Decentro's PAN-DETAILED answer (first and last name, Aadhaar seeding)."""
+        ``detailed`` asks for Decentro's PAN_DETAILED answer (first and last name, Aadhaar seeding)."""
         given = {"pan": pan, "name": name, "detailed": detailed}
         return self._run(kyc.PAN, given, user_id=user_id, consent=consent, context=context)
 
@@ -272,6 +272,7 @@ class BlockingDecentroService:
         (``None`` for an operation without one) and the audit actor."""
         _check_user(user_id)
         request = operation.load(given)
+        request.update({key: getattr(self.settings, name) for key, name in (operation.from_settings or {}).items()})
         if check is not None:
             check(request)
         record = None

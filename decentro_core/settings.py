@@ -135,6 +135,11 @@ class Settings:
         "DECENTRO_CKYC_PATH", "/v2/kyc/ckyc/search", str,
         "CKYC search path (Decentro's staging serves its test PAN at /testbed/v2/kyc/ckyc/search)"
     )
+    pan_detailed_document_type: str = setting(
+        "DECENTRO_PAN_DETAILED_DOCUMENT_TYPE", "PAN_DETAILED", str,
+        "document_type sent for a detailed PAN check (docs.decentro.tech: PAN_DETAILED; Decentro's older Go SDK "
+        "spec: PAN-DETAILED)"
+    )
     sms_path: str = setting(
         "DECENTRO_SMS_PATH", "/v2/notifications/sms", str, "SMS path (not public: confirm with Decentro)"
     )

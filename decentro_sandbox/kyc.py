@@ -1,4 +1,4 @@
-"""Emulated KYC and bank-account endpoints: PAN (and PAN-Detailed), CKYC search, account validation.
+"""Emulated KYC and bank-account endpoints: PAN (and PAN_DETAILED), CKYC search, account validation.
 
 Each handler takes the runtime and the request body and returns Decentro's raw answer, or
 raises :class:`~decentro_sandbox.wire.Refused`. Scenarios: see
@@ -34,20 +34,23 @@ IFSC_PATTERN = r"[A-Z]{4}0[A-Z0-9]{6}"
 NO_RECORD = "No records found for the given ID."
 VALIDATION_TYPES = frozenset({"penniless", "pennydrop", "hybrid"})
 CKYC_DOCUMENT_TYPES = frozenset({"PAN", "AADHAAR", "PASSPORT", "VOTER_ID", "DRIVING_LICENCE", "CKYC"})
-PAN_DOCUMENT_TYPES = frozenset({"PAN", "PAN-DETAILED"})  # the emulated ones; case-insensitive (our guess)
+# Decentro's current docs (docs.decentro.tech, business verification and the validate API
+# reference): ``document_type`` is capitals and underscores only ("Only special character allowed
+# is underscore"), so PAN_DETAILED is accepted and the older spec's PAN-DETAILED is not.
+PAN_DOCUMENT_TYPES = frozenset({"PAN", "PAN_DETAILED"})  # the emulated ones, spelled exactly
 # Valid for Decentro (its E00016 message; docs.decentro.tech "Validate & Fetch") but not emulated here.
 NOT_EMULATED_TYPES = frozenset({
-    "GSTIN", "GSTIN-DETAILED", "VOTERID", "AADHAAR", "DRIVING_LICENSE", "RC", "RC-DETAILED", "CIN", "DIN",
+    "GSTIN", "GSTIN_DETAILED", "VOTERID", "AADHAAR", "DRIVING_LICENSE", "RC", "RC_DETAILED", "CIN", "DIN",
     "FCRN", "FLLPIN", "LLPIN", "FSSAI", "UDYOG_AADHAAR", "PASSPORT",
 })
-INVALID_DOCUMENT_TYPE = (  # Decentro's 400 E00016 message, word for word (KYC SDK spec)
-    "Invalid Identity Document. Valid document types are PAN, PAN-DETAILED, GSTIN, GSTIN-DETAILED, "
-    "VOTERID, AADHAAR, DRIVING_LICENSE, RC, RC-DETAILED, CIN, DIN, FCRN, FLLPIN, LLPIN, FSSAI and UDYOG_AADHAAR."
+INVALID_DOCUMENT_TYPE = (  # Decentro's 400 E00016 message (KYC SDK spec), in the current docs' spellings
+    "Invalid Identity Document. Valid document types are PAN, PAN_DETAILED, GSTIN, GSTIN_DETAILED, "
+    "VOTERID, AADHAAR, DRIVING_LICENSE, RC, RC_DETAILED, CIN, DIN, FCRN, FLLPIN, LLPIN, FSSAI and UDYOG_AADHAAR."
 )
 
 
 def pan_validate(rt: Runtime, body: Mapping[str, Any]) -> Reply | Fault:
-    """``/kyc/public_registry/validate`` for PAN and PAN-DETAILED; every 400 says ``kycStatus UNKNOWN``."""
+    """``/kyc/public_registry/validate`` for PAN and PAN_DETAILED; every 400 says ``kycStatus UNKNOWN``."""
     try:
         detailed, pan = _pan_request(body)
     except Refused as refused:
@@ -72,10 +75,10 @@ def _pan_request(body: Mapping[str, Any]) -> tuple[bool, str]:
     """(detailed?, PAN), checked in the order of Decentro's examples; raises :class:`Refused`."""
     require_reference(body)
     document_type = body.get("document_type")
-    if isinstance(document_type, str) and document_type.upper() in NOT_EMULATED_TYPES:
-        raise Refused(f"The offline sandbox does not emulate document_type {document_type.upper()}; "
+    if isinstance(document_type, str) and document_type in NOT_EMULATED_TYPES:
+        raise Refused(f"The offline sandbox does not emulate document_type {document_type}; "
                       "Decentro's staging host does.", status=501, code="E00000", key="error_not_emulated")
-    if not isinstance(document_type, str) or document_type.upper() not in PAN_DOCUMENT_TYPES:
+    if not isinstance(document_type, str) or document_type not in PAN_DOCUMENT_TYPES:
         raise Refused(INVALID_DOCUMENT_TYPE, code="E00016", key="error_invalid_document_type")
     pan = require_str(body, "id_number", pattern=PAN_PATTERN, min_len=10, max_len=10)
     consent = body.get("consent")
@@ -88,7 +91,7 @@ def _pan_request(body: Mapping[str, Any]) -> tuple[bool, str]:
         raise Refused("Consent purpose cannot be empty. Hint: consent_purpose (string).", key="error_empty_purpose")
     if not isinstance(purpose, str) or len(purpose.strip()) <= 20:
         raise Refused("consent_purpose must be longer than 20 characters.", key="error_short_purpose_length")
-    return document_type.upper() == "PAN-DETAILED", pan
+    return document_type == "PAN_DETAILED", pan
 
 
 def _pan_result(pan: str, valid: bool) -> dict[str, str]:

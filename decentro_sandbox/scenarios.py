@@ -12,7 +12,7 @@ the sandbox HTTP server alike, so both behave the same. Two kinds of entries:
 =====================  ==================================================================
 Four digits            Answer
 =====================  ==================================================================
-``0000``               invalid document: PAN / PAN-DETAILED 200 ``idStatus INVALID``; bank 200
+``0000``               invalid document: PAN / PAN_DETAILED 200 ``idStatus INVALID``; bank 200
                        ``accountStatus invalid``; CKYC 200 FAILURE ``E00016``;
                        SMS 200 FAILURE; Aadhaar OTP start 422 ``error_no_mobile_found``
 ``0404``               no record: PAN 200 ``kycStatus UNKNOWN`` + ``error.E00026``;

@@ -23,8 +23,18 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, post_load, pre_load, validate
 
-from ..envelope import Outcome, classify, data_of, failure, operation_id_of, to_envelope
-from ..errors import AadhaarFileRejected, OtpError, UnknownReference
+from ..envelope import (
+    Outcome,
+    classify,
+    data_of,
+    failure,
+    operation_id_of,
+    provider_code_of,
+    provider_codes_of,
+    succeeded,
+    to_envelope,
+)
+from ..errors import AadhaarFileRejected, OtpError, UnknownReference, UpstreamProtocolError
 from ..masking import mask_aadhaar
 from ..ports import AadhaarKyc, ConsentRecord, GatewayResponse
 from ..retry import RetryMode
@@ -109,21 +119,29 @@ def otp_verify_body(request: Request, reference_id: str) -> dict[str, Any]:
 
 
 def parse_otp(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
-    """Both OTP answers. The error keys are read first: they come with HTTP 4xx, which the
-    shared rules would otherwise read as a plain rejection."""
-    key = str(response.body.get("responseKey", ""))
-    if key in OTP_ERRORS:
-        code = OTP_ERRORS[key]
-        raise OtpError(OTP_MESSAGES[code], code=code, provider_code=key, request_id=reference_id,
-                       upstream_status=response.status_code)
+    """Both OTP answers (a validation's request has an ``initiation_id``). The error keys are
+    read first: they come with HTTP 4xx, which the shared rules would otherwise read as a plain
+    rejection. A success needs Decentro's own ``SUCCESS`` and what the answer promises: the
+    session's transaction id, or the e-KYC data (and, with a share code, UIDAI's signed ZIP)."""
+    for key in provider_codes_of(response.body):
+        if key in OTP_ERRORS:
+            code = OTP_ERRORS[key]
+            raise OtpError(OTP_MESSAGES[code], code=code, provider_code=key, request_id=reference_id,
+                           upstream_status=response.status_code)
     early = classify(response, request_id=reference_id)
     if early:
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    if "proofOfIdentity" not in data:
+    if not succeeded(body, request_id=reference_id):
+        return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
+    if "initiation_id" not in request:
+        if not txn:
+            raise UpstreamProtocolError("Decentro's OTP answer lacks its transaction id", request_id=reference_id)
         return Outcome("SUCCESS", txn, {"initiation_id": txn, "otp_valid_for_seconds": 600})
-    identity = data.get("proofOfIdentity") or {}
+    identity = data.get("proofOfIdentity")
+    if not isinstance(identity, Mapping) or not identity:
+        raise UpstreamProtocolError("Decentro's e-KYC answer lacks the identity data", request_id=reference_id)
     found = {"aadhaar_reference_number": data.get("aadhaarReferenceNumber"),
              "name": identity.get("name"), "date_of_birth": identity.get("dob"),
              "gender": identity.get("gender"), "address": data.get("proofOfAddress"),
@@ -132,6 +150,9 @@ def parse_otp(response: GatewayResponse, reference_id: str, request: Request) ->
     signed = data.get("aadhaarFile")
     if isinstance(signed, Mapping) and signed.get("aadhaarZip"):
         found[SIGNED_FILE] = signed["aadhaarZip"]  # taken out again by verify_signed_file
+    elif request.get("share_code"):
+        # The caller asked for UIDAI-signed data: unsigned data in its place is not a success.
+        return failure("AADHAAR_SIGNED_FILE_MISSING", operation_id=txn)
     return Outcome("SUCCESS", txn, found)
 
 

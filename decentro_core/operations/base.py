@@ -70,6 +70,9 @@ class Operation:
     connection) runs off the caller's thread, the caller answered ``PENDING`` at once
     (``DECENTRO_BACKGROUND_RETRIES``). Only for operations whose answer is ``PENDING`` whatever
     Decentro says (a collect request waits for the payer): the caller loses nothing by not waiting."""
+    from_settings: Mapping[str, str] | None = None
+    """Request keys the service fills from settings before the call, ``{key: setting attribute}``
+    (the PAN-Detailed ``document_type`` spelling): the body reads them like the caller's input."""
     budget: str | None = None
     """The setting holding this operation's own deadline and read timeout, seconds (Aadhaar
     OTP validation's ``aadhaar_otp_timeout``); ``None``: ``DECENTRO_DEADLINE`` and ``DECENTRO_TIMEOUT``."""

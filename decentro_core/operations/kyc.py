@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from marshmallow import fields, pre_load, validate
 
-from ..envelope import Outcome, classify, data_of, failure, is_success, names_match, operation_id_of, provider_code_of
+from ..envelope import Outcome, classify, data_of, failure, names_match, operation_id_of, provider_code_of, succeeded
 from ..errors import UpstreamProtocolError
 from ..masking import mask_account, mask_pan
 from ..ports import GatewayResponse
@@ -24,6 +24,9 @@ from .base import Operation, Request
 __all__ = ["BANK_ACCOUNT", "BankSchema", "CKYC", "CkycSchema", "PAN", "PanSchema"]
 
 INVALID_ID_CODES = frozenset({"E00016", "error_invalid_id_number"})
+PAN_DETAILED = "PAN_DETAILED"
+"""Decentro's business-verification docs (docs.decentro.tech): ``document_type`` takes capitals
+and underscores only ("Only special character allowed is underscore")."""
 
 
 def missing_fields(what: str, *, request_id: str) -> NoReturn:
@@ -36,7 +39,7 @@ def missing_fields(what: str, *, request_id: str) -> NoReturn:
 class PanSchema(StrictSchema):
     pan = fields.String(required=True, validate=validate.Regexp(PAN_RE, error="Not a valid PAN (AAAAA9999A)."))
     name = fields.String(load_default=None, validate=validate.Regexp(NAME_RE, error="Not a valid name."))
-    # Decentro's PAN-DETAILED (split names, Aadhaar seeding); a JSON boolean, not "yes" or 1
+    # Decentro's PAN_DETAILED (split names, Aadhaar seeding); a JSON boolean, not "yes" or 1
     detailed = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
     @pre_load
@@ -45,8 +48,11 @@ class PanSchema(StrictSchema):
 
 
 def pan_body(request: Request, reference_id: str) -> dict[str, Any]:
-    # Here ``consent`` is the string "Y" and the purpose must be over 20 characters.
-    document_type = "PAN-DETAILED" if request.get("detailed") else "PAN"
+    # Here ``consent`` is the string "Y" and the purpose must be over 20 characters. The
+    # detailed type's spelling is a setting (DECENTRO_PAN_DETAILED_DOCUMENT_TYPE), put in the
+    # request by the service: Decentro's current docs take PAN_DETAILED, its older spec PAN-DETAILED.
+    detailed = request.get("pan_detailed_document_type") or PAN_DETAILED
+    document_type = detailed if request.get("detailed") else "PAN"
     return {"reference_id": reference_id, "document_type": document_type, "id_number": request["pan"],
             "consent": "Y", "consent_purpose": request["consent_purpose"]}
 
@@ -60,10 +66,12 @@ def parse_pan(response: GatewayResponse, reference_id: str, request: Request) ->
     if early:
         return early
     body = response.body
-    result = body.get("kycResult")
-    if not isinstance(result, Mapping):
-        missing_fields("PAN", request_id=reference_id)
     txn = operation_id_of(body)
+    if not succeeded(body, request_id=reference_id):
+        return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
+    result = body.get("kycResult")
+    if not isinstance(result, Mapping) or not result.get("idStatus"):
+        missing_fields("PAN", request_id=reference_id)
     status = str(result.get("idStatus", "")).upper()
     registered = result.get("name") or result.get("fullName")
     found = {"kyc_status": str(body.get("kycStatus", "")).upper() or None, "pan_status": status or None,
@@ -80,6 +88,7 @@ PAN = Operation(
     name="pan", method="POST", path="/kyc/public_registry/validate", module="kyc", mode=RetryMode.READ,
     schema=PanSchema(), body=pan_body, parse=parse_pan, subject=lambda request: mask_pan(request["pan"]),
     cache_fields=("pan", "name", "detailed"), consent=True,
+    from_settings={"pan_detailed_document_type": "pan_detailed_document_type"},
 )
 
 
@@ -106,9 +115,13 @@ def parse_ckyc(response: GatewayResponse, reference_id: str, request: Request) -
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
     result = data.get("kycResult")
-    if not is_success(body) or not isinstance(result, Mapping):
-        code = "INVALID_DOCUMENT" if provider_code_of(body) in INVALID_ID_CODES else "NO_RECORD"
+    if not succeeded(body, request_id=reference_id):
+        # Only Decentro's "no records" (E00026, read by classify) is NO_RECORD: any other
+        # refusal keeps its own code.
+        code = "INVALID_DOCUMENT" if provider_code_of(body) in INVALID_ID_CODES else "REJECTED_BY_PROVIDER"
         return failure(code, operation_id=txn, provider_code=provider_code_of(body))
+    if not isinstance(result, Mapping) or not result.get("ckycId"):  # a record is found by its CKYC id
+        missing_fields("CKYC", request_id=reference_id)
     found = {
         "kyc_status": data.get("kycStatus"), "ckyc_id": result.get("ckycId"),
         "full_name": result.get("fullName"), "age": result.get("age"), "kyc_date": result.get("kycDate"),
@@ -166,9 +179,13 @@ def parse_bank(response: GatewayResponse, reference_id: str, request: Request) -
              "name_match": names_match(request.get("name"), registered),
              "bank_reference_number": body.get("bankReferenceNumber"),
              "validation_type": body.get("validationType"), "provider_message": body.get("providerMessage")}
-    if is_success(body) and account_status == "valid":
+    if succeeded(body, request_id=reference_id) and account_status == "valid":
         return Outcome("SUCCESS", txn, found)
-    return failure("INVALID_DOCUMENT", operation_id=txn, fields=found)
+    if account_status:
+        return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
+    if succeeded(body, request_id=reference_id):  # a success that does not say whether the account is valid
+        missing_fields("account validation", request_id=reference_id)
+    return failure("REJECTED_BY_PROVIDER", operation_id=txn, fields=found, provider_code=provider_code_of(body))
 
 
 BANK_ACCOUNT = Operation(

@@ -8,7 +8,8 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of
+from ..envelope import Outcome, classify, data_of, failure, operation_id_of, provider_code_of, succeeded
+from ..errors import UpstreamProtocolError
 from ..masking import mask_email, mask_phone
 from ..ports import GatewayResponse
 from ..retry import RetryMode
@@ -44,8 +45,11 @@ def parse_notification(response: GatewayResponse, reference_id: str, request: Re
         return early
     body = response.body
     txn = operation_id_of(body)
-    if is_success(body):
-        return Outcome("SUCCESS", txn, {"message_id": data_of(body).get("messageId") or txn})
+    if succeeded(body, request_id=reference_id):
+        message_id = data_of(body).get("messageId") or txn
+        if not message_id:  # accepted, but nothing to trace the message by
+            raise UpstreamProtocolError("Decentro's message answer lacks its id", request_id=reference_id)
+        return Outcome("SUCCESS", txn, {"message_id": message_id})
     return failure("DELIVERY_FAILED", operation_id=txn, provider_code=provider_code_of(body))
 
 

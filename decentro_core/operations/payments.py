@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from ..envelope import Outcome, classify, data_of, failure, is_success, operation_id_of, provider_code_of, to_envelope
-from ..errors import CacheUnavailable, DecentroError, IdempotencyConflict, UnknownReference, ValidationError
+from ..envelope import Outcome, classify, data_of, failure, operation_id_of, provider_code_of, succeeded, to_envelope
+from ..errors import AuthenticationFailed, CacheUnavailable, DecentroError, IdempotencyConflict, UnknownReference
+from ..errors import UpstreamError, UpstreamProtocolError, ValidationError
 from ..masking import mask_upi
 from ..ports import SETTLED_STATUSES, UNRESOLVED_STATUS, GatewayResponse, OperationRecord
 from ..retry import RetryMode
@@ -107,9 +108,12 @@ def parse_payment(response: GatewayResponse, reference_id: str, request: Request
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    if not is_success(body):
+    if not succeeded(body, request_id=reference_id):
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
-    raw_status = str(data.get("transactionStatus", "PENDING")).upper()
+    if not data.get("transactionStatus") or not (txn or data.get("transactionId")):
+        raise UpstreamProtocolError("Decentro's payment answer lacks its transaction status or id",
+                                    request_id=reference_id)
+    raw_status = str(data["transactionStatus"]).upper()
     found = {"transaction_id": data.get("transactionId"), "transaction_status": raw_status,
              "payment_link": data.get("generatedLink"), "upi_uri": data.get("upiUri"),
              "qr_code": data.get("encodedDynamicQrCode"),
@@ -193,9 +197,13 @@ def no_body(request: Request, reference_id: str) -> None:
 
 def parse_status(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
     """A transaction's status. Decentro answers an unknown transaction with ``E00009`` ("not
-    found"; collections spec example), which its docs say means nothing was debited."""
+    found"; collections spec example), which its docs say means nothing was debited. E00009 is
+    also every validation refusal of the collections spec ("Malformed request detected."), and
+    "not found" lets reconciliation expire the payment: the message must say so (it is read,
+    never copied)."""
     outcome = parse_payment(response, reference_id, request)
-    if outcome.error_code == "REJECTED_BY_PROVIDER" and outcome.provider_code == "E00009":
+    said = str(response.body.get("message") or "").casefold()
+    if outcome.error_code == "REJECTED_BY_PROVIDER" and outcome.provider_code == "E00009" and "not found" in said:
         return failure("PAYMENT_NOT_FOUND", operation_id=outcome.operation_id, provider_code="E00009")
     return outcome
 
@@ -227,11 +235,15 @@ def payment_status(runner: OperationRunner, reference_id: str, *, user_id: str |
     record = runner.ports.records.get_operation(reference_id) if plausible else None
     if record is None or record.operation != PAYMENT_OPERATION or (user_id is not None and record.user_id != user_id):
         raise UnknownReference("No payment with this reference id")
-    return _status(runner, record, actor=actor)[0]
+    return _status(runner, record, actor=actor, stale_on_error=True)[0]
 
 
-def _status(runner: OperationRunner, record: OperationRecord, *, actor: str) -> tuple[dict[str, Any], bool]:
-    """The status envelope, and whether Decentro was asked for it."""
+def _status(runner: OperationRunner, record: OperationRecord, *, actor: str,
+            stale_on_error: bool = False) -> tuple[dict[str, Any], bool]:
+    """The status envelope, and whether Decentro was asked for it. ``stale_on_error``: when the
+    look-up itself fails (5xx, timeout, garbled answer), answer the stored PENDING, marked
+    ``stale`` with the failure's code: the stored status is the truth when Decentro cannot be
+    read (reconciliation instead counts the failure and leaves the payment for its next run)."""
     reference_id = record.reference_id
     stored = runner.open_json(record.sealed_result) if record.sealed_result else None
     found = dict(stored["data"]) if stored else {"operation_id": record.operation_id, "reference_id": reference_id}
@@ -244,8 +256,14 @@ def _status(runner: OperationRunner, record: OperationRecord, *, actor: str) -> 
         # The creation's outcome is unknown (wait for the callback or reconciliation), or
         # Decentro was asked within DECENTRO_STATUS_CHECK_INTERVAL: answer what we know.
         return to_envelope(Outcome("PENDING", record.operation_id, found), reference_id=reference_id), False
-    checked = runner.run(PAYMENT_STATUS, {"reference_id": reference_id, "transaction_id": transaction_id},
-                         user_id=None, actor=actor)
+    try:
+        checked = runner.run(PAYMENT_STATUS, {"reference_id": reference_id, "transaction_id": transaction_id},
+                             user_id=None, actor=actor)
+    except UpstreamError as exc:
+        if not stale_on_error or isinstance(exc, AuthenticationFailed):
+            raise
+        stale = Outcome("PENDING", record.operation_id, {**found, "stale": True, "status_check_error": exc.code})
+        return to_envelope(stale, reference_id=reference_id), True
     error_code = checked.get("error", {}).get("code")
     if checked["status"] == "FAILURE" and error_code not in CONCLUSIVE_FAILURES or checked["status"] == "PENDING" \
             and record.status == UNRESOLVED_STATUS:
@@ -401,10 +419,15 @@ def parse_vpa(response: GatewayResponse, reference_id: str, request: Request) ->
         return early
     body, data = response.body, data_of(response.body)
     txn = operation_id_of(body)
-    status = VPA_KEYS.get(str(body.get("responseKey", "")).lower()) or str(data.get("status", "")).upper()
+    keyed = VPA_KEYS.get(str(body.get("responseKey") or body.get("response_key") or "").lower())
+    said = str(data.get("status") or "").upper()
+    status = keyed or said
+    if succeeded(body, request_id=reference_id) and (not status or keyed and said and said != keyed):
+        raise UpstreamProtocolError("Decentro's UPI id answer says neither, or both, valid and invalid",
+                                    request_id=reference_id)
     found = {"upi_id_status": "VALID" if status == "VALID" else "INVALID",
              "account_holder_name": data.get("name") or None}
-    if is_success(body) and status == "VALID":
+    if succeeded(body, request_id=reference_id) and status == "VALID":
         return Outcome("SUCCESS", txn, found)
     return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
 

@@ -47,11 +47,10 @@ def test_a_collect_request_answers_the_specs_data_fields_as_strings(emu):
     assert data["transactionStatusDescription"] and data["transactionStatus"] == "PENDING"
 
 
-# 2. PAN-DETAILED -------------------------------------------------------------------------
+# 2. PAN_DETAILED -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("document_type", ["PAN-DETAILED", "PAN-Detailed"])
-def test_pan_detailed_is_a_valid_document_type_with_its_extra_fields(emu, document_type):
-    status, body = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE1234F", document_type=document_type))
+def test_pan_detailed_is_a_valid_document_type_with_its_extra_fields(emu):
+    status, body = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE1234F", document_type="PAN_DETAILED"))
     assert status == 200 and body["kycStatus"] == "SUCCESS"
     result = body["kycResult"]
     assert {"panStatus", "firstName", "lastName", "fullName", "aadhaarSeedingStatus"} <= set(result)
@@ -62,20 +61,28 @@ def test_pan_detailed_is_a_valid_document_type_with_its_extra_fields(emu, docume
     assert plain["kycResult"]["name"] == result["fullName"]  # one fictional person per PAN
 
 
+@pytest.mark.parametrize("document_type", ["PAN-DETAILED", "PAN-Detailed", "pan_detailed", "pan"])
+def test_document_types_with_a_hyphen_or_lowercase_are_refused_as_decentros_current_docs_say(emu, document_type):
+    # docs.decentro.tech (business verification; validate API reference): capitals and
+    # underscores only, "Only special character allowed is underscore".
+    status, body = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE1234F", document_type=document_type))
+    assert (status, body["status"], body["error"]["responseCode"]) == (400, "FAILURE", "E00016")
+
+
 def test_pan_detailed_keeps_the_magic_digits(emu):
-    invalid = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE0000F", document_type="PAN-DETAILED"))[1]
+    invalid = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE0000F", document_type="PAN_DETAILED"))[1]
     assert invalid["kycResult"]["idStatus"] == "INVALID" and invalid["kycResult"]["panStatus"] == "INVALID"
-    no_record = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE0404F", document_type="PAN-DETAILED"))[1]
+    no_record = emu.handle("POST", req.PAN_PATH, None, req.pan("ABCDE0404F", document_type="PAN_DETAILED"))[1]
     assert no_record["kycStatus"] == "UNKNOWN" and no_record["error"]["responseCode"] == "E00026"
 
 
 def test_an_unknown_document_type_is_e00016_with_decentros_list_and_kyc_status_unknown(emu):
     status, body = emu.handle("POST", req.PAN_PATH, None, req.pan(document_type="SOMETHING"))
     assert (status, body["status"], body["kycStatus"]) == (400, "FAILURE", "UNKNOWN")
-    assert body["error"]["responseCode"] == "E00016" and "PAN, PAN-DETAILED, GSTIN" in body["error"]["message"]
+    assert body["error"]["responseCode"] == "E00016" and "PAN, PAN_DETAILED, GSTIN" in body["error"]["message"]
 
 
-@pytest.mark.parametrize("document_type", ["GSTIN", "AADHAAR", "Passport"])
+@pytest.mark.parametrize("document_type", ["GSTIN", "AADHAAR", "PASSPORT"])
 def test_a_type_decentro_accepts_but_the_sandbox_does_not_emulate_says_so_with_501(emu, document_type):
     status, body = emu.handle("POST", req.PAN_PATH, None, req.pan(document_type=document_type))
     assert (status, body["responseKey"]) == (501, "error_not_emulated")

@@ -79,7 +79,7 @@ def main() -> None:
     steps = {
         "validate_pan": lambda: call_validate(recorder, client, "validate_pan", id_number="ABCDE1234F", **pan),
         "validate_pan_detailed": lambda: call_validate(recorder, client, "validate_pan_detailed", id_number="ABCDE1234F",
-                                                       document_type="PAN-DETAILED", consent="Y"),
+                                                       document_type="PAN_DETAILED", consent="Y"),
         "validate_pan_invalid": lambda: call_validate(recorder, client, "validate_pan_invalid", id_number="ABCDE0000F",
                                                       **pan),
         "validate_pan_no_record": lambda: call_validate(recorder, client, "validate_pan_no_record",
