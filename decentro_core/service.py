@@ -25,7 +25,7 @@ from .context import CallContext, Consent
 from .defaults import default_ports
 from .errors import ConfigurationError, ValidationError
 from .events import EventDispatcher, Handler
-from .operations import aadhaar, kyc, notifications, payments
+from .operations import aadhaar, kyc, notifications, payments, vpa
 from .operations.base import Operation
 from .operations.payments import ReconcileReport
 from .ports import Clock, ConsentRecord, IdFactory, Ports
@@ -211,7 +211,7 @@ class BlockingDecentroService:
     def validate_upi_handle(self, upi_id: str, *, user_id: str | None = None, consent: ConsentArg = None,
                             context: CallContext | None = None) -> dict[str, Any]:
         """Check that a UPI id (VPA) exists and whose it is, before asking it to pay."""
-        return self._run(payments.VPA_VALIDATE, {"upi_id": upi_id}, user_id=user_id, consent=consent,
+        return self._run(vpa.VPA_VALIDATE, {"upi_id": upi_id}, user_id=user_id, consent=consent,
                          context=context)
 
     # -- notifications ---------------------------------------------------------------------

@@ -21,7 +21,8 @@ from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
 
 from decentro_core.operations.aadhaar import AadhaarFileOptions, AadhaarNumberSchema, AadhaarOtpVerifySchema
 from decentro_core.operations.kyc import BankSchema, CkycSchema, PanSchema
-from decentro_core.operations.payments import CustomerSchema, PaymentSchema, VpaSchema
+from decentro_core.operations.payments import CustomerSchema, PaymentSchema
+from decentro_core.operations.vpa import VpaSchema
 from decentro_core.validation import USER_ID_MAX, ConsentSchema
 
 __all__ = [

@@ -7,7 +7,7 @@ HTTP, one route in :mod:`flask_decentro.routes`.
 
 from __future__ import annotations
 
-from . import aadhaar, kyc, notifications, payments
+from . import aadhaar, kyc, notifications, payments, vpa
 from .base import LocalOperation, Operation, Request
 
-__all__ = ["LocalOperation", "Operation", "Request", "aadhaar", "kyc", "notifications", "payments"]
+__all__ = ["LocalOperation", "Operation", "Request", "aadhaar", "kyc", "notifications", "payments", "vpa"]

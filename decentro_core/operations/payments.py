@@ -1,9 +1,9 @@
-"""UPI collections: payment link, collect request, transaction status, VPA validation.
+"""UPI collections: payment link, collect request, transaction status, reconciliation.
 
 Paths and shapes follow Decentro's collections API reference (docs.decentro.tech) and the
 spec of its Java collections SDK (``decentro-in/decentro-in-collections-sdk-java``). Creating
-a payment is a write: it is never repeated after Decentro may have accepted it. Status and
-VPA validation are reads.
+a payment is a write: it is never repeated after Decentro may have accepted it. Status is a
+read. VPA validation is in :mod:`decentro_core.operations.vpa`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from ..envelope import Outcome, classify, data_of, failure, operation_id_of, provider_code_of, succeeded, to_envelope
 from ..errors import AuthenticationFailed, CacheUnavailable, DecentroError, IdempotencyConflict, UnknownReference
 from ..errors import UpstreamError, UpstreamProtocolError, ValidationError
-from ..masking import mask_upi
 from ..ports import SETTLED_STATUSES, UNRESOLVED_STATUS, GatewayResponse, OperationRecord
 from ..retry import RetryMode
 from ..validation import NAME_RE, PURPOSE_ERROR, PURPOSE_RE, VPA_RE, MobileField, RupeeAmount, StrictSchema, is_storable
@@ -36,8 +35,6 @@ __all__ = [
     "ReconcileReport",
     "UPI_COLLECT",
     "UPI_LINK",
-    "VPA_VALIDATE",
-    "VpaSchema",
     "create_payment",
     "for_payment",
     "payment_status",
@@ -396,44 +393,3 @@ def _due_for_a_check(runner: OperationRunner, reference_id: str) -> bool:
     except CacheUnavailable:
         pass
     return True
-
-
-# -- VPA validation -----------------------------------------------------------------------------------
-
-VPA_KEYS = {"success_upi_id_valid": "VALID", "success_upi_id_invalid": "INVALID"}  # responseKey, lowercased
-
-
-class VpaSchema(StrictSchema):
-    upi_id = fields.String(required=True, validate=validate.Regexp(VPA_RE, error="Not a valid UPI id."))
-
-
-def vpa_body(request: Request, reference_id: str) -> dict[str, Any]:
-    return {"reference_id": reference_id, "upi_id": request["upi_id"]}
-
-
-def parse_vpa(response: GatewayResponse, reference_id: str, request: Request) -> Outcome:
-    """Decentro documents ``success_UPI_id_valid`` / ``success_UPI_id_invalid``; an answer
-    without those keys is read from ``data.status``."""
-    early = classify(response, request_id=reference_id)
-    if early:
-        return early
-    body, data = response.body, data_of(response.body)
-    txn = operation_id_of(body)
-    keyed = VPA_KEYS.get(str(body.get("responseKey") or body.get("response_key") or "").lower())
-    said = str(data.get("status") or "").upper()
-    status = keyed or said
-    if succeeded(body, request_id=reference_id) and (not status or keyed and said and said != keyed):
-        raise UpstreamProtocolError("Decentro's UPI id answer says neither, or both, valid and invalid",
-                                    request_id=reference_id)
-    found = {"upi_id_status": "VALID" if status == "VALID" else "INVALID",
-             "account_holder_name": data.get("name") or None}
-    if succeeded(body, request_id=reference_id) and status == "VALID":
-        return Outcome("SUCCESS", txn, found)
-    return failure("INVALID_DOCUMENT", operation_id=txn, fields=found, provider_code=provider_code_of(body))
-
-
-VPA_VALIDATE = Operation(
-    name="upi_vpa", method="POST", path="/v2/payments/vpa/validate", module="payments", mode=RetryMode.READ,
-    schema=VpaSchema(), body=vpa_body, parse=parse_vpa, subject=lambda request: mask_upi(request["upi_id"]),
-    cache_fields=("upi_id",), consent=True,
-)

@@ -14,7 +14,8 @@ from decentro_core.errors import AuthenticationFailed, DuplicateReference, RateL
 from decentro_core.operations.aadhaar import parse_otp
 from decentro_core.operations.kyc import parse_bank, parse_ckyc, parse_pan
 from decentro_core.operations.notifications import parse_notification
-from decentro_core.operations.payments import parse_payment, parse_status, parse_vpa
+from decentro_core.operations.payments import parse_payment, parse_status
+from decentro_core.operations.vpa import parse_vpa
 from decentro_core.ports import GatewayResponse
 from decentro_core.retry import raise_for_transient_status
 

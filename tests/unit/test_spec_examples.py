@@ -21,21 +21,26 @@ Two notes on the specs themselves:
 
 from __future__ import annotations
 
+import importlib
 import json
 import pathlib
+import pkgutil
 from typing import Any
 
 import pytest
 
 from decentro_core.errors import DecentroError, UpstreamProtocolError
-from decentro_core.operations import aadhaar, kyc, notifications, payments
+import decentro_core.operations
 from decentro_core.operations.base import Operation
 from decentro_core.ports import GatewayResponse
 from decentro_core.retry import raise_for_transient_status
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "spec_examples" / "vectors.json").read_text("utf-8"))
-OPERATIONS = {(op.method, op.path): op for module in (aadhaar, kyc, notifications, payments)
-              for op in vars(module).values() if isinstance(op, Operation)}
+# Every declaration of every operations module, found by walking the package: a new module's
+# operations are checked without this list being edited.
+MODULES = [importlib.import_module(info.name) for info in pkgutil.iter_modules(decentro_core.operations.__path__,
+                                                                              "decentro_core.operations.")]
+OPERATIONS = {(op.method, op.path): op for module in MODULES for op in vars(module).values() if isinstance(op, Operation)}
 REQUESTS: dict[str, dict[str, Any]] = {  # what the library sends for that operation (the parser may read it)
     "pan": {"pan": "ABCDE1234F", "name": None, "detailed": False},
     "aadhaar_otp_start": {"aadhaar_number": "234567890124"},
