@@ -35,6 +35,21 @@ class FlaskOptions:
         "DECENTRO_RATELIMIT_STORAGE_URI",
         "memory://", str, "Limiter storage; redis://... when several processes serve"
     )
+    ratelimit_on_storage_error: str = setting(
+        "DECENTRO_RATELIMIT_ON_STORAGE_ERROR",
+        "memory", str, "When the limiter storage fails: memory (count in this process until it is back) or refuse "
+        "(503 with Retry-After); never off"
+    )
+    ratelimit_allow_memory: bool = setting(
+        "DECENTRO_RATELIMIT_ALLOW_MEMORY",
+        False, parse_bool, "Let live mode start with memory:// limiter storage although several processes serve "
+        "(each counts the whole limit)"
+    )
+    ratelimit_key: str = setting(
+        "DECENTRO_RATELIMIT_KEY",
+        "ip", str, "What a limit counts per: ip, user (the identity callable's id) or user_or_ip (per IP when "
+        "nobody is signed in)"
+    )
     ratelimit_key_prefix: str = setting(
         "DECENTRO_RATELIMIT_KEY_PREFIX",
         "flask-decentro", str, "Limiter key prefix; instances sharing a count share it"

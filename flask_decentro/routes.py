@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter
 from marshmallow import Schema
@@ -24,6 +24,7 @@ from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
+from .limiting import signed_in_user
 from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
@@ -99,10 +100,7 @@ def _consent(body: dict[str, Any]) -> Consent:
 
 def _identity(state: DecentroState) -> str | None:
     """The signed-in user, asked of the host app once per request (the limiter asks too)."""
-    if "decentro_user" not in g:
-        g.decentro_user = state.identity() if state.identity is not None else None
-    user_id: str | None = g.decentro_user
-    return user_id
+    return signed_in_user(state.identity)
 
 
 def _signed_in(state: DecentroState) -> str:
