@@ -150,7 +150,10 @@ def _cache(settings: Settings) -> Any:
     if settings.cache_url:
         from .cache.redis_cache import RedisCache
 
-        return RedisCache(settings.cache_url)
+        # A short timeout and in-process work while Redis is unreachable (when the cache may
+        # fail open): a host cut from Redis still answers quickly and verifies a document once.
+        return RedisCache(settings.cache_url, socket_timeout=settings.redis_timeout,
+                          cooldown=settings.redis_cooldown, local_fallback=settings.cache_fail_open)
     if not settings.use_mocks:
         log.warning("decentro: DECENTRO_CACHE_URL is not set; using an in-memory cache that is not shared "
                     "between processes (a document may be verified, and billed, once per process)")
