@@ -25,7 +25,8 @@ class FlaskOptions:
     url_prefix: str = setting("DECENTRO_URL_PREFIX", "/api", str, "Where the blueprint is mounted")
     ratelimit: str = setting(
         "DECENTRO_RATELIMIT",
-        "10 per minute", str, "Per client IP: KYC routes share one count, POST /payments another"
+        "10 per minute", str,
+        "Per DECENTRO_RATELIMIT_KEY (client IP by default): KYC routes share one count, POST /payments another"
     )
     status_ratelimit: str = setting(
         "DECENTRO_STATUS_RATELIMIT",

@@ -44,8 +44,8 @@ from decentro_core.settings import Settings
 
 from .config import FlaskOptions
 
-__all__ = ["RateLimitUnavailable", "build_limiter", "check_limits", "client_ip", "rate_limit_unavailable", "serving_processes",
-           "signed_in_user"]
+__all__ = ["RateLimitUnavailable", "build_limiter", "check_limits", "client_ip", "rate_limit_unavailable",
+           "serving_processes", "signed_in_user"]
 
 _STORAGE = "ratelimit-storage"  # the breaker's one circuit
 _BREAKER = "decentro-ratelimit-breaker"  # its place in app.extensions (refuse mode only)
@@ -108,9 +108,9 @@ def serving_processes(environ: Mapping[str, str] | None = None, argv: Sequence[s
     """How many processes serve this app, as far as can be seen from inside one (1: one, or unknown).
 
     What counts: gunicorn's ``--workers`` in ``GUNICORN_CMD_ARGS`` or on the gunicorn command
-    line (``sys.argv`` of the master and its workers), ``WEB_CONCURRENCY`` (gunicorn's default
-    for ``workers``, also read by other servers), and uWSGI's ``uwsgi.numproc``. A worker count
-    set only in a gunicorn config file is not seen.
+    line (``sys.argv`` of the master and its workers, ``gunicorn`` or ``python -m gunicorn``),
+    ``WEB_CONCURRENCY`` (gunicorn's default for ``workers``, also read by other servers), and
+    uWSGI's ``uwsgi.numproc``. A worker count set only in a gunicorn config file is not seen.
     """
     environ = os.environ if environ is None else environ
     argv = sys.argv if argv is None else argv
@@ -119,7 +119,7 @@ def serving_processes(environ: Mapping[str, str] | None = None, argv: Sequence[s
     if concurrency.isdigit():
         counts.append(int(concurrency))
     for args in (_split(environ.get("GUNICORN_CMD_ARGS", "")),
-                 argv[1:] if argv and "gunicorn" in os.path.basename(argv[0]) else []):
+                 argv[1:] if argv and _is_gunicorn(argv[0]) else []):
         workers = _workers_in(args)
         if workers is not None:
             counts.append(workers)
@@ -127,6 +127,12 @@ def serving_processes(environ: Mapping[str, str] | None = None, argv: Sequence[s
     if uwsgi is not None:
         counts.append(int(getattr(uwsgi, "numproc", 1)))
     return max(counts, default=1)
+
+
+def _is_gunicorn(program: str) -> bool:
+    """``gunicorn ...`` or ``python -m gunicorn ...`` (whose ``argv[0]`` is ``gunicorn/__main__.py``)."""
+    return os.path.basename(program).startswith("gunicorn") or program.endswith(
+        os.path.join("gunicorn", "__main__.py"))
 
 
 def _split(text: str) -> list[str]:
@@ -220,6 +226,21 @@ def check_limits(options: FlaskOptions, settings: Settings, identity: Callable[[
         _check_memory_storage(options, settings)
 
 
+class _Limiter(Limiter):
+    """flask-limiter, without a race in its in-memory fallback: a request whose storage call
+    failed after another thread had switched to memory is counted in memory too (flask-limiter
+    raises its error, which answered a few 503s at the start of an outage under load)."""
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        try:
+            super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+        except LimitsStorageError:
+            if not (self._in_memory_fallback_enabled and self._storage_dead):
+                raise
+            self.context.seen_limits.clear()  # as flask-limiter does before its own second try
+            super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+
+
 def build_limiter(app: Flask, options: FlaskOptions, settings: Settings,
                   identity: Callable[[], str | None] | None = None) -> Limiter:
     """A limiter of our own, so the host app's ``RATELIMIT_*`` defaults do not leak into it.
@@ -235,7 +256,7 @@ def build_limiter(app: Flask, options: FlaskOptions, settings: Settings,
         breaker = CircuitBreaker(threshold=1, cooldown=settings.redis_cooldown)
         app.extensions[_BREAKER] = breaker
         key = _refusing_key(key, breaker, lambda: bool(limiter.storage.check()))
-    limiter = Limiter(
+    limiter = _Limiter(
         key,
         storage_uri=uri,
         storage_options=_storage_options(uri, options, settings),

@@ -175,6 +175,7 @@ def test_serving_processes_reads_gunicorns_worker_count():
     assert serving_processes({"GUNICORN_CMD_ARGS": "--workers=5"}, ["x"]) == 5
     assert serving_processes({}, ["/usr/bin/gunicorn", "-w", "2", "app:app"]) == 2
     assert serving_processes({}, ["/usr/bin/python", "-w", "2"]) == 1  # not gunicorn's command line
+    assert serving_processes({}, ["/venv/lib/site-packages/gunicorn/__main__.py", "--workers", "4"]) == 4
     assert serving_processes({"WEB_CONCURRENCY": "1", "GUNICORN_CMD_ARGS": "-w 3"}, []) == 3
 
 
