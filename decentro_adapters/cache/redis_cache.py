@@ -48,9 +48,9 @@ from redis.retry import Retry
 from decentro_core.breaker import CircuitBreaker
 from decentro_core.errors import CacheUnavailable, CircuitOpen, StoreError
 from decentro_core.memory import KeyedLocks, MemoryCache
-from decentro_core.observability import BreakerChange
+from decentro_core.observability import BreakerChange, Instruments
 
-__all__ = ["RedisCache"]
+__all__ = ["BREAKER_MODULE", "RedisCache"]
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexp
           "else return 0 end")
 _ABSENT = object()
 _REDIS = "redis"  # the breaker's one circuit
+BREAKER_MODULE = "redis-cache"
+"""The ``module`` the cache's breaker reports to ``Instruments.breaker`` (``decentro_circuit_open``)."""
 _T = TypeVar("_T")
 
 
@@ -160,6 +162,7 @@ class RedisCache:
         cooldown: float = 5.0,
         local_fallback: bool = False,
         client: redis.Redis | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self.prefix = prefix
         self._lease = lock_lease
@@ -167,6 +170,7 @@ class RedisCache:
         self._renewals = _Renewals(self._renew, lock_lease / 3)
         self._breaker = CircuitBreaker(threshold=1, cooldown=cooldown, listener=self._changed)
         self._fallback = local_fallback
+        self._instruments = instruments
         self._outage_values = MemoryCache()  # replaced, so emptied, when Redis answers again
         self._outage_locks = KeyedLocks()
         try:
@@ -183,6 +187,8 @@ class RedisCache:
         return self._breaker.is_open(_REDIS)
 
     def _changed(self, key: str, change: BreakerChange) -> None:
+        if self._instruments is not None and change != "rejected":  # not once per call served in-process
+            self._instruments.breaker(BREAKER_MODULE, change)
         if change == "opened":
             _log.warning("decentro: Redis cache unreachable; %s for %.0f s before trying it again",
                          "working in this process only" if self._fallback else "refusing cache calls",

@@ -393,3 +393,18 @@ def test_kyc_checks_on_a_host_cut_from_redis_verify_a_document_once(silent_redis
         assert stats["requests"]["/kyc/public_registry/validate"] == 1  # the others waited, then hit
     finally:
         system.close()
+
+
+def test_the_cache_breaker_is_reported_to_the_instruments(silent_redis: Any, within: Any) -> None:
+    from decentro_adapters.cache.redis_cache import BREAKER_MODULE
+    from decentro_core.observability import NoInstruments
+
+    changes: list[tuple[str, str]] = []
+
+    class Recording(NoInstruments):
+        def breaker(self, module: str, change: Any) -> None:
+            changes.append((module, change))
+
+    with RedisCache(silent_redis.url, cooldown=60, local_fallback=True, instruments=Recording()) as cache:
+        assert within(60, lambda: [cache.get("k") for _ in range(3)]) == [None, None, None]
+    assert changes == [(BREAKER_MODULE, "opened")]  # calls served in-process are not counted as rejections
