@@ -229,7 +229,23 @@ def check_limits(options: FlaskOptions, settings: Settings, identity: Callable[[
 class _Limiter(Limiter):
     """flask-limiter, without a race in its in-memory fallback: a request whose storage call
     failed after another thread had switched to memory is counted in memory too (flask-limiter
-    raises its error, which answered a few 503s at the start of an outage under load)."""
+    raises its error, which answered a few 503s at the start of an outage under load). In
+    ``refuse`` mode every limit's key is asked after the breaker (``guard``), the default key
+    and a route's own (the status reads') alike."""
+
+    guard: Callable[[Callable[[], str]], Callable[[], str]] | None = None
+    default_key: Callable[[], str] = staticmethod(client_ip)
+
+    def limit(self, *args: Any, **kwargs: Any) -> Any:
+        return super().limit(*args, **self._guarded(kwargs))
+
+    def shared_limit(self, *args: Any, **kwargs: Any) -> Any:
+        return super().shared_limit(*args, **self._guarded(kwargs))
+
+    def _guarded(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.guard is None:
+            return kwargs
+        return {**kwargs, "key_func": self.guard(kwargs.get("key_func") or self.default_key)}
 
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         try:
@@ -251,11 +267,6 @@ def build_limiter(app: Flask, options: FlaskOptions, settings: Settings,
     uri = options.ratelimit_storage_uri
     key = _key_func(options.ratelimit_key, identity)
     refuse = options.ratelimit_on_storage_error == "refuse"
-    limiter: Limiter
-    if refuse:
-        breaker = CircuitBreaker(threshold=1, cooldown=settings.redis_cooldown)
-        app.extensions[_BREAKER] = breaker
-        key = _refusing_key(key, breaker, lambda: bool(limiter.storage.check()))
     limiter = _Limiter(
         key,
         storage_uri=uri,
@@ -271,5 +282,10 @@ def build_limiter(app: Flask, options: FlaskOptions, settings: Settings,
         default_limits_exempt_when=_never,
         application_limits_exempt_when=_never,
     )
+    limiter.default_key = key
+    if refuse:
+        breaker = CircuitBreaker(threshold=1, cooldown=settings.redis_cooldown)
+        app.extensions[_BREAKER] = breaker
+        limiter.guard = lambda inner: _refusing_key(inner, breaker, lambda: bool(limiter.storage.check()))
     limiter.init_app(app)
     return limiter

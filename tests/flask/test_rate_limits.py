@@ -124,6 +124,18 @@ def test_refuse_mode_answers_503_with_retry_after_and_leaves_the_storage_alone_m
     assert silent_redis.connections == 1  # the first failure opened the breaker
 
 
+def test_refuse_mode_refuses_status_reads_too_without_asking_the_storage_meanwhile(make_app, silent_redis, within):
+    from flask import request
+
+    app = make_app(identity=lambda: request.headers.get("X-User"), DECENTRO_RATELIMIT_STORAGE_URI=silent_redis.url,
+                   DECENTRO_RATELIMIT_ON_STORAGE_ERROR="refuse", DECENTRO_REDIS_COOLDOWN=60)
+    client = app.test_client()
+    answers = within(60, lambda: [client.get("/api/payments/unknown-ref", headers={"X-User": "dana"})
+                                  for _ in range(3)])
+    assert [a.status_code for a in answers] == [503, 503, 503]
+    assert silent_redis.connections == 1
+
+
 def test_an_unknown_storage_error_mode_is_refused_at_init_app(make_app):
     from decentro_core.errors import ConfigurationError
 
