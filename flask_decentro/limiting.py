@@ -33,7 +33,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from limits.errors import StorageError as LimitsStorageError
 
@@ -77,8 +77,8 @@ def _key_func(choice: str, identity: Callable[[], str | None] | None) -> Callabl
 
     def key() -> str:
         user_id = signed_in_user(identity)
-        if user_id:
-            return f"user:{user_id}"
+        if user_id:  # keyed by its fingerprint: a user id may be an e-mail, never stored in clear
+            return f"user:{current_app.extensions['decentro'].service.ports.vault.fingerprint(user_id)}"
         return "user:-" if choice == "user" else f"ip:{client_ip()}"
 
     return key
@@ -201,8 +201,6 @@ def _refusing_key(key: Callable[[], str], breaker: CircuitBreaker, check: Callab
 
 def rate_limit_unavailable(exc: Exception) -> tuple[Response, int]:
     """503 with ``Retry-After`` for a limited route whose count cannot be kept (``refuse`` mode)."""
-    from flask import current_app
-
     from .errors import failure
 
     breaker: CircuitBreaker | None = current_app.extensions.get(_BREAKER)

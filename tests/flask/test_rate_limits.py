@@ -210,6 +210,14 @@ def test_the_user_key_counts_one_user_across_addresses_and_not_the_nat_address(m
     assert [from_("bob", "198.51.100.1") for _ in range(2)] == [200, 200]
 
 
+def test_the_user_key_does_not_store_the_user_id_in_clear(make_app):
+    app = make_app(identity=lambda: "priya.synthetic@example.com", DECENTRO_RATELIMIT_KEY="user")
+    client = app.test_client()
+    assert _kyc_from(client, "198.51.100.9").status_code == 200
+    keys = list(app.extensions["decentro"].limiter.storage.storage)
+    assert keys and not [k for k in keys if "priya" in k or "example.com" in k], keys
+
+
 def test_user_or_ip_counts_anonymous_requests_per_address(make_app):
     from flask import request
 
