@@ -45,7 +45,7 @@ from decentro_core.settings import Settings
 from .config import FlaskOptions
 
 __all__ = ["RateLimitUnavailable", "build_limiter", "check_limits", "client_ip", "rate_limit_unavailable",
-           "serving_processes", "signed_in_user"]
+           "serving_processes", "signed_in_user", "user_or_ip_key"]
 
 _STORAGE = "ratelimit-storage"  # the breaker's one circuit
 _BREAKER = "decentro-ratelimit-breaker"  # its place in app.extensions (refuse mode only)
@@ -82,6 +82,11 @@ def _key_func(choice: str, identity: Callable[[], str | None] | None) -> Callabl
         return "user:-" if choice == "user" else f"ip:{client_ip()}"
 
     return key
+
+
+def user_or_ip_key(identity: Callable[[], str | None] | None) -> Callable[[], str]:
+    """The ``user_or_ip`` key (the status reads' always)."""
+    return _key_func("user_or_ip", identity)
 
 
 def _never() -> bool:

@@ -24,7 +24,7 @@ from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
-from .limiting import signed_in_user
+from .limiting import signed_in_user, user_or_ip_key
 from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
@@ -112,11 +112,7 @@ def _signed_in(state: DecentroState) -> str:
 
 def _reader_key(state: DecentroState) -> Callable[[], str]:
     """Status reads are counted per signed-in user (one user, many devices), else per address."""
-    def key() -> str:
-        user_id = _identity(state)
-        return f"user:{user_id}" if user_id else f"ip:{request.remote_addr or 'unknown'}"
-
-    return key
+    return user_or_ip_key(state.identity)
 
 
 def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:

@@ -214,6 +214,7 @@ def test_the_user_key_does_not_store_the_user_id_in_clear(make_app):
     app = make_app(identity=lambda: "priya.synthetic@example.com", DECENTRO_RATELIMIT_KEY="user")
     client = app.test_client()
     assert _kyc_from(client, "198.51.100.9").status_code == 200
+    assert client.get("/api/payments/unknown-ref").status_code == 404  # the status reads' own count
     keys = list(app.extensions["decentro"].limiter.storage.storage)
     assert keys and not [k for k in keys if "priya" in k or "example.com" in k], keys
 
