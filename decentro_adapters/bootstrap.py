@@ -103,7 +103,7 @@ def build_ports(settings: Settings, **given: Any) -> tuple[Ports, Callable[[], N
             for name in STORE_PORTS:
                 if built[name] is None:
                     built[name] = getattr(stores, name)
-        fill("cache", lambda: _cache(settings))
+        fill("cache", lambda: _cache(settings, built["instruments"]))
         fill("aadhaar_verifier", lambda: _aadhaar_verifier(settings))
     except BaseException:
         close()  # what was opened before the failure (HTTP pool, database) is not left open
@@ -146,11 +146,15 @@ def _gateway(settings: Settings) -> Any:
     return RequestsGateway(settings)
 
 
-def _cache(settings: Settings) -> Any:
+def _cache(settings: Settings, instruments: Instruments | None = None) -> Any:
     if settings.cache_url:
         from .cache.redis_cache import RedisCache
 
-        return RedisCache(settings.cache_url)
+        # A short timeout and in-process work while Redis is unreachable (when the cache may
+        # fail open): a host cut from Redis still answers quickly and verifies a document once.
+        return RedisCache(settings.cache_url, socket_timeout=settings.redis_timeout,
+                          cooldown=settings.redis_cooldown, local_fallback=settings.cache_fail_open,
+                          instruments=instruments)
     if not settings.use_mocks:
         log.warning("decentro: DECENTRO_CACHE_URL is not set; using an in-memory cache that is not shared "
                     "between processes (a document may be verified, and billed, once per process)")

@@ -212,6 +212,14 @@ class Settings:
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
+    redis_timeout: float = setting(
+        "DECENTRO_REDIS_TIMEOUT", 0.25, float,
+        "Connect and read timeout of one Redis call (cache and rate-limit storage), seconds; one attempt, no retries"
+    )
+    redis_cooldown: float = setting(
+        "DECENTRO_REDIS_COOLDOWN", 5.0, float,
+        "After a failed Redis call, seconds the cache works in this process only before Redis is tried again"
+    )
     status_check_interval: int = setting(
         "DECENTRO_STATUS_CHECK_INTERVAL", 15, int,
         "Seconds between two status look-ups of one pending payment at Decentro (0: every read asks)"
@@ -329,6 +337,8 @@ class Settings:
                 raise ConfigurationError("Unsafe live settings: " + "; ".join(unsafe))
         if self.max_retries < 0 or self.timeout <= 0 or self.connect_timeout <= 0 or self.deadline <= 0:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
+        if self.redis_timeout <= 0 or self.redis_cooldown <= 0:
+            raise ConfigurationError("DECENTRO_REDIS_TIMEOUT and DECENTRO_REDIS_COOLDOWN must be > 0")
         if self.background_retries < 0:
             raise ConfigurationError("DECENTRO_BACKGROUND_RETRIES must be >= 0")
         if self.async_workers < 1:

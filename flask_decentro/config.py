@@ -25,7 +25,8 @@ class FlaskOptions:
     url_prefix: str = setting("DECENTRO_URL_PREFIX", "/api", str, "Where the blueprint is mounted")
     ratelimit: str = setting(
         "DECENTRO_RATELIMIT",
-        "10 per minute", str, "Per client IP: KYC routes share one count, POST /payments another"
+        "10 per minute", str,
+        "Per DECENTRO_RATELIMIT_KEY (client IP by default): KYC routes share one count, POST /payments another"
     )
     status_ratelimit: str = setting(
         "DECENTRO_STATUS_RATELIMIT",
@@ -34,6 +35,21 @@ class FlaskOptions:
     ratelimit_storage_uri: str = setting(
         "DECENTRO_RATELIMIT_STORAGE_URI",
         "memory://", str, "Limiter storage; redis://... when several processes serve"
+    )
+    ratelimit_on_storage_error: str = setting(
+        "DECENTRO_RATELIMIT_ON_STORAGE_ERROR",
+        "memory", str, "When the limiter storage fails: memory (count in this process until it is back) or refuse "
+        "(503 with Retry-After); never off"
+    )
+    ratelimit_allow_memory: bool = setting(
+        "DECENTRO_RATELIMIT_ALLOW_MEMORY",
+        False, parse_bool, "Let live mode start with memory:// limiter storage although several processes serve "
+        "(each counts the whole limit)"
+    )
+    ratelimit_key: str = setting(
+        "DECENTRO_RATELIMIT_KEY",
+        "ip", str, "What a limit counts per: ip, user (the identity callable's id) or user_or_ip (per IP when "
+        "nobody is signed in)"
     )
     ratelimit_key_prefix: str = setting(
         "DECENTRO_RATELIMIT_KEY_PREFIX",

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, got_request_exception, jsonify
 from flask_limiter import RateLimitExceeded
+from limits.errors import StorageError as LimitsStorageError
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +25,8 @@ from decentro_core.errors import (
     ValidationError,
     safe_traceback,
 )
+
+from .limiting import RateLimitUnavailable, rate_limit_unavailable
 
 __all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
 
@@ -106,5 +109,7 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     blueprint.register_error_handler(DecentroError, _decentro_error)
     blueprint.register_error_handler(SchemaError, _schema_error)
     blueprint.register_error_handler(RateLimitExceeded, _rate_limited)
+    blueprint.register_error_handler(RateLimitUnavailable, rate_limit_unavailable)
+    blueprint.register_error_handler(LimitsStorageError, rate_limit_unavailable)
     blueprint.register_error_handler(HTTPException, _http_error)
     blueprint.register_error_handler(Exception, _unexpected)

@@ -15,7 +15,7 @@ from decentro_core.settings import Settings
 from decentro_core.webhooks import WebhookProcessor
 
 from .config import FlaskOptions, merged_mapping
-from .limiting import build_limiter
+from .limiting import build_limiter, check_limits
 from .metrics import MetricsAccess, check_metrics_endpoint, mount_metrics
 from .routes import create_blueprint
 from .signals import connect_dispatcher
@@ -72,6 +72,7 @@ class Decentro:
             )
         _check_payee(self._service.settings if self._service is not None else settings, options)
         _check_console(app, self._operator, options)
+        check_limits(options, settings, self._identity)
         check_metrics_endpoint(options.metrics_endpoint, settings)
         if self._service is None:
             system = build(settings, **self._cache_port(app))
@@ -85,7 +86,7 @@ class Decentro:
         connect_dispatcher(service.events, app)
         state = DecentroState(
             settings=settings, options=options, service=service, webhooks=webhooks,
-            limiter=build_limiter(app, options), identity=self._identity, close=close, operator=self._operator,
+            limiter=build_limiter(app, options, settings, identity=self._identity), identity=self._identity, close=close, operator=self._operator,
         )
         app.extensions["decentro"] = state
         app.register_blueprint(create_blueprint(state), url_prefix=options.url_prefix or None)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter
 from marshmallow import Schema
@@ -25,6 +25,7 @@ from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
+from .limiting import signed_in_user, user_or_ip_key
 from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
@@ -100,10 +101,7 @@ def _consent(body: dict[str, Any]) -> Consent:
 
 def _identity(state: DecentroState) -> str | None:
     """The signed-in user, asked of the host app once per request (the limiter asks too)."""
-    if "decentro_user" not in g:
-        g.decentro_user = state.identity() if state.identity is not None else None
-    user_id: str | None = g.decentro_user
-    return user_id
+    return signed_in_user(state.identity)
 
 
 def _signed_in(state: DecentroState) -> str:
@@ -115,11 +113,7 @@ def _signed_in(state: DecentroState) -> str:
 
 def _reader_key(state: DecentroState) -> Callable[[], str]:
     """Status reads are counted per signed-in user (one user, many devices), else per address."""
-    def key() -> str:
-        user_id = _identity(state)
-        return f"user:{user_id}" if user_id else f"ip:{request.remote_addr or 'unknown'}"
-
-    return key
+    return user_or_ip_key(state.identity)
 
 
 def _caller(state: DecentroState, data: dict[str, Any]) -> tuple[str | None, CallContext]:

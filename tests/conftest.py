@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -32,6 +35,8 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
         if (name.startswith("DECENTRO_") and not name.startswith("DECENTRO_TEST_")
                 and name != "DECENTRO_REQUIRE_SERVICES") or name in {"USE_MOCKS", "DATABASE_URL"}:
             monkeypatch.delenv(name, raising=False)
+    for name in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS"):  # what the limiter reads as "several processes"
+        monkeypatch.delenv(name, raising=False)
     db = tmp_path_factory.mktemp("db") / "decentro.sqlite3"
     monkeypatch.setenv("DECENTRO_DATABASE_URL", f"sqlite:///{db}")
 
@@ -116,3 +121,77 @@ def _demo_warnings_reset() -> Iterator[None]:
     forget_warnings()
     yield
     forget_warnings()
+
+
+class SilentRedis:
+    """A TCP port that accepts connections and never answers: a Redis cut off mid-network
+    (a blackhole), where every call waits for its timeout. ``connections`` counts the accepts."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            self.connections += 1
+            self._held.append(conn)  # kept open, never read from nor written to
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        self._listener.close()
+        for conn in self._held:
+            conn.close()
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[SilentRedis]:
+    server = SilentRedis()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closed_redis_url() -> str:
+    """A Redis URL on a local port nobody listens on (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _answered_within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()``'s result (or its exception), failing instead of hanging past a generous ``seconds``."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    assert outcome, f"no answer within {seconds} s"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+@pytest.fixture
+def within() -> Callable[[float, Callable[[], Any]], Any]:
+    """``within(seconds, call)``: a hang bound for calls that must answer (generous, never a target)."""
+    return _answered_within

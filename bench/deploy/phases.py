@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .analysis import RECOVERY_TARGET_S, PhaseTimes
 from .load import KINDS
+from .redis_cut import redis_cut
 from .rig import Rig
 
 __all__ = ["PHASES", "run_phase"]
@@ -136,6 +137,7 @@ PHASES: dict[str, tuple[str, Act]] = {
     "hup": ("SIGHUP to the master (graceful reload)", hup),
     "kill": ("SIGKILL to a worker", kill),
     "redis": ("Redis stopped and restarted", redis),
+    "redis_cut": ("Redis blackholed for two more hosts (KYC limit, answer times)", redis_cut),
     "postgres": ("PostgreSQL stopped and restarted", postgres),
     "postgres_boot": ("PostgreSQL down while a worker restarts", postgres_boot),
     "upstream": ("upstream hangs past DECENTRO_TIMEOUT", upstream),

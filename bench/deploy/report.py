@@ -131,7 +131,8 @@ def markers(name: str, command: str) -> tuple[str, str]:
     return f"<!-- {name}:begin (written by {command}) -->", f"<!-- {name}:end -->"
 
 
-SECTIONS = ((BEGIN, END), markers("events", "python -m bench.events --docs"))
+SECTIONS = ((BEGIN, END), markers("events", "python -m bench.events --docs"),
+            markers("redis-cut", "hand, from python -m bench.deployfault --only redis_cut"))
 """Sections other commands write into docs/benchmarks.md, kept when the page is re-rendered."""
 
 

@@ -12,6 +12,17 @@ convention), so the re-check after winning costs nothing; and, when the lock is 
 values ``set`` while holding it pipelined with the release. A value set under a lock is thus
 written when the lock is let go (``get`` on the holder's thread sees it before); a failure to
 write it is logged, like any failed cache write, and never raised.
+
+Outages. Each Redis call gets one attempt of ``socket_timeout`` seconds (redis-py's default
+retries ten times with backoff, which made a cut host answer in seconds). A failed call opens a
+circuit breaker (:class:`~decentro_core.breaker.CircuitBreaker`): for ``cooldown`` seconds no
+call goes to Redis, then one call tries it again. Meanwhile, with ``local_fallback=True`` (what
+``DECENTRO_CACHE_FAIL_OPEN=true`` builds) the cache works in this process only: values set
+during the outage are kept in a bounded in-memory cache, locks are per-process locks, so single
+flight still holds between this process's threads and what it verified is not verified again.
+Those values are dropped when Redis answers again, so nothing read from the process outlives
+the outage (a hit is only ever a value this process or Redis stored for that key). Without
+``local_fallback`` each call raises :class:`~decentro_core.errors.CacheUnavailable` at once.
 """
 
 from __future__ import annotations
@@ -26,13 +37,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
-from decentro_core.errors import CacheUnavailable, StoreError
+from decentro_core.breaker import CircuitBreaker
+from decentro_core.errors import CacheUnavailable, CircuitOpen, StoreError
+from decentro_core.memory import KeyedLocks, MemoryCache
+from decentro_core.observability import BreakerChange, Instruments
 
-__all__ = ["RedisCache"]
+__all__ = ["BREAKER_MODULE", "RedisCache"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +60,10 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
           "else return 0 end")
 _ABSENT = object()
+_REDIS = "redis"  # the breaker's one circuit
+BREAKER_MODULE = "redis-cache"
+"""The ``module`` the cache's breaker reports to ``Instruments.breaker`` (``decentro_circuit_open``)."""
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -136,19 +157,65 @@ class RedisCache:
         *,
         prefix: str = "decentro:",
         lock_lease: float = 5.0,
-        socket_timeout: float = 1.0,
+        socket_timeout: float = 0.25,
+        cooldown: float = 5.0,
+        local_fallback: bool = False,
         client: redis.Redis | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self.prefix = prefix
         self._lease = lock_lease
         self._local = threading.local()
         self._renewals = _Renewals(self._renew, lock_lease / 3)
+        self._breaker = CircuitBreaker(threshold=1, cooldown=cooldown, listener=self._changed)
+        self._fallback = local_fallback
+        self._instruments = instruments
+        self._outage_values = MemoryCache()  # replaced, so emptied, when Redis answers again
+        self._outage_locks = KeyedLocks()
         try:
             self._client = client or redis.Redis.from_url(
-                url, socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout
+                url, socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
             )
         except (ValueError, RedisError) as exc:
             raise StoreError("The cache URL is not a valid redis:// URL") from exc
+
+    @property
+    def degraded(self) -> bool:
+        """Whether Redis is being left alone after a failure (calls served in-process or refused)."""
+        return self._breaker.is_open(_REDIS)
+
+    def _changed(self, key: str, change: BreakerChange) -> None:
+        if self._instruments is not None and change != "rejected":  # not once per call served in-process
+            self._instruments.breaker(BREAKER_MODULE, change)
+        if change == "opened":
+            _log.warning("decentro: Redis cache unreachable; %s for %.0f s before trying it again",
+                         "working in this process only" if self._fallback else "refusing cache calls",
+                         self._breaker.cooldown)
+        elif change == "closed":
+            self._outage_values = MemoryCache()
+            _log.warning("decentro: Redis cache answers again")
+
+    def _call(self, call: Callable[[], _T], outage: Callable[[], _T]) -> _T:
+        """``call`` on Redis, or ``outage`` (in-process) while it is unreachable."""
+        try:
+            trial = self._breaker.admit(_REDIS)
+        except CircuitOpen:
+            return self._outage(outage, None)
+        try:
+            result = call()
+        except RedisError as exc:
+            self._breaker.failed(_REDIS)
+            return self._outage(outage, exc)
+        if trial is not None:
+            self._breaker.succeeded(_REDIS)
+        return result
+
+    def _outage(self, outage: Callable[[], _T], exc: RedisError | None) -> _T:
+        if not self._fallback:
+            name = type(exc).__name__ if exc is not None else "Redis unreachable, paused"
+            raise CacheUnavailable(f"Cache operation failed ({name})") from exc
+        return outage()
 
     def _held(self) -> list[_Held]:
         held: list[_Held] | None = getattr(self._local, "held", None)
@@ -163,36 +230,42 @@ class RedisCache:
             if frame.guarded == key and frame.prefetched is not _ABSENT:
                 value, frame.prefetched = frame.prefetched, _ABSENT  # read with the lock: use it once
                 return _as_bytes(value)
-        with _store_errors():
-            value = self._client.get(self.prefix + key)
-        return _as_bytes(value)
+        full = self.prefix + key
+        return self._call(lambda: _as_bytes(self._client.get(full)), lambda: self._outage_values.get(full))
 
     def set(self, key: str, value: bytes, *, ttl: int) -> None:
         held = self._held()
         if held:  # written with the release, in one round trip
             held[-1].writes[key] = (value, ttl)
             return
-        with _store_errors():
-            if ttl <= 0:  # already expired: like the memory cache, it is simply not there
-                self._client.delete(self.prefix + key)
-            else:
-                self._client.set(self.prefix + key, value, ex=ttl)
+        full = self.prefix + key
+        if ttl <= 0:  # already expired: like the memory cache, it is simply not there
+            self.delete(key)
+            return
+        self._call(lambda: self._client.set(full, value, ex=ttl),
+                   lambda: self._outage_values.set(full, value, ttl=ttl))
 
     def delete(self, key: str) -> None:
         for frame in self._held():
             frame.writes.pop(key, None)
             if frame.guarded == key:
                 frame.prefetched = _ABSENT
-        with _store_errors():
-            self._client.delete(self.prefix + key)
+        full = self.prefix + key
+        self._outage_values.delete(full)  # gone here in any case, so no stale in-process hit
+        self._call(lambda: self._client.delete(full), lambda: None)
 
     @contextmanager
     def lock(self, key: str, *, timeout: float) -> Iterator[bool]:
-        """Wait up to ``timeout`` seconds for the lock on ``key``; yield whether it was won."""
+        """Wait up to ``timeout`` seconds for the lock on ``key``; yield whether it was won.
+        While Redis is unreachable (``local_fallback``) the lock is this process's."""
         guarded = key[: -len(LOCK_SUFFIX)] if key.endswith(LOCK_SUFFIX) else None
         frame = _Held(self.prefix + "lock:" + key, secrets.token_hex(16).encode(), guarded)
-        with _store_errors():
-            won = self._acquire(frame, deadline=time.monotonic() + max(timeout, 0.0))
+        deadline = time.monotonic() + max(timeout, 0.0)
+        won = self._call(lambda: self._acquire(frame, deadline=deadline), lambda: None)
+        if won is None:  # Redis unreachable: single flight between this process's threads
+            with self._outage_locks.hold(frame.key, timeout=deadline - time.monotonic()) as local:
+                yield local
+            return
         if not won:
             yield False
             return
@@ -241,7 +314,12 @@ class RedisCache:
         try:
             replies = pipe.execute(raise_on_error=False)
         except RedisError:
+            self._breaker.failed(_REDIS)
             _log.warning("Could not write under or release a cache lock; it expires with its lease", exc_info=True)
+            if self._fallback:  # what was verified is kept here for the outage, not verified again
+                for key, (value, ttl) in frame.writes.items():
+                    if ttl > 0:
+                        self._outage_values.set(self.prefix + key, value, ttl=ttl)
             return
         if any(isinstance(reply, Exception) for reply in replies[:-1]):
             _log.error("decentro: a result could not be cached; it was returned all the same")
@@ -267,11 +345,3 @@ def _as_bytes(value: object) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return str(value).encode()  # only when the caller's client decodes responses
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    try:
-        yield
-    except RedisError as exc:
-        raise CacheUnavailable(f"Cache operation failed ({type(exc).__name__})") from exc

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import cachelib
 import pytest
@@ -279,3 +280,131 @@ def test_memory_cache_lock_entries_are_dropped_on_release_even_with_waiters() ->
     second.join(timeout=30)
     assert results == [True, True]  # the waiter got the same lock, not a fresh one
     assert cache.lock_entries == 0
+
+
+# -- Redis outages are cheap, and never a wrong hit -----------------------------------------
+
+
+def test_a_cache_cut_from_redis_works_in_process_and_leaves_redis_alone_meanwhile(silent_redis: Any,
+                                                                                   within: Any) -> None:
+    from decentro_adapters.bootstrap import _cache
+    from decentro_core.settings import Settings
+
+    cache = _cache(Settings.from_mapping({"DECENTRO_CACHE_URL": silent_redis.url, "DECENTRO_REDIS_COOLDOWN": 60}))
+    assert isinstance(cache, RedisCache)
+    held, release, outcomes = threading.Event(), threading.Event(), []
+
+    def holder() -> None:
+        with cache.lock("doc:lock", timeout=5) as won:
+            outcomes.append(won)
+            held.set()
+            release.wait(timeout=60)
+
+    def session() -> list[object]:
+        seen: list[object] = [cache.get("doc")]
+        cache.set("doc", SEALED, ttl=60)
+        seen.append(cache.get("doc"))  # what this process verified is not verified again
+        thread = threading.Thread(target=holder)
+        thread.start()
+        held.wait(timeout=60)
+        with cache.lock("doc:lock", timeout=0) as second:  # single flight between this process's threads
+            seen.append(second)
+        release.set()
+        thread.join(timeout=60)
+        return seen
+
+    try:
+        assert within(60, session) == [None, SEALED, False]
+        assert outcomes == [True] and cache.degraded
+        assert silent_redis.connections == 1  # one try opened the breaker
+    finally:
+        release.set()
+        cache.close()
+
+
+def test_a_cache_that_may_not_fail_open_refuses_at_once_while_redis_is_cut(silent_redis: Any, within: Any) -> None:
+    with RedisCache(silent_redis.url, socket_timeout=0.25, cooldown=60) as cache:
+        def tries() -> int:
+            refused = 0
+            for _ in range(5):
+                with pytest.raises(StoreError):
+                    cache.get("k")
+                refused += 1
+            return refused
+
+        assert within(60, tries) == 5
+    assert silent_redis.connections == 1
+
+
+@pytest.mark.redis
+def test_values_kept_through_an_outage_are_dropped_when_redis_answers_again(redis_url: str, redis_prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    down = threading.Event()
+    real_get, real_set = client.get, client.set
+
+    def cut(call: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if down.is_set():
+                raise redis.ConnectionError("cut")
+            return call(*args, **kwargs)
+        return wrapped
+
+    client.get, client.set = cut(real_get), cut(real_set)  # type: ignore[method-assign]
+    cache = RedisCache(redis_url, prefix=redis_prefix, cooldown=0.01, local_fallback=True, client=client)
+    other = redis.Redis.from_url(redis_url)
+    try:
+        down.set()
+        cache.set("mine", b"kept-in-process", ttl=60)
+        cache.set("theirs", b"stale-here", ttl=60)
+        assert cache.get("mine") == b"kept-in-process" and cache.degraded
+        other.set(redis_prefix + "theirs", b"fresh-in-redis")  # another host wrote it meanwhile
+        down.clear()
+        deadline = time.monotonic() + 60
+        while cache.degraded:  # the next call after the cooldown tries Redis and closes the breaker
+            assert time.monotonic() < deadline, "the cache never went back to Redis"
+            cache.get("probe")
+        assert cache.get("mine") is None  # Redis never had it: no in-process leftover served
+        assert cache.get("theirs") == b"fresh-in-redis"
+    finally:
+        other.close()
+        cache.close()
+
+
+def test_kyc_checks_on_a_host_cut_from_redis_verify_a_document_once(silent_redis: Any, within: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from decentro_adapters.bootstrap import build
+    from decentro_core.settings import Settings
+
+    settings = Settings.from_mapping({"USE_MOCKS": "true", "DECENTRO_CACHE_URL": silent_redis.url,
+                                      "DECENTRO_REDIS_COOLDOWN": 60})
+    system = build(settings)
+    consent = {"given": True, "text": "I agree that my PAN is verified.",
+               "purpose": "Customer onboarding identity verification"}
+    try:
+        def checks() -> list[dict[str, Any]]:
+            with ThreadPoolExecutor(4) as pool:
+                return list(pool.map(lambda _: system.service.verify_pan("ABCDE1234F", user_id="u-1",
+                                                                         consent=consent), range(4)))
+
+        answers = within(60, checks)
+        assert {a["status"] for a in answers} == {"SUCCESS"}
+        stats = system.service.ports.gateway.emulator.stats()  # type: ignore[attr-defined]
+        assert stats["requests"]["/kyc/public_registry/validate"] == 1  # the others waited, then hit
+    finally:
+        system.close()
+
+
+def test_the_cache_breaker_is_reported_to_the_instruments(silent_redis: Any, within: Any) -> None:
+    from decentro_adapters.cache.redis_cache import BREAKER_MODULE
+    from decentro_core.observability import NoInstruments
+
+    changes: list[tuple[str, str]] = []
+
+    class Recording(NoInstruments):
+        def breaker(self, module: str, change: Any) -> None:
+            changes.append((module, change))
+
+    with RedisCache(silent_redis.url, cooldown=60, local_fallback=True, instruments=Recording()) as cache:
+        assert within(60, lambda: [cache.get("k") for _ in range(3)]) == [None, None, None]
+    assert changes == [(BREAKER_MODULE, "opened")]  # calls served in-process are not counted as rejections

@@ -122,3 +122,11 @@ def test_the_docs_section_is_replaced_in_place_and_kept_when_python_m_bench_rewr
     assert "new run" in second and "old run" not in second and second.count(BEGIN) == 1
     rewritten = carry_section(second, page.replace("figures", "new figures"))
     assert "new figures" in rewritten and "new run" in rewritten and rewritten.count(END) == 1
+
+
+def test_the_kyc_limit_holds_on_hosts_cut_from_redis(run):
+    """The redis_cut phase's count (its 1 s answer target is the bench's, reported, not asserted)."""
+    phase = run["phases"]["redis_cut"]
+    assert phase["injections"] == 1, _evidence(phase)
+    assert any(note.startswith("redis cut, memory mode") for note in phase["notes"]), _evidence(phase)
+    assert not [note for note in phase["notes"] if "limit did not hold" in note], _evidence(phase)
