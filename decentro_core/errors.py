@@ -29,7 +29,8 @@
     │   ├── WebhookSignatureError   bad or missing signature, credential or source IP
     │   └── WebhookPayloadError     not JSON, too large, or missing fields
     └── StoreError                  an adapter behind a port failed (database, cache, vault)
-        └── CacheUnavailable        the cache failed (bypassed unless DECENTRO_CACHE_FAIL_OPEN=false)
+        ├── CacheUnavailable        the cache failed (bypassed unless DECENTRO_CACHE_FAIL_OPEN=false)
+        └── RateLimitUnavailable    the rate-limit storage is down and limits refuse (not fail open)
 
 Every error carries ``http_status`` (what an HTTP front end should answer), ``code`` (a
 stable machine-readable string), ``provider_code`` (Decentro's ``responseCode`` or
@@ -61,6 +62,7 @@ __all__ = [
     "IdempotencyConflict",
     "OtpError",
     "PayloadTooLarge",
+    "RateLimitUnavailable",
     "RateLimited",
     "StoreError",
     "Unauthenticated",
@@ -332,6 +334,13 @@ class CacheUnavailable(StoreError):
     """The cache (Redis, a flask-caching backend) failed; KYC calls go ahead without it by default."""
 
     code = "CACHE_UNAVAILABLE"
+
+
+class RateLimitUnavailable(StoreError):
+    """The rate-limit storage is down and ``DECENTRO_RATELIMIT_ON_STORAGE_ERROR=refuse``."""
+
+    code = "RATE_LIMIT_UNAVAILABLE"
+    retryable = True
 
 
 def safe_reason(exc: BaseException, *ours: type[BaseException]) -> str:

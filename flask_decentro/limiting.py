@@ -39,7 +39,7 @@ from limits.errors import StorageError as LimitsStorageError
 
 from decentro_core.breaker import CircuitBreaker
 from decentro_core.demo import warn_once
-from decentro_core.errors import CircuitOpen, ConfigurationError, StoreError
+from decentro_core.errors import CircuitOpen, ConfigurationError, RateLimitUnavailable
 from decentro_core.settings import Settings
 
 from .config import FlaskOptions
@@ -49,13 +49,6 @@ __all__ = ["RateLimitUnavailable", "build_limiter", "check_limits", "client_ip",
 
 _STORAGE = "ratelimit-storage"  # the breaker's one circuit
 _BREAKER = "decentro-ratelimit-breaker"  # its place in app.extensions (refuse mode only)
-
-
-class RateLimitUnavailable(StoreError):
-    """The rate-limit storage is down and ``DECENTRO_RATELIMIT_ON_STORAGE_ERROR=refuse``."""
-
-    code = "RATE_LIMIT_UNAVAILABLE"
-    retryable = True
 
 
 def client_ip() -> str:
