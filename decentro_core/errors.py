@@ -6,6 +6,7 @@
     ├── ConfigurationError          settings missing or inconsistent at start-up
     ├── ValidationError             bad input, refused before anything leaves the process
     │   ├── ConsentRequired         a KYC call without explicit, recorded consent
+    │   ├── DuplicateKey            a JSON object naming one key twice
     │   └── PayloadTooLarge         a request body larger than the route accepts
     ├── Unauthenticated             the host's identity check found no signed-in user
     ├── UnknownReference            no operation with this reference id
@@ -51,6 +52,7 @@ __all__ = [
     "ConsentRequired",
     "DeadlineExceeded",
     "DecentroError",
+    "DuplicateKey",
     "DuplicateReference",
     "FailureReplayed",
     "GatewayConnectionError",
@@ -155,6 +157,13 @@ class Unauthenticated(DecentroError):
 
     http_status = 401
     code = "UNAUTHENTICATED"
+
+
+class DuplicateKey(ValidationError):
+    """A JSON object names one key twice: Python keeps the last, a proxy or log reader in front
+    may keep the first, so the one request would mean two things. Refused, never resolved."""
+
+    code = "DUPLICATE_KEY"
 
 
 class UnknownReference(DecentroError):

@@ -63,8 +63,9 @@ def _package_version() -> str:
 # -- answers --------------------------------------------------------------------------------
 
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "Refused input: `VALIDATION_ERROR` or `CONSENT_REQUIRED`, with `error.fields` "
-                        "naming each refused field (dotted names) and why; nothing was sent to Decentro."),
+    400: ("BadRequest", "Refused input: `VALIDATION_ERROR`, `CONSENT_REQUIRED` or `DUPLICATE_KEY` (a JSON "
+                        "object naming one key twice, at any depth), with `error.fields` naming each refused "
+                        "field (dotted names) and why; nothing was sent to Decentro."),
     401: ("Unauthenticated", "`UNAUTHENTICATED`: the app has an identity callable and nobody is signed in."),
     404: ("NotFound", "`UNKNOWN_REFERENCE`: no such payment or OTP session for this caller."),
     409: ("Conflict", "`DUPLICATE_REFERENCE` (Decentro has seen this reference id) or "
@@ -186,7 +187,8 @@ def _callback_path(settings: Settings) -> dict[str, Any]:
                                                              "example": EXAMPLES["Callback"]}}},
         "responses": {
             "200": {"description": "Stored (and applied, or kept to replay): `CB_S00000`.", **ack},
-            "400": {"description": "Not JSON, or no known status or reference: `CB_E00009`.", **ack},
+            "400": {"description": "Not JSON, a key named twice, or no known status or reference: "
+                             "`CB_E00009`; nothing is stored or applied.", **ack},
             "401": {"description": "Signature, credential or source address refused: `CB_E00013`.", **ack},
             "413": {"description": "Over DECENTRO_WEBHOOK_MAX_BYTES: `CB_E00009`.", **ack},
             "503": {"description": "Could not be stored: `CB_E00000`; Decentro retries.", **ack},

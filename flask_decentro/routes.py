@@ -21,7 +21,7 @@ from marshmallow import Schema
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, ValidationError
 from decentro_core.service import BlockingDecentroService
-from decentro_core.validation import load
+from decentro_core.validation import load, loads_json
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
 from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
@@ -63,7 +63,7 @@ def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
         raise expected
     raw = _bounded_body(limit)
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)  # a key given twice, at any depth: 400 DUPLICATE_KEY
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise expected from None
     if not isinstance(body, dict):
@@ -227,7 +227,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
         raise ValidationError({k: ["Give this field once"] for k in repeated})
     body: dict[str, Any] = {k: v for k, v in request.form.items() if k != "consent"}
     try:
-        body["consent"] = json.loads(request.form.get("consent", "null"))
+        body["consent"] = loads_json(request.form.get("consent", "null"))
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         body["consent"] = None
     body["file"] = content
