@@ -24,7 +24,7 @@ from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load, loads_json
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
-from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
+from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_headers, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
     AadhaarOtpVerifyBody,
@@ -279,8 +279,8 @@ def _documentation_views(state: DecentroState) -> tuple[Callable[[], Response], 
             return failure(404, {"code": "DOCS_NOT_INSTALLED",
                                  "message": "The docs page needs the docs extra: pip install 'flask-decentro[docs]'"})
         if asset is None:
-            return Response(docs_page(request.script_root + (state.options.url_prefix or "").rstrip("/")),
-                            mimetype="text/html")
+            prefix = request.script_root + (state.options.url_prefix or "").rstrip("/")
+            return Response(docs_page(prefix), mimetype="text/html", headers=docs_headers(prefix))
         if asset not in DOCS_ASSETS:
             raise NotFound()
         return send_from_directory(assets, asset, max_age=86400)
