@@ -42,7 +42,6 @@ from .ports import (
     AuditSink,
     AuditVerification,
     CallbackUpdate,
-    ConsentListing,
     ConsentRecord,
     OperationRecord,
     WebhookEvent,
