@@ -6,6 +6,7 @@
     ├── ConfigurationError          settings missing or inconsistent at start-up
     ├── ValidationError             bad input, refused before anything leaves the process
     │   ├── ConsentRequired         a KYC call without explicit, recorded consent
+    │   ├── DuplicateKey            a JSON object naming one key twice
     │   └── PayloadTooLarge         a request body larger than the route accepts
     ├── Unauthenticated             the host's identity check found no signed-in user
     ├── CrossSiteRequest            a browser form posted from another site (no CSRF token to check)
@@ -55,6 +56,7 @@ __all__ = [
     "CrossSiteRequest",
     "DeadlineExceeded",
     "DecentroError",
+    "DuplicateKey",
     "DuplicateReference",
     "FailureReplayed",
     "GatewayConnectionError",
@@ -168,6 +170,13 @@ class CrossSiteRequest(DecentroError):
 
     http_status = 403
     code = "CROSS_SITE_REQUEST"
+
+
+class DuplicateKey(ValidationError):
+    """A JSON object names one key twice: Python keeps the last, a proxy or log reader in front
+    may keep the first, so the one request would mean two things. Refused, never resolved."""
+
+    code = "DUPLICATE_KEY"
 
 
 class UnknownReference(DecentroError):

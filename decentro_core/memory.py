@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from .audit import AuditKeyring, ChainWalk, key_id_of
+from .consents import MemoryConsentStore  # in its own module; still importable from here
 from .events import transition
 from .errors import ConfigurationError, StoreError
 from .ports import (
@@ -41,7 +42,6 @@ from .ports import (
     AuditSink,
     AuditVerification,
     CallbackUpdate,
-    ConsentListing,
     ConsentRecord,
     OperationRecord,
     WebhookEvent,
@@ -229,29 +229,6 @@ class MemoryAuditSink:
             if broken is not None:
                 return broken
         return walk.finish()
-
-
-class MemoryConsentStore:
-    def __init__(self) -> None:
-        self.records: list[ConsentRecord] = []
-        self._guard = threading.Lock()
-
-    def record(self, consent: ConsentRecord) -> str:
-        with self._guard:
-            self.records.append(consent)
-            return str(len(self.records))
-
-    def for_user(self, user_id: str) -> list[ConsentRecord]:
-        with self._guard:
-            return [c for c in self.records if c.user_id == user_id]
-
-    def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
-        with self._guard:
-            numbered = list(enumerate(self.records, start=1))
-        chosen = _page(numbered, before, limit)
-        return [ConsentListing(id=i, user_id=c.user_id, operation=c.operation, purpose=c.purpose,
-                               given_at=c.given_at, has_client_ip=c.client_ip is not None,
-                               has_user_agent=c.user_agent is not None) for i, c in chosen]
 
 
 class MemoryOutbox:
@@ -537,10 +514,10 @@ def memory_ports(gateway: HttpGateway, *, cache: Cache | None = None, vault: Vau
                  audit: AuditSink | None = None, consents: ConsentStore | None = None,
                  records: RecordStore | None = None, aadhaar_verifier: AadhaarVerifier | None = None) -> Ports:
     """Every port in memory around ``gateway`` (scripts, tests); any of them may be given."""
-    audit = audit or MemoryAuditSink()
+    audit, vault = audit or MemoryAuditSink(), vault or MemoryVault()
     default_records = MemoryRecordStore(audit=audit if isinstance(audit, MemoryAuditSink) else None)
     return Ports(
-        gateway=gateway, cache=cache or MemoryCache(), vault=vault or MemoryVault(), audit=audit,
-        consents=consents or MemoryConsentStore(), records=records or default_records,
+        gateway=gateway, cache=cache or MemoryCache(), vault=vault, audit=audit,
+        consents=consents or MemoryConsentStore(vault=vault), records=records or default_records,
         aadhaar_verifier=aadhaar_verifier or _NoAadhaarVerifier(),
     )

@@ -250,10 +250,11 @@ class ConsentListing:
     given_at: datetime
     has_client_ip: bool
     has_user_agent: bool
+    text_fingerprint: str | None = None  # decentro_core.consents.text_fingerprint; None: stored before it
 
 
 class ConsentStore(Protocol):
-    """Keeps consent records; ``record`` returns the stored record's id."""
+    """Keeps consent records, text sealed (:mod:`decentro_core.consents`); ``record`` returns its id."""
 
     def record(self, consent: ConsentRecord) -> str: ...
 
@@ -262,6 +263,10 @@ class ConsentStore(Protocol):
     def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
         """Every user's consents, newest first, ``limit`` of them with an id below ``before``
         (keyset pagination: pass the last id of one page to get the next)."""
+        ...
+
+    def for_text(self, text: str, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """The consents given to exactly this text (by its keyed fingerprint), as :meth:`consents_page`."""
         ...
 
 

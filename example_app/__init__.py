@@ -26,12 +26,12 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 
-from decentro_core.errors import ConfigurationError
+from decentro_core.errors import ConfigurationError, DuplicateKey
 from decentro_core.settings import Settings
 from flask_decentro import Decentro
 from flask_decentro.config import merged_mapping
 
-from .demo import create_demo_blueprint, install_callback_delivery, is_demo_operator
+from .demo import create_demo_blueprint, install_callback_delivery, is_demo_operator, json_object, refuse_duplicate_key
 
 __all__ = ["create_app"]
 
@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         Decentro(app, operator=is_demo_operator)  # demo: the routes read user_id from the body
         install_callback_delivery(app)
     app.register_blueprint(create_demo_blueprint(live=live))
+    app.register_error_handler(DuplicateKey, refuse_duplicate_key)  # the demo's own JSON routes
 
     @app.get("/")
     def index() -> str:
@@ -78,8 +79,8 @@ def _add_demo_sign_in(app: Flask) -> None:
 
     @app.post("/demo/sign-in")
     def demo_sign_in() -> ResponseReturnValue:
-        body = request.get_json(silent=True) or {}
-        user_id = body.get("user_id") if isinstance(body, dict) else None
+        body = json_object()
+        user_id = body.get("user_id")
         if not isinstance(user_id, str) or not 0 < len(user_id) <= 64:
             return jsonify({"status": "FAILURE", "error": {"code": "VALIDATION_ERROR",
                                                            "message": "Send {\"user_id\": \"...\"}"}}), 400

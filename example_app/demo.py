@@ -17,7 +17,9 @@ import segno
 from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from decentro_core.errors import DuplicateKey
 from decentro_core.operations.payments import PAYMENT_OPERATION
+from decentro_core.validation import loads_json
 from decentro_core.webhooks import sign_body
 from flask_decentro import get_state
 
@@ -79,7 +81,7 @@ def create_demo_blueprint(*, live: bool) -> Blueprint:
         @bp.post("/simulate-callback")
         def simulate_callback() -> ResponseReturnValue:
             """Mock mode: settle the payment in the emulator, which then sends its signed callback."""
-            body = request.get_json(silent=True) or {}
+            body = json_object()
             reference_id, status = body.get("reference_id"), body.get("status")
             if not isinstance(reference_id, str) or status not in STATUSES:
                 return _refused(400, "VALIDATION_ERROR", 'Send {"reference_id": ..., "status": "SUCCESS" or "FAILURE"}')
@@ -109,6 +111,22 @@ def create_demo_blueprint(*, live: bool) -> Blueprint:
             return redirect(url_for("demo.operator_page"))
 
     return bp
+
+
+def json_object() -> dict[str, Any]:
+    """The request's JSON object, ``{}`` when it is none; a key given twice raises
+    :class:`~decentro_core.errors.DuplicateKey`, as on the library's routes (answered 400)."""
+    if not request.is_json:
+        return {}
+    try:
+        body = loads_json(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def refuse_duplicate_key(exc: DuplicateKey) -> ResponseReturnValue:
+    return _refused(400, exc.code, exc.message)
 
 
 def _refused(status: int, code: str, message: str) -> ResponseReturnValue:

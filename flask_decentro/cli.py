@@ -155,6 +155,28 @@ def rotate_keys(batch_size: int, max_batches: int | None) -> None:
         sys.exit(1)
 
 
+@decentro_cli.command("seal-consents")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-batches", default=None, type=click.IntRange(min=1), help="Stop early; run again to continue."
+)
+@click.option("--refresh", is_flag=True, help="Also recompute fingerprints made under an older key.")
+def seal_consents(batch_size: int, max_batches: int | None, refresh: bool) -> None:
+    """Seal the consent texts stored in clear before schema version 3, and fingerprint them."""
+    from decentro_adapters.sql.consent_sealing import seal_consent_texts
+    from decentro_adapters.sql.stores import PeeweeConsentStore, PeeweeRecordStore
+
+    ports = get_state().service.ports
+    records = ports.records
+    if not isinstance(ports.consents, PeeweeConsentStore) or not isinstance(records, PeeweeRecordStore) \
+            or ports.consents._db is not records.database:
+        raise click.ClickException("sealing consents needs this app's SQL stores")
+    report = seal_consent_texts(records, ports.vault, batch_size=batch_size, max_batches=max_batches,
+                                refresh=refresh)
+    click.echo(f"sealed={report.sealed} refreshed={report.refreshed} remaining={report.remaining} "
+               f"batches={report.batches} complete={report.complete}")
+
+
 @decentro_cli.command("verify-audit")
 @click.option("--anchor", "anchor_text", default=None, metavar="JSON|@FILE",
               help="A head printed earlier by audit-anchor (or @file holding it): the chain must still reach it.")

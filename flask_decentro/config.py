@@ -74,6 +74,7 @@ class FlaskOptions:
     metrics_endpoint: str = setting(
         "DECENTRO_METRICS_ENDPOINT",
         "", str, "Path of a Prometheus scrape endpoint on the app (e.g. /metrics; needs DECENTRO_METRICS=prometheus); "
+        "closed unless Decentro(metrics_access=...) says who may scrape (live mode: 403; mock mode: loopback only); "
         "empty: none"
     )
 

@@ -22,7 +22,10 @@ The replay forms are protected against cross-site requests by a per-session toke
 in the signed Flask session, compared in constant time): one form needs no extra dependency,
 and a global CSRF extension (Flask-WTF's ``CSRFProtect``) would also guard, and break, the JSON
 API and Decentro's callback route. The pages send a strict Content-Security-Policy (no script
-at all, styles from the console's own static file) and ``Cache-Control: no-store``.
+at all, styles from the console's own static file) and ``Cache-Control: no-store``. When the
+database cannot be read (:class:`~decentro_core.errors.StoreError`) a page answers 503 with the
+console's own "database unavailable" page and ``Retry-After``, logging one WARNING line (the
+error's code and its cause's class), no traceback.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ STATUS_COLOURS = {"SUCCESS": "#2e7d32", "PENDING": "#f9a825", "FAILURE": "#c6282
 OTHER_COLOUR = "#607d8b"
 MIN_SLOTS_HOURLY, MIN_SLOTS_DAILY = 24, 14
 LATEST = 5  # payments listed under the overview's plot
+RETRY_AFTER_SECONDS = 30  # a database outage's page asks the browser to come back, not hammer
 _CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
 
@@ -87,6 +91,15 @@ def create_console_blueprint(state: DecentroState) -> Blueprint:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    @bp.errorhandler(StoreError)
+    def unavailable(exc: StoreError) -> ResponseReturnValue:
+        # One line, the error's code and its cause's class only: a driver's message can quote
+        # a row, and its traceback says nothing an operator needs to act on.
+        log.warning("Decentro console: database unavailable (%s, %s); answered 503", exc.code,
+                    type(exc.__cause__).__name__ if exc.__cause__ else type(exc).__name__)
+        page = render_template("decentro_console/unavailable.html")
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @bp.context_processor
     def common() -> dict[str, Any]:

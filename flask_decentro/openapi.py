@@ -14,6 +14,8 @@ The docs page (``<prefix>/docs``) is Swagger UI from the ``flask-swagger-ui`` pa
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import re
@@ -63,8 +65,9 @@ def _package_version() -> str:
 # -- answers --------------------------------------------------------------------------------
 
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "Refused input: `VALIDATION_ERROR` or `CONSENT_REQUIRED`, with `error.fields` "
-                        "naming each refused field (dotted names) and why; nothing was sent to Decentro."),
+    400: ("BadRequest", "Refused input: `VALIDATION_ERROR`, `CONSENT_REQUIRED` or `DUPLICATE_KEY` (a JSON "
+                        "object naming one key twice, at any depth), with `error.fields` naming each refused "
+                        "field (dotted names) and why; nothing was sent to Decentro."),
     401: ("Unauthenticated", "`UNAUTHENTICATED`: the app has an identity callable and nobody is signed in."),
     404: ("NotFound", "`UNKNOWN_REFERENCE`: no such payment or OTP session for this caller."),
     409: ("Conflict", "`DUPLICATE_REFERENCE` (Decentro has seen this reference id) or "
@@ -186,7 +189,8 @@ def _callback_path(settings: Settings) -> dict[str, Any]:
                                                              "example": EXAMPLES["Callback"]}}},
         "responses": {
             "200": {"description": "Stored (and applied, or kept to replay): `CB_S00000`.", **ack},
-            "400": {"description": "Not JSON, or no known status or reference: `CB_E00009`.", **ack},
+            "400": {"description": "Not JSON, a key named twice, or no known status or reference: "
+                             "`CB_E00009`; nothing is stored or applied.", **ack},
             "401": {"description": "Signature, credential or source address refused: `CB_E00013`.", **ack},
             "413": {"description": "Over DECENTRO_WEBHOOK_MAX_BYTES: `CB_E00009`.", **ack},
             "503": {"description": "Could not be stored: `CB_E00000`; Decentro retries.", **ack},
@@ -411,7 +415,28 @@ def docs_assets_dir() -> Path | None:
 
 def docs_page(prefix: str) -> str:
     """Swagger UI over ``<prefix>/openapi.json``, every file from this server."""
-    return _PAGE.replace("{prefix}", prefix)
+    return _PAGE.replace("{prefix}", prefix).replace("{init}", _init_script(prefix))
+
+
+def docs_headers(prefix: str) -> dict[str, str]:
+    """The page's own headers: a Content-Security-Policy that lets in this server's files and the
+    one inline start-up script (by its SHA-256, CSP Level 2) and nothing else, and no framing
+    (``frame-ancestors 'none'``, ``X-Frame-Options: DENY`` for older browsers): "Try it out"
+    sends real requests, so another site must not overlay the page (clickjacking)."""
+    digest = base64.b64encode(hashlib.sha256(_init_script(prefix).encode()).digest()).decode()
+    policy = (f"default-src 'none'; script-src 'self' 'sha256-{digest}'; style-src 'self'; "
+              "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'none'; "
+              "frame-ancestors 'none'; base-uri 'none'")
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"}
+
+
+def _init_script(prefix: str) -> str:
+    # json.dumps: the prefix is configuration, still never spliced into script text raw.
+    url = json.dumps(prefix + "/openapi.json").replace("<", "\\u003c")
+    return ("\n    window.onload = function () {\n"
+            f"      window.ui = SwaggerUIBundle({{url: {url}, dom_id: \"#swagger-ui\", deepLinking: true}});\n"
+            "    };\n  ")
 
 
 _PAGE = """<!DOCTYPE html>
@@ -426,11 +451,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
   <div id="swagger-ui"></div>
   <script src="{prefix}/docs/swagger-ui-bundle.js"></script>
-  <script>
-    window.onload = function () {
-      window.ui = SwaggerUIBundle({url: "{prefix}/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
-    };
-  </script>
+  <script>{init}</script>
 </body>
 </html>
 """

@@ -22,11 +22,11 @@ from marshmallow import Schema
 from decentro_core.context import CallContext, Consent
 from decentro_core.errors import ConsentRequired, CrossSiteRequest, ValidationError
 from decentro_core.service import BlockingDecentroService
-from decentro_core.validation import load
+from decentro_core.validation import load, loads_json
 
 from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
 from .limiting import signed_in_user, user_or_ip_key
-from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_page, spec_json
+from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_headers, docs_page, spec_json
 from .schemas import (
     AadhaarOtpStartBody,
     AadhaarOtpVerifyBody,
@@ -65,7 +65,7 @@ def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
         raise expected
     raw = _bounded_body(limit)
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)  # a key given twice, at any depth: 400 DUPLICATE_KEY
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise expected from None
     if not isinstance(body, dict):
@@ -240,7 +240,7 @@ def _aadhaar_body(state: DecentroState) -> dict[str, Any]:
         raise ValidationError({k: ["Give this field once"] for k in repeated})
     body: dict[str, Any] = {k: v for k, v in request.form.items() if k != "consent"}
     try:
-        body["consent"] = json.loads(request.form.get("consent", "null"))
+        body["consent"] = loads_json(request.form.get("consent", "null"))
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         body["consent"] = None
     body["file"] = content
@@ -292,8 +292,8 @@ def _documentation_views(state: DecentroState) -> tuple[Callable[[], Response], 
             return failure(404, {"code": "DOCS_NOT_INSTALLED",
                                  "message": "The docs page needs the docs extra: pip install 'flask-decentro[docs]'"})
         if asset is None:
-            return Response(docs_page(request.script_root + (state.options.url_prefix or "").rstrip("/")),
-                            mimetype="text/html")
+            prefix = request.script_root + (state.options.url_prefix or "").rstrip("/")
+            return Response(docs_page(prefix), mimetype="text/html", headers=docs_headers(prefix))
         if asset not in DOCS_ASSETS:
             raise NotFound()
         return send_from_directory(assets, asset, max_age=86400)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import logging
 
 import peewee as pw
-from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import SchemaMigrator, migrate
 
 from decentro_core.errors import ConfigurationError, StoreError
 
@@ -137,6 +137,17 @@ def _outcome_events(ctx: MigrationContext) -> None:
     _ensure_table(ctx, ctx.models.event, set(ctx.database.get_tables()))
 
 
+def _consent_text_fingerprint(ctx: MigrationContext) -> None:
+    """Version 3: ``decentro_consent.text_fingerprint`` and its index. Schema only: a migration
+    holds no vault key, so the clear texts of older rows are sealed by the explicit, resumable
+    ``flask decentro seal-consents`` (:mod:`decentro_adapters.sql.consent_sealing`)."""
+    model = ctx.models.consent
+    table, column = model._meta.table_name, model.text_fingerprint
+    if column.column_name not in {c.name for c in ctx.database.get_columns(table)}:  # a new table has it
+        migrate(ctx.migrator.add_column(table, column.column_name, pw.CharField(max_length=64, null=True)))
+    _ensure_table(ctx, model, {table})  # the column's index
+
+
 def _ensure_table(ctx: MigrationContext, model: Any, existing: set[str]) -> None:
     """Create ``model``'s table with its indexes, or add the indexes an ``existing`` one lacks."""
     db, table = ctx.database, model._meta.table_name
@@ -144,15 +155,21 @@ def _ensure_table(ctx: MigrationContext, model: Any, existing: set[str]) -> None
         model.create_table(safe=False)  # the table and its indexes
         return
     present = {index.name for index in db.get_indexes(table)}
+    columns = {column.name for column in db.get_columns(table)}
     for index in model._meta.fields_to_index():
-        if index._name not in present:
+        # An index over a column a later migration adds waits for that migration.
+        indexed = {getattr(e, "column_name", None) for e in index._expressions}
+        if index._name not in present and indexed <= columns:
             db.execute(model._schema._create_index(index, safe=False))  # type: ignore[no-untyped-call]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial_tables),
     Migration(2, "outcome events outbox", _outcome_events),
+    Migration(3, "consent text fingerprint", _consent_text_fingerprint),
 )
+LATER_COLUMNS = {"decentro_consent": {"text_fingerprint"}}
+"""Columns added by migrations after version 1: an unversioned (0.1.0) schema lacks them."""
 
 
 def _in_lock_order(models: Models) -> list[Any]:
@@ -290,7 +307,7 @@ def _verify_columns(ctx: MigrationContext) -> None:
         f"{table}.{column}"
         for model in _in_lock_order(ctx.models)
         if (table := model._meta.table_name) in existing
-        for column in _columns(model) - {c.name for c in ctx.database.get_columns(table)}
+        for column in _columns(model) - LATER_COLUMNS.get(table, set()) - {c.name for c in ctx.database.get_columns(table)}
     ]
     if missing:
         raise ConfigurationError(

@@ -43,7 +43,7 @@ __all__ = [
     "write_transaction",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code reads and writes: the last entry of ``migrations.MIGRATIONS``."""
 DEFAULT_SQLITE_PATH = os.path.join("instance", "decentro.sqlite3")
 URL_VARIABLE = "DECENTRO_DATABASE_URL"
@@ -306,11 +306,12 @@ def build_models(db: pw.Database) -> Models:
     class Consent(Base):
         user_id = pw.CharField(max_length=255, index=True)
         operation = pw.CharField(max_length=64)
-        text = pw.TextField()
+        text = pw.TextField()  # sealed; in clear only in rows from before version 3 (text_fingerprint NULL)
         purpose = pw.TextField()
         given_at = pw.DateTimeField()
         client_ip = pw.TextField(null=True)  # sealed when the store has a vault
         user_agent = pw.TextField(null=True)  # sealed when the store has a vault
+        text_fingerprint = pw.CharField(max_length=64, null=True, index=True)  # version 3
 
         class Meta:
             table_name = "decentro_consent"

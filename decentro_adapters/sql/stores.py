@@ -4,8 +4,13 @@
 >>> stores.records.get_operation("ref-1")                                     # doctest: +SKIP
 >>> stores.close()                                                            # doctest: +SKIP
 
-Consent text and purpose are the library's own wording and are stored as they are. The client
-IP address and user agent identify a person's device, so they are treated as personal data:
+Consent text is what the user was shown, and often carries their name or PAN: it is sealed
+with the vault, next to its keyed fingerprint (``text_fingerprint``,
+:func:`decentro_core.consents.text_fingerprint`) that :meth:`PeeweeConsentStore.for_text`
+finds; a consent store without a vault refuses to record. Rows from before schema version 3
+hold their text in clear (``text_fingerprint`` NULL) until ``flask decentro seal-consents``
+seals them. The purpose is the library's caller's own wording, stored as it is. The client IP
+address and user agent identify a person's device, so they are treated as personal data:
 sealed with the vault when the stores have one (``open_stores(url, vault=...)``, which the
 composition root always does), stored as given only when no vault is passed.
 """
@@ -20,7 +25,8 @@ from typing import Any
 
 import peewee as pw
 
-from decentro_core.errors import StoreError
+from decentro_core.consents import text_fingerprint
+from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.events import transition
 from decentro_core.ports import (
     AuditEvent,
@@ -114,16 +120,24 @@ class PeeweeConsentStore:
             return str(cursor.lastrowid if self._dialect.sqlite else cursor.fetchone()[0])
 
     def values(self, consent: ConsentRecord) -> tuple[Any, ...]:
-        """The row's values, client IP and user agent sealed."""
+        """The row's values: text sealed with its fingerprint, client IP and user agent sealed."""
+        vault = self._required_vault()
         return (
             consent.user_id,
             consent.operation,
-            consent.text,
+            vault.seal(consent.text.encode("utf-8")),
             consent.purpose,
             self._dialect.stored_time(consent.given_at),
             self._seal(consent.client_ip),
             self._seal(consent.user_agent),
+            text_fingerprint(vault, consent.text),
         )
+
+    def _required_vault(self) -> Vault:
+        if self._vault is None:
+            raise ConfigurationError("A consent store needs a vault: consent text is sealed "
+                                     "(open_stores(url, vault=...))")
+        return self._vault
 
     def for_user(self, user_id: str) -> list[ConsentRecord]:
         with session(self._db):
@@ -132,27 +146,38 @@ class PeeweeConsentStore:
             ConsentRecord(
                 user_id=user,
                 operation=operation,
-                text=text,
+                text=text if fingerprint is None else self._required_vault().open(text).decode("utf-8"),
                 purpose=purpose,
                 given_at=from_utc(given_at),
                 client_ip=self._open(client_ip),
                 user_agent=self._open(user_agent),
             )
-            for user, operation, text, purpose, given_at, client_ip, user_agent in rows
+            # fingerprint NULL: a row from before schema version 3, text still in clear
+            for user, operation, text, purpose, given_at, client_ip, user_agent, fingerprint in rows
         ]
 
     def consents_page(self, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
-        """Newest first; the sealed IP address and user agent are not opened (only said to exist)."""
+        """Newest first; the sealed text, IP address and user agent are not opened."""
+        return self._listings(before, limit, None)
+
+    def for_text(self, text: str, *, before: int | None = None, limit: int = 50) -> list[ConsentListing]:
+        """The consents given to exactly ``text``: one indexed lookup of its fingerprint."""
+        return self._listings(before, limit, text_fingerprint(self._required_vault(), text))
+
+    def _listings(self, before: int | None, limit: int, fingerprint: str | None) -> list[ConsentListing]:
         c = self._model
         query = c.select(c.id, c.user_id, c.operation, c.purpose, c.given_at,
-                         c.client_ip.is_null(False), c.user_agent.is_null(False))
+                         c.client_ip.is_null(False), c.user_agent.is_null(False), c.text_fingerprint)
+        if fingerprint is not None:
+            query = query.where(c.text_fingerprint == fingerprint)
         if before is not None:
             query = query.where(c.id < before)
         with session(self._db):
             rows = list(query.order_by(c.id.desc()).limit(limit).tuples())
         return [ConsentListing(id=int(i), user_id=user, operation=operation, purpose=purpose,
-                               given_at=from_utc(given_at), has_client_ip=bool(ip), has_user_agent=bool(agent))
-                for i, user, operation, purpose, given_at, ip, agent in rows]
+                               given_at=from_utc(given_at), has_client_ip=bool(ip), has_user_agent=bool(agent),
+                               text_fingerprint=found)
+                for i, user, operation, purpose, given_at, ip, agent, found in rows]
 
     def _seal(self, value: str | None) -> str | None:
         if value is None or self._vault is None:
@@ -165,7 +190,7 @@ class PeeweeConsentStore:
         return self._vault.open(value).decode("utf-8")
 
 
-_CONSENT = ("user_id", "operation", "text", "purpose", "given_at", "client_ip", "user_agent")
+_CONSENT = ("user_id", "operation", "text", "purpose", "given_at", "client_ip", "user_agent", "text_fingerprint")
 class PeeweeRecordStore:
     """Operations (``decentro_operation``) and webhook events (``decentro_webhook_event``)."""
 

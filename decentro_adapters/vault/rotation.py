@@ -50,11 +50,12 @@ class RotationReport:
 
 
 def sealed_columns(models: Models) -> list[tuple[Any, tuple[str, ...]]]:
-    """Every column that holds vault tokens (consent IP and user agent: when sealed)."""
+    """Every column that holds vault tokens (consent IP and user agent: when sealed; consent text:
+    once sealed, so run ``flask decentro seal-consents`` first or its clear rows count as unreadable)."""
     return [
         (models.operation, ("sealed_request", "sealed_result")),
         (models.webhook, ("sealed_body",)),
-        (models.consent, ("client_ip", "user_agent")),
+        (models.consent, ("text", "client_ip", "user_agent")),
     ]
 
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import WebhookError, WebhookPayloadError
+from ..errors import DuplicateKey, WebhookError, WebhookPayloadError
 from ..ports import SETTLED_STATUSES
-from ..validation import is_storable
+from ..validation import is_storable, loads_json
 
 __all__ = [
     "ACK_ACCEPTED",
@@ -113,7 +113,9 @@ def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
 def parse_callback(raw_body: bytes) -> Callback:
     """Read the fields processing needs; camelCase or snake_case payloads."""
     try:
-        payload = json.loads(raw_body)
+        payload = loads_json(raw_body)
+    except DuplicateKey:  # two statuses in one body: which one Decentro meant is not ours to pick
+        raise WebhookPayloadError("Callback names one key twice", code=DuplicateKey.code) from None
     except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
         raise WebhookPayloadError("Callback body is not JSON") from None
     if not isinstance(payload, dict):

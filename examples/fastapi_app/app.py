@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from decentro_adapters.bootstrap import build
 from decentro_core import DecentroError, DecentroService, Settings, ValidationError
+from decentro_core.validation import loads_json
 
 __all__ = ["create_app"]
 
@@ -108,7 +109,7 @@ async def _bounded_json(request: Request, limit: int) -> dict[str, Any]:
         if len(raw) > limit:
             raise ValidationError({"_body": [f"Larger than {limit} bytes"]})
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)  # a key given twice raises DuplicateKey: 400 DUPLICATE_KEY
     except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):

@@ -9,7 +9,8 @@ import pytest
 
 from decentro_adapters.vault.fernet import FernetVault
 from decentro_adapters.sql.stores import open_stores
-from decentro_core.memory import MemoryConsentStore
+from decentro_core.consents import MemoryConsentStore
+from decentro_core.errors import ConfigurationError
 from decentro_core.ports import ConsentRecord, ConsentStore
 
 T0 = datetime(2024, 5, 1, 10, 30, 15, 500, tzinfo=timezone.utc)
@@ -65,20 +66,44 @@ def test_a_consent_without_ip_or_user_agent_is_kept_as_such(store: ConsentStore)
     assert store.for_user("user-1") == [bare]
 
 
+PERSONAL = "I, Testa Synthetica, PAN ABCDE1234F, agree to share my PAN for verification."
+
+
+def test_the_consents_given_to_one_text_are_found_by_its_fingerprint(store: ConsentStore) -> None:
+    ids = [store.record(consent(text=PERSONAL)), store.record(consent(user_id="user-2")),
+           store.record(consent(user_id="user-3", text=PERSONAL))]
+    found = store.for_text(PERSONAL)
+    assert [c.id for c in found] == [int(ids[2]), int(ids[0])]  # newest first, like consents_page
+    assert len({c.text_fingerprint for c in found}) == 1 and len(found[0].text_fingerprint or "") == 64
+    assert store.for_text(PERSONAL, before=int(ids[2])) == found[1:]
+    assert store.for_text(PERSONAL + " ") == [] and store.for_text("never shown to anyone") == []
+    listed = {c.id: c.text_fingerprint for c in store.consents_page()}
+    assert listed[int(ids[0])] == found[0].text_fingerprint != listed[int(ids[1])]
+    assert PERSONAL not in (found[0].text_fingerprint or "")
+
+
+def test_the_memory_store_keeps_the_text_sealed() -> None:
+    store = MemoryConsentStore()
+    store.record(consent(text=PERSONAL))
+    assert PERSONAL not in repr(store._rows) and IP not in repr(store._rows)
+    assert store.for_user("user-1") == [consent(text=PERSONAL)]
+
+
 # -- Peewee specifics ----------------------------------------------------------------------
 
 
-def test_ip_and_user_agent_are_sealed_at_rest_when_the_store_has_a_vault(database_url: str) -> None:
-    with open_stores(database_url, vault=FernetVault([FernetVault.generate_key()])) as stores:
-        stores.consents.record(consent())
+def test_text_ip_and_user_agent_are_sealed_at_rest(database_url: str) -> None:
+    vault = FernetVault([FernetVault.generate_key()])
+    with open_stores(database_url, vault=vault) as stores:
+        stores.consents.record(consent(text=PERSONAL))
         row = stores.models.consent.get()
     assert IP not in row.client_ip and "Mozilla" not in row.user_agent
-    assert row.text == consent().text
+    assert "Testa" not in row.text and "ABCDE1234F" not in row.text and vault.open(row.text).decode() == PERSONAL
+    assert len(row.text_fingerprint) == 64 and "ABCDE1234F" not in row.text_fingerprint
 
 
-def test_without_a_vault_ip_and_user_agent_are_stored_as_given(database_url: str) -> None:
+def test_without_a_vault_a_consent_is_refused_not_stored_in_clear(database_url: str) -> None:
     with open_stores(database_url) as stores:
-        stores.consents.record(consent())
-        row = stores.models.consent.get()
-        assert (row.client_ip, row.user_agent) == (IP, AGENT)
-        assert stores.consents.for_user("user-1") == [consent()]
+        with pytest.raises(ConfigurationError, match="vault"):
+            stores.consents.record(consent())
+        assert stores.models.consent.select().count() == 0

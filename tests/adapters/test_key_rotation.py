@@ -17,7 +17,7 @@ from decentro_core.ports import ConsentRecord, OperationRecord, WebhookEvent
 T0 = datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
 KEY1, KEY2 = generate_key(), generate_key()
 OPERATIONS, EVENTS, CONSENTS = 5, 3, 2
-TOKENS = OPERATIONS * 2 + EVENTS + CONSENTS * 2
+TOKENS = OPERATIONS * 2 + EVENTS + CONSENTS * 3  # a consent: text, IP and user agent
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

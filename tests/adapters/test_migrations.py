@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee as pw
 import pytest
-from playhouse.migrate import migrate
+from playhouse.migrate import SchemaMigrator, migrate
 
 from decentro_adapters.sql.__main__ import main
 from decentro_adapters.sql.migrations import (
@@ -52,7 +52,9 @@ V2_INDEXES = {
     "decentro_outcome_event": {"decentro_outcome_event_event_key", "decentro_outcome_event_reference_id",
                                "decentro_outcome_event_state_next_attempt_at"},
 }
+V3_INDEXES = {**V2_INDEXES, "decentro_consent": {"decentro_consent_user_id", "decentro_consent_text_fingerprint"}}
 V1_TABLES = [t for t in LOCK_ORDER if t != "decentro_outcome_event"]
+APPLIED_AFTER_V1 = ("2 (outcome events outbox)", "3 (consent text fingerprint)")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -90,10 +92,18 @@ def legacy_ensure_schema(url: str, *, with_version: bool) -> None:
         if with_version:
             db.create_tables([models.schema], safe=True)
         db.create_tables(models.tables(), safe=True)
+        drop_later_columns(db)
         if with_version:
             models.schema.create(id=1, version=1)
         models.operation.create(reference_id="ref-old", operation="pan", status="SUCCESS",
                                 created_at=NOW, updated_at=NOW, operation_id="TXN-old")
+
+
+def drop_later_columns(db: pw.Database) -> None:
+    """What today's models add to version 1's tables (migration 3's column), taken away again."""
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.drop_index("decentro_consent", "decentro_consent_text_fingerprint"),
+            migrator.drop_column("decentro_consent", "text_fingerprint"))
 
 
 def indexes(url: str) -> dict[str, set[str]]:
@@ -108,8 +118,8 @@ def test_a_fresh_database_is_upgraded_to_this_codes_version(empty_url: str) -> N
     assert status(empty_url).state == "empty"
     report = upgrade(empty_url)
     assert (report.before, report.after, report.applied, report.stamped) == (
-        None, SCHEMA_VERSION, ("1 (initial tables)", "2 (outcome events outbox)"), False)
-    assert indexes(empty_url) == V2_INDEXES
+        None, SCHEMA_VERSION, ("1 (initial tables)", *APPLIED_AFTER_V1), False)
+    assert indexes(empty_url) == V3_INDEXES
     assert status(empty_url).state == "current" and check(empty_url) == SCHEMA_VERSION
     with open_stores(empty_url, schema="check") as stores:
         stores.records.save_operation(record())
@@ -126,7 +136,7 @@ def test_a_second_upgrade_finds_nothing_to_do(empty_url: str) -> None:
 def test_a_database_made_by_the_old_start_up_code_is_recognised_as_version_1(empty_url: str) -> None:
     legacy_ensure_schema(empty_url, with_version=True)
     assert status(empty_url).state == "behind"
-    assert upgrade(empty_url).applied == ("2 (outcome events outbox)",)
+    assert upgrade(empty_url).applied == APPLIED_AFTER_V1
     with open_stores(empty_url, schema="check") as stores:
         found = stores.records.get_operation("ref-old")
     assert found is not None and found.operation_id == "TXN-old"
@@ -138,9 +148,9 @@ def test_an_existing_unversioned_schema_is_stamped_and_keeps_its_rows(empty_url:
     with pytest.raises(ConfigurationError, match="no Decentro schema version"):
         open_stores(empty_url, schema="check")
     report = upgrade(empty_url)
-    assert (report.before, report.applied, report.stamped) == (None, ("2 (outcome events outbox)",), True)
+    assert (report.before, report.applied, report.stamped) == (None, APPLIED_AFTER_V1, True)
     assert "stamped" in report.summary()
-    assert indexes(empty_url) == V2_INDEXES and check(empty_url) == SCHEMA_VERSION
+    assert indexes(empty_url) == V3_INDEXES and check(empty_url) == SCHEMA_VERSION
     with open_stores(empty_url, schema="check") as stores:
         found = stores.records.get_operation("ref-old")
     assert found is not None and found.operation_id == "TXN-old"
@@ -160,21 +170,21 @@ def _add_channel(ctx: MigrationContext) -> None:
     migrate(ctx.migrator.add_column("decentro_operation", "channel", pw.CharField(max_length=16, null=True)))
 
 
-WITH_V3 = (*MIGRATIONS, Migration(3, "operation channel", _add_channel))
+WITH_V4 = (*MIGRATIONS, Migration(4, "operation channel", _add_channel))
 
 
 def test_a_later_migration_runs_once_in_order_through_playhouse_migrate(empty_url: str) -> None:
     upgrade(empty_url)
     with database(empty_url) as db:
-        assert status_of_database(db, migrations=WITH_V3).pending == ("3 (operation channel)",)
+        assert status_of_database(db, migrations=WITH_V4).pending == ("4 (operation channel)",)
         with pytest.raises(ConfigurationError) as behind:
-            check_database(db, latest=3)
-        report = upgrade_database(db, migrations=WITH_V3)
-        assert (report.before, report.after, report.applied) == (2, 3, ("3 (operation channel)",))
+            check_database(db, latest=4)
+        report = upgrade_database(db, migrations=WITH_V4)
+        assert (report.before, report.after, report.applied) == (3, 4, ("4 (operation channel)",))
         assert "channel" in {c.name for c in db.get_columns("decentro_operation")}
-        assert check_database(db, latest=3) == 3
-        assert upgrade_database(db, migrations=WITH_V3).applied == ()
-    assert "version 2; this code needs version 3" in str(behind.value)
+        assert check_database(db, latest=4) == 4
+        assert upgrade_database(db, migrations=WITH_V4).applied == ()
+    assert "version 3; this code needs version 4" in str(behind.value)
     assert "flask decentro db upgrade" in str(behind.value) and "decentro-db upgrade" in str(behind.value)
 
 
@@ -335,7 +345,7 @@ class Overlap:
 
 def test_concurrent_upgrades_serialise_and_apply_each_migration_once(empty_url: str) -> None:
     slow = Overlap()
-    migrations = (*MIGRATIONS, Migration(3, "operation channel", slow))
+    migrations = (*MIGRATIONS, Migration(4, "operation channel", slow))
     barrier = threading.Barrier(4, timeout=30)
     reports: list[Any] = []
     errors: list[BaseException] = []
@@ -358,10 +368,10 @@ def test_concurrent_upgrades_serialise_and_apply_each_migration_once(empty_url: 
     assert errors == [] and len(reports) == 4
     # Each migration ran once (on SQLite two upgraders may share the steps, one step each).
     assert sorted(label for r in reports for label in r.applied) == [
-        "1 (initial tables)", "2 (outcome events outbox)", "3 (operation channel)"]
+        "1 (initial tables)", *APPLIED_AFTER_V1, "4 (operation channel)"]
     assert (slow.runs, slow.most) == (1, 1)
     with database(empty_url) as db:
-        assert check_database(db, latest=3) == 3
+        assert check_database(db, latest=4) == 4
 
 
 @pytest.mark.postgres
@@ -373,7 +383,7 @@ def test_a_step_that_cannot_lock_a_busy_table_gives_up_within_its_lock_timeout(p
         with reader.cursor() as cur:  # an open transaction that read the table: ALTER must wait
             cur.execute('SELECT count(*) FROM "decentro_operation"')
         with database(postgres_url) as db, pytest.raises(StoreError) as caught:
-            upgrade_database(db, migrations=WITH_V3, lock_timeout=0.2)
+            upgrade_database(db, migrations=WITH_V4, lock_timeout=0.2)
     finally:
         reader.close()
     assert "within 0.2 s" in str(caught.value) and "rolled back" in str(caught.value)
@@ -384,7 +394,7 @@ def test_the_migrations_are_numbered_in_order_and_end_at_the_schema_version(tmp_
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
     assert MIGRATIONS[-1].version == SCHEMA_VERSION
     with database(f"sqlite:///{tmp_path}/unused.sqlite3") as db, pytest.raises(ValueError):
-        upgrade_database(db, migrations=(WITH_V3[-1],))
+        upgrade_database(db, migrations=(WITH_V4[-1],))
 
 
 # -- decentro-db ----------------------------------------------------------------------------
@@ -499,3 +509,65 @@ def test_a_new_database_is_never_seen_half_upgraded(empty_url: str) -> None:
     with database(empty_url) as db:
         report = upgrade_database(db, migrations=migrations)
     assert seen == [None] and report.after == SCHEMA_VERSION
+
+
+# -- version 3: consent text sealed ---------------------------------------------------------
+
+CLEAR_TEXT = "I, Testa Synthetica, PAN ABCDE1234F, agree to share my documents."
+
+
+def version_2_with_clear_consents(url: str, count: int) -> None:
+    """A database as version 2 left it: no text_fingerprint, consent texts in clear."""
+    with database(url) as db:
+        upgrade_database(db, migrations=MIGRATIONS[:2])
+        drop_later_columns(db)
+        for n in range(count):
+            db.execute_sql(f'INSERT INTO "decentro_consent" ("user_id", "operation", "text", "purpose", "given_at") '
+                           f"VALUES ({db.param}, 'pan', {db.param}, 'Customer onboarding KYC check', {db.param})",
+                           (f"user-{n}", CLEAR_TEXT if n % 2 == 0 else f"Notice v2 for user {n}", NOW.replace(tzinfo=None)))
+
+
+def test_version_3_adds_the_fingerprint_and_the_seal_command_seals_old_rows_resumably(empty_url: str) -> None:
+    from decentro_adapters.sql.consent_sealing import seal_consent_texts
+    from decentro_adapters.vault.fernet import FernetVault
+
+    version_2_with_clear_consents(empty_url, 5)
+    with database(empty_url) as db, pytest.raises(ConfigurationError, match="version 2; this code needs version 3"):
+        check_database(db)
+    assert upgrade(empty_url).applied == ("3 (consent text fingerprint)",)
+    assert indexes(empty_url) == V3_INDEXES
+    vault = FernetVault([FernetVault.generate_key()])
+    with open_stores(empty_url, vault=vault, schema="check") as stores:
+        assert [c.text for c in stores.consents.for_user("user-0")] == [CLEAR_TEXT]  # readable before sealing
+        assert stores.consents.for_text(CLEAR_TEXT) == []  # not yet fingerprinted
+        first = seal_consent_texts(stores, vault, batch_size=2, max_batches=1)
+        assert (first.sealed, first.remaining, first.complete) == (2, 3, False)
+        rest = seal_consent_texts(stores, vault, batch_size=2)
+        assert (rest.sealed, rest.remaining, rest.complete) == (3, 0, True)
+        assert seal_consent_texts(stores, vault).sealed == 0  # nothing is sealed twice
+        stored = [row.text for row in stores.models.consent.select()]
+        assert all(CLEAR_TEXT not in text and "Notice" not in text for text in stored)
+        assert [c.text for c in stores.consents.for_user("user-0")] == [CLEAR_TEXT]
+        assert sorted(c.user_id for c in stores.consents.for_text(CLEAR_TEXT)) == ["user-0", "user-2", "user-4"]
+
+
+def test_refresh_recomputes_fingerprints_after_the_fingerprint_key_changed(empty_url: str) -> None:
+    from decentro_adapters.sql.consent_sealing import seal_consent_texts
+    from decentro_adapters.vault.fernet import FernetVault
+
+    version_2_with_clear_consents(empty_url, 2)
+    upgrade(empty_url)
+    old, new = FernetVault.generate_key(), FernetVault.generate_key()
+    with open_stores(empty_url, vault=FernetVault([old]), schema="check") as stores:
+        seal_consent_texts(stores, FernetVault([old]))
+    # Rotation done (texts re-sealed under new), the oldest key dropped: the fingerprint key changed.
+    from decentro_adapters.vault.rotation import rotate_sealed_values
+
+    with open_stores(empty_url, vault=FernetVault([new, old]), schema="check") as stores:
+        assert rotate_sealed_values(stores, FernetVault([new, old])).unreadable == 0
+    vault = FernetVault([new])
+    with open_stores(empty_url, vault=vault, schema="check") as stores:
+        assert stores.consents.for_text(CLEAR_TEXT) == []
+        report = seal_consent_texts(stores, vault, refresh=True)
+        assert (report.sealed, report.refreshed, report.remaining) == (0, 2, 0)
+        assert [c.user_id for c in stores.consents.for_text(CLEAR_TEXT)] == ["user-0"]

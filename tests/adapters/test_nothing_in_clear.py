@@ -18,8 +18,10 @@ from decentro_core.settings import Settings
 
 pytestmark = pytest.mark.redis
 PAN, ACCOUNT, IFSC, NAME, PHONE = "ABCDE1234F", "123456789011", "SBIN0001077", "Asha Verma", "9876543210"
-SECRETS = [PAN, ACCOUNT, NAME, PHONE, NAME.lower(), NAME.upper(), PAN.lower()]
-CONSENT = Consent(text="I agree to share my documents for KYC.", purpose="Identity verification for account opening",
+# Consent templates often name the customer: the text shown is personal data too.
+CONSENT_TEXT = f"I, {NAME}, PAN {PAN}, agree to share my documents for KYC."
+SECRETS = [PAN, ACCOUNT, NAME, PHONE, NAME.lower(), NAME.upper(), PAN.lower(), "agree to share my documents"]
+CONSENT = Consent(text=CONSENT_TEXT, purpose="Identity verification for account opening",
                   client_ip="203.0.113.7", user_agent="DecentroTest/1.0")
 
 

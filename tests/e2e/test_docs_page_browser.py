@@ -24,8 +24,12 @@ def test_the_docs_page_lists_every_operation_loads_nothing_from_elsewhere_and_tr
     errors: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    # Anything the page's Content-Security-Policy blocks (a style, a script, an image) lands here.
+    page.add_init_script("window.__violations = []; document.addEventListener('securitypolicyviolation', "
+                         "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
     try:
-        page.goto(example_app_server.base_url + "/api/docs", timeout=PAGE_TIMEOUT_MS)
+        answer = page.goto(example_app_server.base_url + "/api/docs", timeout=PAGE_TIMEOUT_MS)
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         page.wait_for_selector(".opblock", timeout=PAGE_TIMEOUT_MS)
         assert page.locator(".opblock").count() == operations
         pan = page.locator("#operations-KYC-verifyPan")
@@ -37,8 +41,23 @@ def test_the_docs_page_lists_every_operation_loads_nothing_from_elsewhere_and_tr
         assert status.inner_text().strip() == "200"
         assert '"SUCCESS"' in pan.locator(".live-responses-table .microlight").first.inner_text()
         page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+        assert page.evaluate("window.__violations") == []
     finally:
         page.close()
     elsewhere = [url for url in requested if not url.startswith(example_app_server.base_url)]
     assert elsewhere == []  # Swagger UI's files come from the server (the docs extra), no CDN
     assert errors == []
+
+
+def test_another_page_cannot_frame_the_docs_page(browser: Any, example_app_server: Any) -> None:
+    page = browser.new_page()
+    try:
+        # A page of another origin (the same server under another host name) frames the docs.
+        framing = example_app_server.base_url.replace("127.0.0.1", "localhost") + "/api/openapi.json"
+        page.goto(framing, timeout=PAGE_TIMEOUT_MS)
+        page.set_content(f'<iframe id="docs" onload="window.__loaded = true" '
+                         f'src="{example_app_server.base_url}/api/docs"></iframe>')
+        page.wait_for_function("window.__loaded === true", timeout=PAGE_TIMEOUT_MS)  # fires for a refused frame too
+        assert page.frame_locator("#docs").locator("#swagger-ui").count() == 0
+    finally:
+        page.close()

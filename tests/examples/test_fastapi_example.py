@@ -65,3 +65,9 @@ def test_bad_shapes_never_echo_personal_data_and_bad_json_is_a_400(client: TestC
     assert "ABCDE1234F" not in unconsented.text and "Asha" not in unconsented.text
     broken = client.post("/payments", content=b"{not json", headers={**USER, "Content-Type": "application/json"})
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_body_naming_one_key_twice_is_a_400_duplicate_key(client: TestClient) -> None:
+    raw = b'{"amount": 10, "amount": 99999, "customer_details": {"name": "Testa Synthetica"}}'
+    response = client.post("/payments", content=raw, headers={**USER, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "DUPLICATE_KEY"

@@ -199,3 +199,28 @@ def test_webhooks_list_pages_with_limit_and_after(app, service):
     assert "more may follow" not in rest.stderr
     missing = runner.invoke(decentro_cli, ["webhooks", "list", "--after", "CB-404"])
     assert missing.exit_code != 0 and "no stored callback with key CB-404" in missing.output
+
+
+def test_seal_consents_seals_the_clear_texts_older_rows_hold(make_app, tmp_path):
+    from datetime import datetime
+
+    from decentro_adapters.sql.stores import open_stores
+    from decentro_adapters.vault.fernet import FernetVault
+
+    key, url = FernetVault.generate_key(), f"sqlite:///{tmp_path / 'consents.sqlite3'}"
+    text = "I, Testa Synthetica, PAN ABCDE1234F, agree to this check."
+    with open_stores(url) as stores:  # a row as version 2 wrote it: text in clear, no fingerprint
+        stores.models.consent.insert(user_id="u-1", operation="pan", text=text, purpose="Customer onboarding",
+                                     given_at=datetime(2024, 5, 1)).execute()
+    app = make_app(service=None, DECENTRO_DATABASE_URL=url, DECENTRO_ENCRYPTION_KEYS=key)
+    runner = app.test_cli_runner()
+    first = runner.invoke(decentro_cli, ["seal-consents", "--batch-size", "10"])
+    again = runner.invoke(decentro_cli, ["seal-consents"])
+    consents = app.extensions["decentro"].service.ports.consents
+    found = [c.user_id for c in consents.for_text(text)]
+    app.extensions["decentro"].close()
+    assert first.exit_code == 0, first.output
+    assert "sealed=1 " in first.output and "remaining=0" in first.output and "complete=True" in first.output
+    assert "sealed=0 " in again.output and found == ["u-1"]
+    with open_stores(url) as stores:
+        assert "ABCDE1234F" not in stores.models.consent.get().text

@@ -56,3 +56,11 @@ def test_the_demo_starts_in_live_mode_and_serves_a_signed_in_user(live_app):
 def test_the_demo_in_live_mode_needs_a_session_secret(live_env):
     with pytest.raises(ConfigurationError, match="FLASK_SECRET_KEY"):
         create_app({"TESTING": True})
+
+
+def test_the_live_demo_sign_in_refuses_a_repeated_user_id(live_app):
+    client = live_app.test_client()
+    response = client.post("/demo/sign-in", data=b'{"user_id": "ravi", "user_id": "admin"}',
+                           content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "DUPLICATE_KEY"
+    assert client.post("/api/kyc/pan", json={"pan": "ABCDE1234F", "consent": CONSENT}).status_code == 401

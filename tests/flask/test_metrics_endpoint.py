@@ -93,3 +93,27 @@ def test_settings_alone_build_prometheus_instruments_on_the_default_registry(
         app.extensions["decentro"].close()
     assert "decentro_calls_total{" in text and 'operation="pan"' in text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "anyone" in r.getMessage()]
+
+
+def test_in_live_mode_without_an_access_check_every_scrape_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    from flask_decentro.metrics import mount_metrics
+
+    app = Flask("live_metrics")
+    instruments = PrometheusInstruments(CollectorRegistry())
+    instruments.webhook("received")
+    with caplog.at_level(logging.WARNING, logger="flask_decentro"):
+        mount_metrics(app, "/metrics", settings=Settings(use_mocks=False), instruments=instruments, access=None)
+    assert any("metrics_access" in r.getMessage() for r in caplog.records)
+    with app.test_client() as client:
+        for peer in ("127.0.0.1", "203.0.113.7"):
+            refused = client.get("/metrics", environ_base={"REMOTE_ADDR": peer})
+            assert refused.status_code == 403 and b"decentro_" not in refused.data
+
+
+def test_in_mock_mode_without_an_access_check_only_this_machine_may_scrape(make_app: Callable[..., Flask]) -> None:
+    app = make_app(service=_service(CollectorRegistry()), **METRICS)
+    with app.test_client() as client:
+        answers = {peer: client.get("/metrics", environ_base={"REMOTE_ADDR": peer}).status_code
+                   for peer in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "203.0.113.7", "::ffff:203.0.113.7")}
+    assert answers == {"127.0.0.1": 200, "::1": 200, "::ffff:127.0.0.1": 200, "203.0.113.7": 403,
+                       "::ffff:203.0.113.7": 403}

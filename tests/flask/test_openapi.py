@@ -136,3 +136,16 @@ def test_a_body_the_document_allows_is_accepted_by_the_route():
     client = _app().test_client()
     answer = client.post("/api/kyc/pan", json={"pan": "ABCDE1234F", "consent": CONSENT})
     assert (answer.status_code, answer.get_json()["status"]) == (200, "SUCCESS")
+
+
+def test_the_docs_page_cannot_be_framed_and_runs_only_its_own_scripts():
+    import base64
+    import hashlib
+
+    page = _app().test_client().get("/api/docs")
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    assert policy["frame-ancestors"] == "'none'" and page.headers["X-Frame-Options"] == "DENY"
+    assert policy["default-src"] == "'none'" and "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    inline = re.findall(r"<script>(.*?)</script>", page.get_data(as_text=True), flags=re.S)
+    digests = {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in inline}
+    assert len(inline) == 1 and policy["script-src"].split() == ["'self'", *digests]

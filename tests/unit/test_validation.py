@@ -191,3 +191,16 @@ def test_plain_rupee_amounts_are_read_exactly(amount, rupees):
     from decentro_core.operations.payments import PaymentSchema
 
     assert load(PaymentSchema(), {"amount": amount})["amount"] == Decimal(rupees)
+
+
+def test_loads_json_refuses_a_key_named_twice_at_any_depth():
+    from decentro_core.errors import DuplicateKey
+    from decentro_core.validation import loads_json
+
+    assert loads_json('{"a": {"b": [1, {"c": 2}]}, "d": null}') == {"a": {"b": [1, {"c": 2}]}, "d": None}
+    for text in ('{"a": 1, "a": 1}', '{"a": {"b": 1, "b": 2}}', '[{"x": 1}, {"y": 1, "y": 2}]'):
+        with pytest.raises(DuplicateKey) as refused:
+            loads_json(text)
+        assert refused.value.code == "DUPLICATE_KEY" and refused.value.http_status == 400
+    with pytest.raises(ValueError):
+        loads_json("{not json")
