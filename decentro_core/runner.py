@@ -402,8 +402,10 @@ class OperationRunner:
         """One request, in a slot of the bulkhead (:mod:`decentro_core.bulkhead`: refused at once,
         nothing sent, when too many already wait on Decentro) and through the module's circuit
         breaker (see :mod:`decentro_core.breaker`)."""
-        assert self.bulkhead is not None
-        with self.bulkhead.slot(call.operation.module, request_id=reference):
+        assert self.bulkhead is not None and self.breaker is not None
+        module = call.operation.module
+        wait = 0.0 if self.breaker.is_open(module) else self.settings.bulkhead_wait  # open: no waiting
+        with self.bulkhead.slot(module, request_id=reference, wait=wait):
             return self._send_admitted(call, reference, timeout=timeout)
 
     def _send_admitted(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:

@@ -193,8 +193,13 @@ class Settings:
     bulkhead_max: int = setting(
         "DECENTRO_BULKHEAD_MAX", 0, int,
         "Requests of one process that may wait on Decentro at once; more fail fast (503 UPSTREAM_BULKHEAD_FULL, "
-        "nothing sent). 0: 3 in the blocking service (under gunicorn's --threads 4: one thread stays free), "
+        "nothing sent). 0: 6 in the blocking service (under gunicorn's --threads 8: two threads stay free), "
         "DECENTRO_ASYNC_WORKERS in the awaitable one; -1: no bound"
+    )
+    bulkhead_wait: float = setting(
+        "DECENTRO_BULKHEAD_WAIT", 0.25, float,
+        "Longest a request waits for a slot of the bulkhead before it is refused, seconds (0: at once); "
+        "never while the module's circuit is open"
     )
     bulkhead_modules: tuple[tuple[str, int], ...] = setting(
         "DECENTRO_BULKHEAD_MODULES", (), parse_limits,
@@ -367,11 +372,11 @@ class Settings:
             raise ConfigurationError("DECENTRO_MAX_RETRIES must be >= 0, timeouts and DECENTRO_DEADLINE > 0")
         if self.background_retries < 0:
             raise ConfigurationError("DECENTRO_BACKGROUND_RETRIES must be >= 0")
-        if self.bulkhead_max < -1 or not 0 <= self.breaker_slow_call_rate <= 1 or self.breaker_slow_call_seconds < 0 \
+        if self.bulkhead_max < -1 or self.bulkhead_wait < 0 or not 0 <= self.breaker_slow_call_rate <= 1 or self.breaker_slow_call_seconds < 0 \
                 or self.breaker_window < 1 or self.breaker_min_calls < 1:
-            raise ConfigurationError("DECENTRO_BULKHEAD_MAX must be >= -1, DECENTRO_BREAKER_SLOW_CALL_RATE 0 to 1, "
-                                     "DECENTRO_BREAKER_SLOW_CALL_SECONDS >= 0, DECENTRO_BREAKER_WINDOW and "
-                                     "DECENTRO_BREAKER_MIN_CALLS at least 1")
+            raise ConfigurationError("DECENTRO_BULKHEAD_MAX must be >= -1, DECENTRO_BULKHEAD_WAIT >= 0, "
+                                     "DECENTRO_BREAKER_SLOW_CALL_RATE 0 to 1, DECENTRO_BREAKER_SLOW_CALL_SECONDS "
+                                     ">= 0, DECENTRO_BREAKER_WINDOW and DECENTRO_BREAKER_MIN_CALLS at least 1")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
         if self.aadhaar_otp_timeout <= 0:

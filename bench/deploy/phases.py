@@ -18,6 +18,7 @@ from collections.abc import Callable
 from .analysis import RECOVERY_TARGET_S, PhaseTimes
 from .load import KINDS
 from .rig import Rig
+from .starvation import upstream_slow
 
 __all__ = ["PHASES", "run_phase"]
 
@@ -139,6 +140,7 @@ PHASES: dict[str, tuple[str, Act]] = {
     "postgres": ("PostgreSQL stopped and restarted", postgres),
     "postgres_boot": ("PostgreSQL down while a worker restarts", postgres_boot),
     "upstream": ("upstream hangs past DECENTRO_TIMEOUT", upstream),
+    "upstream_slow": ("upstream answers late, under DECENTRO_TIMEOUT", upstream_slow),
 }
 
 

@@ -139,11 +139,11 @@ def test_settled_reads_callbacks_and_cache_hits_answer_while_every_slot_hangs(
         assert client.get(f"/api/payments/{pending}").get_json()["status"] == "SUCCESS"  # the callback's
 
 
-def test_the_blocking_service_bounds_three_by_default_and_the_awaitable_one_by_its_pool() -> None:
+def test_the_blocking_service_bounds_six_by_default_and_the_awaitable_one_by_its_pool() -> None:
     from decentro_core.async_service import DecentroService
 
     blocking = BlockingDecentroService(Settings(use_mocks=True), memory_ports(RecordingGateway()))
-    assert blocking.bulkhead is not None and blocking.bulkhead.limit == 3
+    assert blocking.bulkhead is not None and blocking.bulkhead.limit == 6
     awaitable = DecentroService(Settings(use_mocks=True, async_workers=16), ports=memory_ports(RecordingGateway()))
     try:
         assert awaitable.blocking.bulkhead is not None and awaitable.blocking.bulkhead.limit == 16

@@ -86,3 +86,27 @@ def test_the_bounds_are_read_from_the_environment_and_checked() -> None:
             Settings.from_mapping(bad)
     with pytest.raises(ConfigurationError, match="DECENTRO_BULKHEAD_MAX"):
         Settings(bulkhead_max=-2).check()
+
+
+def test_a_request_waits_for_a_slot_freed_within_the_wait_and_no_longer() -> None:
+    import threading
+
+    from decentro_core.bulkhead import Bulkhead
+
+    bulkhead, got = Bulkhead(limit=1), threading.Event()
+    holder = bulkhead.slot("kyc")
+    holder.__enter__()
+
+    def waiter() -> None:
+        with bulkhead.slot("kyc", wait=WAIT):
+            got.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    with pytest.raises(BulkheadFull):
+        with bulkhead.slot("kyc", wait=0.0):  # no wait: refused while the slot is held
+            pass
+    holder.__exit__(None, None, None)  # the waiter takes the slot now
+    assert got.wait(WAIT)
+    thread.join(WAIT)
+    assert bulkhead.in_flight() == 0
