@@ -399,14 +399,14 @@ class OperationRunner:
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
     def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
-        """One request, in a slot of the bulkhead (:mod:`decentro_core.bulkhead`: refused at once,
-        nothing sent, when too many already wait on Decentro) and through the module's circuit
-        breaker (see :mod:`decentro_core.breaker`)."""
+        """One request, in a slot of the bulkhead (:mod:`decentro_core.bulkhead`: refused, nothing
+        sent, when too many already wait on Decentro and none frees in ``DECENTRO_BULKHEAD_WAIT``)
+        and through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
         assert self.bulkhead is not None and self.breaker is not None
-        module = call.operation.module
+        module, asked = call.operation.module, self.monotonic()
         wait = 0.0 if self.breaker.is_open(module) else self.settings.bulkhead_wait  # open: no waiting
-        with self.bulkhead.slot(module, request_id=reference, wait=wait):
-            return self._send_admitted(call, reference, timeout=timeout)
+        with self.bulkhead.slot(module, request_id=reference, wait=min(wait, timeout)):
+            return self._send_admitted(call, reference, timeout=timeout - (self.monotonic() - asked))
 
     def _send_admitted(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
         """A read that is the open circuit's trial gets the trial's short time to answer; a write

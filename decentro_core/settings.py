@@ -177,34 +177,25 @@ class Settings:
         "DECENTRO_BREAKER_COOLDOWN", 2.0, float, "Seconds calls fail fast before one trial call is let through"
     )
     breaker_slow_call_seconds: float = setting(
-        "DECENTRO_BREAKER_SLOW_CALL_SECONDS", 5.0, float,
-        "An answer this slow or slower counts as a slow call (0: slow calls never open a circuit)"
-    )
+        "DECENTRO_BREAKER_SLOW_CALL_SECONDS", 5.0, float, "An answer this slow or slower is a slow call (0: none is)")
     breaker_slow_call_rate: float = setting(
-        "DECENTRO_BREAKER_SLOW_CALL_RATE", 0.5, float,
-        "Share of slow calls among a module's recent ones that opens its circuit (0: never)"
-    )
+        "DECENTRO_BREAKER_SLOW_CALL_RATE", 0.5, float, "Share of slow calls among a module's recent ones that opens "
+        "its circuit (0: never)")
     breaker_window: int = setting(
-        "DECENTRO_BREAKER_WINDOW", 10, int, "How many of a module's most recent calls the slow-call share is taken over"
-    )
+        "DECENTRO_BREAKER_WINDOW", 10, int, "How many of a module's most recent calls the slow-call share is taken over")
     breaker_min_calls: int = setting(
-        "DECENTRO_BREAKER_MIN_CALLS", 5, int, "Calls a module's window needs before slow calls can open its circuit"
-    )
+        "DECENTRO_BREAKER_MIN_CALLS", 5, int, "Calls a module's window needs before slow calls can open its circuit")
     bulkhead_max: int = setting(
         "DECENTRO_BULKHEAD_MAX", 0, int,
         "Requests of one process that may wait on Decentro at once; more fail fast (503 UPSTREAM_BULKHEAD_FULL, "
         "nothing sent). 0: 6 in the blocking service (under gunicorn's --threads 8: two threads stay free), "
-        "DECENTRO_ASYNC_WORKERS in the awaitable one; -1: no bound"
-    )
+        "DECENTRO_ASYNC_WORKERS in the awaitable one; -1: no bound")
     bulkhead_wait: float = setting(
-        "DECENTRO_BULKHEAD_WAIT", 0.25, float,
-        "Longest a request waits for a slot of the bulkhead before it is refused, seconds (0: at once); "
-        "never while the module's circuit is open"
-    )
+        "DECENTRO_BULKHEAD_WAIT", 0.25, float, "Longest a request waits for a slot of the bulkhead before it is "
+        "refused, seconds (0: at once); never while the module's circuit is open")
     bulkhead_modules: tuple[tuple[str, int], ...] = setting(
         "DECENTRO_BULKHEAD_MODULES", (), parse_limits,
-        "Lower bounds for single modules, e.g. kyc=2,payments=2 (a hung KYC leaves slots for payments)"
-    )
+        "Lower bounds for single modules, e.g. kyc=2,payments=2 (a hung KYC leaves slots for payments)")
     async_workers: int = setting(
         "DECENTRO_ASYNC_WORKERS", 32, int, "Threads behind the awaitable DecentroService (calls waiting at once)"
     )

@@ -1,9 +1,10 @@
 """Issue 20's part of the deployment fault run: what never calls Decentro keeps answering.
 
-- :func:`upstream_slow`, the phase: the sandbox answers every request after ``slow_share`` of
-  ``DECENTRO_TIMEOUT`` (Decentro slow but under the timeout, so no timeout trips the breaker),
-  for ``hang`` seconds at least. Without a bulkhead, every server thread ends up waiting on it
-  and nothing answers; with one, callbacks and status reads of settled payments go on.
+- the phase ``upstream_slow`` (:func:`bench.deploy.phases.upstream_slow`): the sandbox answers
+  every request after ``slow_share`` of ``DECENTRO_TIMEOUT`` (Decentro slow but under the
+  timeout, so no timeout trips the breaker), for ``hang`` seconds at least. Without a bulkhead,
+  every server thread ends up waiting on it and nothing answers; with one, callbacks and status
+  reads of settled payments go on.
 - :func:`protected_latency`: the spread (p99 included) of the answers to callbacks and to status
   reads of payments a client had already been told were settled, sent while the fault lasted;
   target p99 <= :data:`PROTECTED_P99_TARGET_S`.
@@ -13,33 +14,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .analysis import PhaseTimes
 from .load import Sample
-from .rig import Rig
 
 __all__ = ["HUP_GAP_TARGET_S", "PROTECTED_P99_TARGET_S", "answer_gap", "protected_latency", "starvation_figures",
-           "starvation_markdown", "upstream_slow"]
+           "starvation_markdown"]
 
 PROTECTED_P99_TARGET_S = 1.0
 HUP_GAP_TARGET_S = 0.5
 GAP_WINDOW_S = 10.0  # after an injection, how long the gap is looked for
-
-
-def upstream_slow(rig: Rig, phase: PhaseTimes) -> None:
-    """Decentro answers every request late, under ``DECENTRO_TIMEOUT``, for ``hang`` seconds at least."""
-    p = rig.profile
-    moment, seen = time.monotonic(), rig.sandbox_requests()
-    rig.sandbox.faults.load({"latency": {"kind": "fixed", "ms": p.slow_ms}})
-    phase.injections.append(moment)
-    rig.wait(lambda: time.monotonic() >= moment + p.hang and rig.sandbox_requests() - seen >= p.per_step,
-             "requests held by the slow upstream", phase, limit=p.hang + p.limit)
-    rig.sandbox.faults.clear()
-    phase.returned = time.monotonic()
-    rig.late_until = max(rig.late_until, phase.returned + p.slow_ms / 1000)
 
 
 def _protected(sample: Sample) -> bool:
