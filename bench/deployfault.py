@@ -28,7 +28,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,12 +37,13 @@ from .deploy import report
 from .deploy.analysis import PhaseTimes, phase_report, terminal_statuses, totals
 from .deploy.phases import PHASES, run_phase
 from .deploy.rig import Profile, deployment, gunicorn_options
+from .deploy.starvation import starvation_figures
 from .servers import ROOT
 
 __all__ = ["FULL", "OUT", "SHORT", "main", "run_deployment_faults"]
 
 OUT = os.path.join(ROOT, "bench", "out")
-FULL = Profile("full")  # production defaults; 12 clients for 8 server threads, so a hang can use them all
+FULL = Profile("full")  # production defaults; 12 clients for the bulkheads' 12 slots, so a hang can use them all
 # The test suite's run: the same settings scaled down (DECENTRO_TIMEOUT 2 s, DECENTRO_DEADLINE 6 s under
 # gunicorn's 10 s, two of each injection).
 SHORT = Profile("short", clients=10, pause=0.1, gunicorn_timeout=10, graceful_timeout=10, decentro_timeout=2.0,
@@ -88,8 +89,8 @@ def run_deployment_faults(profile: Profile = FULL, *, phases: Sequence[str] = tu
                "notes": ending.notes, "sandbox": rig.sandbox.stats()}
         created = list(rig.created)
     told = terminal_statuses(samples)
-    reports = {t.name: phase_report(t, samples, records=records, terminal=told, created=created, events=events)
-               for t in times}
+    reports = {t.name: {**phase_report(t, samples, records=records, terminal=told, created=created, events=events),
+                        **starvation_figures(t, samples)} for t in times}
     return {
         "command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
@@ -109,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=OUT, help="folder for deployfault.json, .md and the logs")
     p.add_argument("--docs", nargs="?", const=os.path.join(ROOT, "docs", "benchmarks.md"), default=None,
                    help="also rewrite the deployment section of this page (default docs/benchmarks.md)")
+    p.add_argument("--cold-boot", action="store_true",
+                   help="workers import everything themselves and compile their bytecode (the HUP gap's baseline)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--render", action="store_true", help="only rewrite the tables from --out's deployfault.json")
     return p
@@ -124,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(saved, encoding="utf-8") as found:
             results = json.load(found)
     else:
-        results = run_deployment_faults(SHORT if args.short else FULL, phases=phases, out_dir=args.out,
-                                        command=command)
+        profile = replace(SHORT if args.short else FULL, cold_boot=args.cold_boot)
+        results = run_deployment_faults(profile, phases=phases, out_dir=args.out, command=command)
         with open(saved, "w", encoding="utf-8") as out:
             json.dump(results, out, indent=2)
             out.write("\n")

@@ -12,6 +12,7 @@ from .context import CallContext, Consent
 from .errors import (
     AadhaarFileRejected,
     AuthenticationFailed,
+    BulkheadFull,
     CacheUnavailable,
     CircuitOpen,
     ConfigurationError,
@@ -50,6 +51,7 @@ __all__ = [
     "AadhaarFileRejected",
     "AuthenticationFailed",
     "BlockingDecentroService",
+    "BulkheadFull",
     "CacheUnavailable",
     "CallContext",
     "CircuitOpen",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .bulkhead import bulkhead_limit
 from .events import EventDispatcher, Handler
 from .service import BlockingDecentroService
 from .settings import Settings
@@ -56,6 +57,9 @@ class DecentroService:
                  **options: Any) -> None:
         self.blocking = blocking or BlockingDecentroService(settings, **options)
         self.settings = self.blocking.settings
+        if self.settings.bulkhead_max == 0 and self.blocking.bulkhead is not None:
+            # The pool bounds the calls waiting at once already; the bulkhead refuses none of them.
+            self.blocking.bulkhead.limit = bulkhead_limit(0, automatic=self.settings.async_workers)
         self._executor = ThreadPoolExecutor(max_workers=self.settings.async_workers,
                                             thread_name_prefix="decentro")
 

@@ -20,6 +20,7 @@
     │   ├── GatewayTimeout          sent, no answer in time; the outcome is unknown
     │   ├── DeadlineExceeded        the call's time budget ran out before a request could be sent
     │   ├── CircuitOpen             Decentro stopped answering: calls paused briefly, nothing sent
+    │   ├── BulkheadFull            too many calls already wait on Decentro in this process: nothing sent
     │   ├── RateLimited             Decentro answered 429
     │   ├── UpstreamUnavailable     Decentro answered 5xx
     │   ├── UpstreamProtocolError   an answer that is not Decentro's JSON
@@ -49,6 +50,7 @@ from typing import Any
 __all__ = [
     "AadhaarFileRejected",
     "AuthenticationFailed",
+    "BulkheadFull",
     "CacheUnavailable",
     "CircuitOpen",
     "ConfigurationError",
@@ -266,6 +268,14 @@ class CircuitOpen(UpstreamError):
 
     http_status = 503
     code = "UPSTREAM_CIRCUIT_OPEN"
+    retryable = True
+
+
+class BulkheadFull(UpstreamError):
+    """Too many calls already wait on Decentro (or on this module) in this process; nothing was sent."""
+
+    http_status = 503
+    code = "UPSTREAM_BULKHEAD_FULL"
     retryable = True
 
 

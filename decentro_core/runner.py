@@ -31,7 +31,9 @@ from typing import Any
 from .envelope import Outcome, to_envelope
 from .events import EventDispatcher, outcome_event
 from .breaker import CircuitBreaker
+from .bulkhead import Bulkhead, bulkhead_limit
 from .errors import (
+    BulkheadFull,
     CacheUnavailable,
     CircuitOpen,
     DeadlineExceeded,
@@ -70,15 +72,21 @@ class OperationRunner:
     monotonic: Callable[[], float] = time.monotonic
     cache_fallbacks: int = 0  # calls made without the cache because it failed (fail-open)
     breaker: CircuitBreaker | None = None
+    bulkhead: Bulkhead | None = None
     events: EventDispatcher | None = None
     _retries: DelayedTasks | None = field(default=None, init=False, repr=False)
     _retry_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        s = self.settings
         if self.breaker is None:
-            self.breaker = CircuitBreaker(threshold=self.settings.breaker_threshold,
-                                          cooldown=self.settings.breaker_cooldown, monotonic=self.monotonic,
-                                          listener=self.instruments.breaker)
+            self.breaker = CircuitBreaker(threshold=s.breaker_threshold, cooldown=s.breaker_cooldown,
+                                          monotonic=self.monotonic, listener=self.instruments.breaker,
+                                          slow_call_seconds=s.breaker_slow_call_seconds,
+                                          slow_call_rate=s.breaker_slow_call_rate, window=s.breaker_window,
+                                          min_calls=s.breaker_min_calls)
+        if self.bulkhead is None:
+            self.bulkhead = Bulkhead(limit=bulkhead_limit(s.bulkhead_max), per_module=dict(s.bulkhead_modules))
 
     @property
     def instruments(self) -> Instruments:
@@ -242,10 +250,10 @@ class OperationRunner:
                 raise
             unknown = _outcome_unknown(operation, exc, attempts=attempts[0])
             if unknown is None:
-                # A collect request meeting an open circuit (nothing was sent) waits it out in
-                # the background, its first attempt included: its answer is PENDING anyway, and
-                # a later retry may be the circuit's trial.
-                paused = isinstance(exc, CircuitOpen)
+                # A collect request meeting an open circuit or a full bulkhead (nothing was sent)
+                # waits it out in the background, its first attempt included: its answer is
+                # PENDING anyway, and a later retry may be the circuit's trial.
+                paused = isinstance(exc, (CircuitOpen, BulkheadFull))
                 if last is not None and attempts[0] == last < self.policy.max_retries + 1 \
                         and (paused or self.policy.is_retryable(operation.mode, exc)):
                     delay = self.policy.delay(last, exc, self.rng)
@@ -391,11 +399,22 @@ class OperationRunner:
         return {**envelope, "data": {**envelope["data"], "idempotent_replay": True}}
 
     def _send(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
-        """One request, through the module's circuit breaker (see :mod:`decentro_core.breaker`):
-        a read that is the open circuit's trial gets the trial's short time to answer; a write
-        keeps its own (a cut one could leave its outcome unknown)."""
+        """One request, in a slot of the bulkhead (:mod:`decentro_core.bulkhead`: refused, nothing
+        sent, when too many already wait on Decentro and none frees in ``DECENTRO_BULKHEAD_WAIT``)
+        and through the module's circuit breaker (see :mod:`decentro_core.breaker`)."""
+        assert self.bulkhead is not None and self.breaker is not None
+        module, asked = call.operation.module, self.monotonic()
+        wait = 0.0 if self.breaker.is_open(module) else self.settings.bulkhead_wait  # open: no waiting
+        with self.bulkhead.slot(module, request_id=reference, wait=min(wait, timeout)):
+            return self._send_admitted(call, reference, timeout=timeout - (self.monotonic() - asked))
+
+    def _send_admitted(self, call: _Call, reference: str, *, timeout: float) -> GatewayResponse:
+        """A read that is the open circuit's trial gets the trial's short time to answer; a write
+        keeps its own (a cut one could leave its outcome unknown). An operation with a budget of its
+        own (slow by nature) is not judged for slow answers."""
         breaker, module = self.breaker, call.operation.module
         assert breaker is not None
+        judged = call.operation.budget is None
         read = call.operation.mode is RetryMode.READ
         trial = breaker.admit(module, read=read, request_id=reference)
         if trial is not None and read:
@@ -405,17 +424,19 @@ class OperationRunner:
             response = self.ports.gateway.send(self._request(call, reference, timeout=timeout))
             raise_for_transient_status(response, request_id=reference)
         except (GatewayTimeout, GatewayConnectionError, UpstreamUnavailable) as exc:
-            breaker.failed(module)
-            observer.attempt(reference, seconds=self.monotonic() - started, status_code=exc.upstream_status,
-                             error_code=exc.code)
+            seconds = self.monotonic() - started
+            breaker.failed(module, seconds=seconds if judged else None)
+            observer.attempt(reference, seconds=seconds, status_code=exc.upstream_status, error_code=exc.code)
             raise
         except BaseException as exc:  # an answer came (429, a garbled body): Decentro is there
-            breaker.succeeded(module)
-            observer.attempt(reference, seconds=self.monotonic() - started,
-                             status_code=getattr(exc, "upstream_status", None), error_code=_code_of(exc))
+            seconds = self.monotonic() - started
+            breaker.succeeded(module, seconds=seconds if judged else None)
+            observer.attempt(reference, seconds=seconds, status_code=getattr(exc, "upstream_status", None),
+                             error_code=_code_of(exc))
             raise
-        breaker.succeeded(module)
-        observer.attempt(reference, seconds=self.monotonic() - started, status_code=response.status_code)
+        seconds = self.monotonic() - started
+        breaker.succeeded(module, seconds=seconds if judged else None)
+        observer.attempt(reference, seconds=seconds, status_code=response.status_code)
         return response
 
     def _open(self, call: _Call, reference_id: str | None = None, *,

@@ -85,6 +85,8 @@ class BlockingDecentroService:
             new_reference_id=new_reference_id or _new_reference_id, sleep=sleep or time.sleep,
             rng=rng or random.Random(), monotonic=monotonic or time.monotonic, events=self.events,
         )
+        self.bulkhead = self._runner.bulkhead
+        """How many requests wait on Decentro in this process (``DECENTRO_BULKHEAD_MAX``)."""
 
     def on(self, event_type: str, handler: Handler | None = None, *, name: str | None = None) -> Any:
         """Call ``handler(event)`` when an operation reaches an outcome of ``event_type``

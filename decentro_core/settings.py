@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_choice", "parse_csv", "parse_secrets", "read_fields", "setting"]
+__all__ = ["SETTINGS", "Settings", "parse_bool", "parse_choice", "parse_csv", "parse_limits", "parse_secrets", "read_fields", "setting"]
 
 STAGING_BASE = "https://in.staging.decentro.tech"
 MIN_WEBHOOK_SECRET_LENGTH = 32
@@ -49,6 +49,18 @@ def parse_secrets(value: Any) -> tuple[str, ...]:
         raise TypeError("bytes are ambiguous here; give text")
     parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split()
     return tuple(str(part).strip() for part in parts if str(part).strip())
+
+
+def parse_limits(value: Any) -> tuple[tuple[str, int], ...]:
+    """``name=number`` pairs separated by commas (or a mapping), each number at least 1."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        pairs = [(part.partition("=")[0], part.partition("=")[2]) for part in parse_csv(value)]
+    limits = tuple((name.strip(), int(number)) for name, number in pairs)
+    if any(not name or number < 1 for name, number in limits):
+        raise ValueError("each limit is name=number, the number at least 1")
+    return limits
 
 
 def parse_choice(*choices: str) -> Callable[[Any], str]:
@@ -164,6 +176,26 @@ class Settings:
     breaker_cooldown: float = setting(
         "DECENTRO_BREAKER_COOLDOWN", 2.0, float, "Seconds calls fail fast before one trial call is let through"
     )
+    breaker_slow_call_seconds: float = setting(
+        "DECENTRO_BREAKER_SLOW_CALL_SECONDS", 5.0, float, "An answer this slow or slower is a slow call (0: none is)")
+    breaker_slow_call_rate: float = setting(
+        "DECENTRO_BREAKER_SLOW_CALL_RATE", 0.5, float, "Share of slow calls among a module's recent ones that opens "
+        "its circuit (0: never)")
+    breaker_window: int = setting(
+        "DECENTRO_BREAKER_WINDOW", 10, int, "How many of a module's most recent calls the slow-call share is taken over")
+    breaker_min_calls: int = setting(
+        "DECENTRO_BREAKER_MIN_CALLS", 5, int, "Calls a module's window needs before slow calls can open its circuit")
+    bulkhead_max: int = setting(
+        "DECENTRO_BULKHEAD_MAX", 0, int,
+        "Requests of one process that may wait on Decentro at once; more fail fast (503 UPSTREAM_BULKHEAD_FULL, "
+        "nothing sent). 0: 6 in the blocking service (under gunicorn's --threads 8: two threads stay free), "
+        "DECENTRO_ASYNC_WORKERS in the awaitable one; -1: no bound")
+    bulkhead_wait: float = setting(
+        "DECENTRO_BULKHEAD_WAIT", 0.25, float, "Longest a request waits for a slot of the bulkhead before it is "
+        "refused, seconds (0: at once); never while the module's circuit is open")
+    bulkhead_modules: tuple[tuple[str, int], ...] = setting(
+        "DECENTRO_BULKHEAD_MODULES", (), parse_limits,
+        "Lower bounds for single modules, e.g. kyc=2,payments=2 (a hung KYC leaves slots for payments)")
     async_workers: int = setting(
         "DECENTRO_ASYNC_WORKERS", 32, int, "Threads behind the awaitable DecentroService (calls waiting at once)"
     )
@@ -341,6 +373,11 @@ class Settings:
             raise ConfigurationError("DECENTRO_REDIS_TIMEOUT and DECENTRO_REDIS_COOLDOWN must be > 0")
         if self.background_retries < 0:
             raise ConfigurationError("DECENTRO_BACKGROUND_RETRIES must be >= 0")
+        if self.bulkhead_max < -1 or self.bulkhead_wait < 0 or not 0 <= self.breaker_slow_call_rate <= 1 or self.breaker_slow_call_seconds < 0 \
+                or self.breaker_window < 1 or self.breaker_min_calls < 1:
+            raise ConfigurationError("DECENTRO_BULKHEAD_MAX must be >= -1, DECENTRO_BULKHEAD_WAIT >= 0, "
+                                     "DECENTRO_BREAKER_SLOW_CALL_RATE 0 to 1, DECENTRO_BREAKER_SLOW_CALL_SECONDS "
+                                     ">= 0, DECENTRO_BREAKER_WINDOW and DECENTRO_BREAKER_MIN_CALLS at least 1")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
         if self.aadhaar_otp_timeout <= 0:

@@ -8,6 +8,7 @@ here; request bodies are never echoed and unexpected exceptions are logged by ty
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, got_request_exception, jsonify
@@ -17,6 +18,8 @@ from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
 from decentro_core.errors import (
+    BulkheadFull,
+    CircuitOpen,
     ConfigurationError,
     DecentroError,
     PayloadTooLarge,
@@ -57,9 +60,14 @@ def _decentro_error(exc: DecentroError) -> tuple[Response, int]:
         # the server's fault and fixable, so 503; the variable is named in the log, not to the client.
         log.error("Decentro is not configured for this call: %s", exc)
         return failure(503, {"code": exc.code, "message": "This operation is not configured on this server"})
-    if isinstance(exc, UpstreamError):
-        log.warning("Decentro call failed: %s (request %s)", exc.code, exc.request_id)
-    return failure(exc.http_status, exc.to_dict())
+    if not isinstance(exc, UpstreamError):
+        return failure(exc.http_status, exc.to_dict())
+    log.warning("Decentro call failed: %s (request %s)", exc.code, exc.request_id)
+    response, status = failure(exc.http_status, exc.to_dict())
+    if isinstance(exc, (BulkheadFull, CircuitOpen)) and exc.retry_after is not None:
+        # Nothing was sent: the client may repeat the call once a slot frees or the circuit tries again.
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response, status
 
 
 def _schema_error(exc: SchemaError) -> tuple[Response, int]:

@@ -79,7 +79,8 @@ ERRORS: dict[int, tuple[str, str]] = {
     502: ("UpstreamError", "Decentro answered something unusable: `UPSTREAM_PROTOCOL_ERROR`, "
                            "`UPSTREAM_AUTHENTICATION_FAILED`, ..."),
     503: ("Unavailable", "Try again later: Decentro unreachable, failing or rate limiting us "
-                         "(`UPSTREAM_UNAVAILABLE`, `UPSTREAM_CIRCUIT_OPEN`, ...), a store down "
+                         "(`UPSTREAM_UNAVAILABLE`, `UPSTREAM_CIRCUIT_OPEN`, ...), too many calls already "
+                         "waiting on it (`UPSTREAM_BULKHEAD_FULL`, nothing sent; see `Retry-After`), a store down "
                          "(`STORE_ERROR`), or the operation not configured here."),
     504: ("UpstreamTimeout", "`UPSTREAM_TIMEOUT` or `DEADLINE_EXCEEDED`: no answer in time; a payment's "
                              "outcome is then reconciled by its status."),

@@ -53,6 +53,7 @@ class Sample:
     status: str | None = None
     purpose: str | None = None
     user: str | None = None
+    settled: bool = False  # a status read of a payment a client was already told was settled
 
     @property
     def ok(self) -> bool:
@@ -92,6 +93,7 @@ class Load:
         self.base_url, self.clients, self.pause, self.timeout, self.token = base_url, clients, pause, timeout, token
         self.samples: list[Sample] = []
         self._payments: list[tuple[str, str]] = []  # (reference id, user) of payments answered
+        self._settled: set[str] = set()  # payments a status read or a delivered callback said were settled
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._numbers = itertools.count()
@@ -115,6 +117,8 @@ class Load:
             self.samples.append(sample)
             if sample.kind == "payment" and sample.ok and sample.reference_id and sample.user:
                 self._payments.append((sample.reference_id, sample.user))
+            if sample.ok and sample.reference_id and sample.status in ("SUCCESS", "FAILURE"):
+                self._settled.add(sample.reference_id)
 
     def begin(self) -> tuple[int, float]:
         """Note a request leaving now; give the token to :meth:`end` when it is answered."""
@@ -178,7 +182,11 @@ class Load:
         if not recent:
             return self._pan(http, number)
         reference, user = rng.choice(recent)
-        return self._send(http, "status", "GET", f"/api/payments/{reference}", user=user, reference=reference)
+        with self._lock:
+            settled = reference in self._settled
+        sample = self._send(http, "status", "GET", f"/api/payments/{reference}", user=user, reference=reference)
+        sample.settled = settled
+        return sample
 
     def _send(self, http: requests.Session, kind: str, method: str, path: str, *, user: str,
               json: dict[str, Any] | None = None, purpose: str | None = None, reference: str | None = None) -> Sample:

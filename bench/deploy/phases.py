@@ -121,15 +121,26 @@ def postgres_boot(rig: Rig, phase: PhaseTimes) -> None:
 def upstream(rig: Rig, phase: PhaseTimes) -> None:
     """The sandbox holds every answer ``DECENTRO_TIMEOUT + hold_extra`` seconds (then processes
     the request: Decentro acting late), for ``hang`` seconds at least; then answers at once."""
+    _late_upstream(rig, phase, rig.profile.hold_ms, "requests held by the hanging upstream")
+
+
+def upstream_slow(rig: Rig, phase: PhaseTimes) -> None:
+    """Issue 20: the sandbox answers every request after ``slow_share`` of ``DECENTRO_TIMEOUT``
+    (slow, never a timeout), for ``hang`` seconds at least; callbacks and settled status reads
+    must go on answering (:mod:`bench.deploy.starvation`)."""
+    _late_upstream(rig, phase, rig.profile.slow_ms, "requests held by the slow upstream")
+
+
+def _late_upstream(rig: Rig, phase: PhaseTimes, ms: float, what: str) -> None:
     p = rig.profile
     moment, seen = time.monotonic(), rig.sandbox_requests()
-    rig.sandbox.faults.load({"latency": {"kind": "fixed", "ms": p.hold_ms}})
+    rig.sandbox.faults.load({"latency": {"kind": "fixed", "ms": ms}})
     phase.injections.append(moment)
     rig.wait(lambda: time.monotonic() >= moment + p.hang and rig.sandbox_requests() - seen >= p.per_step,
-             "requests held by the hanging upstream", phase, limit=p.hang + p.limit)
+             what, phase, limit=p.hang + p.limit)
     rig.sandbox.faults.clear()
     phase.returned = time.monotonic()
-    rig.late_until = phase.returned + p.hold_ms / 1000
+    rig.late_until = max(rig.late_until, phase.returned + ms / 1000)
 
 
 PHASES: dict[str, tuple[str, Act]] = {
@@ -141,6 +152,7 @@ PHASES: dict[str, tuple[str, Act]] = {
     "postgres": ("PostgreSQL stopped and restarted", postgres),
     "postgres_boot": ("PostgreSQL down while a worker restarts", postgres_boot),
     "upstream": ("upstream hangs past DECENTRO_TIMEOUT", upstream),
+    "upstream_slow": ("upstream answers late, under DECENTRO_TIMEOUT", upstream_slow),
 }
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from .analysis import TARGETS
+from .starvation import starvation_markdown
 
 __all__ = ["BEGIN", "END", "SECTIONS", "carry_section", "markdown", "markers", "section", "splice", "table"]
 
@@ -111,6 +112,11 @@ status reads, and the sandbox's signed callbacks). One fault per phase. gunicorn
 - Raw results: `bench/out/deployfault.json` (git-ignored), gunicorn's log next to it
 
 {markdown(results)}
+
+Requests that never call Decentro while it is slow, and the gap a reload leaves (issue 20;
+`bench/deploy/starvation.py`; the baseline's gap is what steady load alone leaves):
+
+{starvation_markdown(results)}
 
 Errors are `HTTP status + error.code`; `no answer` is a dropped connection or the client's
 timeout. Recovery: seconds from the service's return (for a reload or a killed worker, the

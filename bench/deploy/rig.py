@@ -31,6 +31,7 @@ __all__ = ["APP", "Profile", "Rig", "SECRET", "deployment", "gunicorn_options"]
 APP = "bench.deploy.app:create_app()"
 SECRET = "deployfault-webhook-secret-synthetic"
 PAYMENT_PATHS = frozenset({"/v2/payments/upi/link", "/v2/payments/collection"})
+WARM_BOOT = ("-c", "python:bench.deploy.gunicorn_conf")  # third-party libraries imported once, in the master
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,10 @@ class Profile:
     """Sizes and timings of one run; :data:`bench.deployfault.FULL` and ``SHORT`` are the two used."""
 
     name: str
-    clients: int = 12              # client threads (more than the server's 2 x 4, so a hang can block them all)
+    clients: int = 12              # client threads (as many as the bulkheads' 2 x 6 slots: a hang can take them all)
     pause: float = 0.15            # each client's pause between requests, seconds
     workers: int = 2               # gunicorn -w
-    threads: int = 4               # gunicorn --threads
+    threads: int = 8               # gunicorn --threads (2 over DECENTRO_BULKHEAD_MAX's 6)
     worker_class: str = "gthread"  # gunicorn -k
     gunicorn_timeout: int = 30     # gunicorn --timeout (its default)
     graceful_timeout: int = 30     # gunicorn --graceful-timeout (its default)
@@ -54,19 +55,25 @@ class Profile:
     outage: float = 5.0            # Redis / PostgreSQL stay down at least this long
     hang: float = 45.0             # upstream hangs at least this long
     hold_extra: float = 5.0        # a held answer comes this long after DECENTRO_TIMEOUT
+    slow_share: float = 0.8        # upstream_slow: answers come after this share of DECENTRO_TIMEOUT
     per_step: int = 10             # answers seen after each injection before the next one
     observe: float = 8.0           # seconds watched after the service's return (>= the 5 s target)
     limit: float = 120.0           # the longest any wait for state may take
+    cold_boot: bool = False        # workers import everything themselves, uncompiled (the HUP gap's baseline)
 
     @property
     def hold_ms(self) -> float:
         return (self.decentro_timeout + self.hold_extra) * 1000
 
+    @property
+    def slow_ms(self) -> float:
+        return self.decentro_timeout * self.slow_share * 1000
+
 
 def gunicorn_options(profile: Profile) -> list[str]:
     return ["-w", str(profile.workers), "-k", profile.worker_class, "--threads", str(profile.threads),
             "--timeout", str(profile.gunicorn_timeout), "--graceful-timeout", str(profile.graceful_timeout),
-            "--log-level", "info", *no_control_socket()]
+            "--log-level", "info", *no_control_socket(), *([] if profile.cold_boot else WARM_BOOT)]
 
 
 def app_env(profile: Profile, *, api_base: str, database_url: str, redis_url: str) -> dict[str, str]:
@@ -79,7 +86,9 @@ def app_env(profile: Profile, *, api_base: str, database_url: str, redis_url: st
             # One client address sends everything here: the per-IP limit is raised, its storage is Redis still.
             "DECENTRO_RATELIMIT": "100000 per minute",
             "DECENTRO_WEBHOOK_SECRET": SECRET, "DECENTRO_TIMEOUT": str(profile.decentro_timeout),
-            "DECENTRO_DEADLINE": str(profile.decentro_deadline)}
+            "DECENTRO_DEADLINE": str(profile.decentro_deadline),
+            # The default's share of the default timeout (5 of 10 s), for the scaled-down profile too.
+            "DECENTRO_BREAKER_SLOW_CALL_SECONDS": str(profile.decentro_timeout / 2)}
 
 
 @dataclass
@@ -190,6 +199,8 @@ def deployment(profile: Profile, *, log_path: str, keep_logs: str | None = None)
                     timeout=profile.client_timeout, token=secrets.token_hex(3))
         rig = Rig(profile, postgres, cache, sandbox, load, log_path, env, port, stack)
         upgrade(postgres.url)  # the deploy step, once, before serving (serving never changes the schema)
+        if not profile.cold_boot:
+            compile_sources()  # so is compiling the bytecode: a worker then reads it instead of compiling
         _spy_payments(sandbox, rig.created)
         watch_callbacks(sandbox.callbacks, load)
         stack.callback(_kill_group, rig)  # runs after gunicorn's own stop: nothing of it survives
@@ -197,6 +208,14 @@ def deployment(profile: Profile, *, log_path: str, keep_logs: str | None = None)
         stack.callback(load.stop)
         load.start()
         yield rig
+
+
+def compile_sources() -> None:
+    """Write the bytecode of the app and this library, as ``python -m compileall`` does in a deploy."""
+    import compileall
+
+    for package in ("decentro_core", "decentro_adapters", "flask_decentro", "bench"):
+        compileall.compile_dir(os.path.join(ROOT, package), quiet=1)
 
 
 def _kill_group(rig: Rig) -> None:

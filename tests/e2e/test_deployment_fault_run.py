@@ -1,12 +1,13 @@
 """The deployment fault run, scaled down: gunicorn, live mode, private PostgreSQL and Redis, faults.
 
 ``bench/deployfault.py`` (profile ``SHORT``) serves ``bench/deploy/app.py`` with gunicorn
-(2 gthread workers x 4 threads) in live mode against the sandbox, with a PostgreSQL and a
+(2 gthread workers x 8 threads) in live mode against the sandbox, with a PostgreSQL and a
 Redis of its own (started in a temporary directory on free loopback ports, never the shared
 ones), under a steady mixed load of 10 client threads, and injects one fault per phase:
 two reloads (SIGHUP), two killed workers (SIGKILL), Redis stopped and restarted, PostgreSQL
-stopped and restarted, PostgreSQL down while a worker restarts, and the upstream hanging past
-``DECENTRO_TIMEOUT`` (2 s here). Every wait in the run is on state with a limit.
+stopped and restarted, PostgreSQL down while a worker restarts, the upstream hanging past
+``DECENTRO_TIMEOUT`` (2 s here), and the upstream answering late under it (callbacks and settled
+status reads must keep a p99 of 1 s meanwhile). Every wait in the run is on state with a limit.
 
 Each target is asserted per phase, so a failure names the target and the fault: the gunicorn
 master alive, no record lost, no payment created twice, no error that is not JSON, and every
@@ -35,7 +36,8 @@ from bench.deploy.services import postgres_bin  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 FAULTS = [name for name in PHASES if name != "baseline"]
-INJECTIONS = {"hup": SHORT.hups, "kill": SHORT.kills, "redis": 1, "postgres": 1, "postgres_boot": 1, "upstream": 1}
+INJECTIONS = {"hup": SHORT.hups, "kill": SHORT.kills, "redis": 1, "postgres": 1, "postgres_boot": 1, "upstream": 1,
+              "upstream_slow": 1}
 
 
 def _unavailable(reason: str) -> None:
@@ -110,6 +112,18 @@ def test_every_kind_of_request_succeeds_within_5_s_of_the_return(run, fault):
     phase = run["phases"][fault]
     assert phase["recovery_s"] is not None and phase["recovery_s"] <= 5.0, _evidence(phase)
     assert phase["failed_after_recovery_window"] == 0, _evidence(phase)
+
+
+def test_callbacks_and_settled_status_reads_answer_within_1_s_while_decentro_is_slow(run):
+    """Issue 20: the bulkhead keeps threads free, so what never calls Decentro is not queued behind it."""
+    phase = run["phases"]["upstream_slow"]
+    protected = phase["protected_latency_s"]
+    assert protected["count"] > 0 and phase["starvation_targets"]["protected_p99"], (protected, _evidence(phase))
+
+
+def test_the_gap_a_reload_leaves_is_measured(run):
+    """Reported (docs/benchmarks.md), not judged here: it is the machine's boot time, a benchmark figure."""
+    assert run["phases"]["hup"]["answer_gap_s"] is not None and run["phases"]["baseline"]["answer_gap_s"] is not None
 
 
 def test_the_docs_section_is_replaced_in_place_and_kept_when_python_m_bench_rewrites_the_page():
