@@ -25,7 +25,7 @@ from decentro_core.ports import AuditEvent, AuditHead, AuditVerification
 
 from .state import DecentroState, get_state
 
-__all__ = ["AUDIT_COMMANDS", "anchor_job"]
+__all__ = ["AUDIT_COMMANDS", "anchor_job", "fail_if_broken"]
 
 NO_ANCHOR = ("WARNING: no audit anchor to verify against (set DECENTRO_AUDIT_ANCHOR_URL and run "
              "`flask decentro audit-anchor`, or pass --anchor): deleting the newest audit rows, or all of "
@@ -74,7 +74,8 @@ def _read_anchor(text: str) -> AuditHead:
         raise click.BadParameter(str(exc), param_hint="--anchor") from None
 
 
-def _fail_if_broken(result: AuditVerification) -> None:
+def fail_if_broken(result: AuditVerification) -> None:
+    """Say where the chain broke and exit 1; nothing when it is intact."""
     if not result.ok:
         click.echo(f"audit chain BROKEN at event {result.first_broken}: {result.reason}", err=True)
         sys.exit(1)
@@ -97,7 +98,7 @@ def verify_audit(anchor_text: str | None) -> None:
     state = get_state()
     anchor, source = _anchor(state, anchor_text)
     result = state.service.ports.audit.verify(anchor)
-    _fail_if_broken(result)
+    fail_if_broken(result)
     against = f", anchor at event {anchor.last_id} holds ({source})" if anchor is not None else ""
     click.echo(f"audit chain intact: {result.checked} events checked{against}")
     if anchor is None:
@@ -117,7 +118,7 @@ def audit_anchor() -> None:
                    err=True)
         return
     run = anchor_chain(audit, sink)
-    _fail_if_broken(run.verification)
+    fail_if_broken(run.verification)
     click.echo(audit.head().to_json() if run.written is None else run.written.to_json())
     click.echo(f"anchor {'written to ' + sink.description if run.written else 'unchanged'}", err=True)
 
@@ -147,7 +148,7 @@ def _resign(action: str, *, accept_legacy: bool, anchor_text: str | None, withou
     clock, key_id = state.service.clock, AuditKeyring(state.settings.audit_keys).signing_key_id
     report = audit.resign(anchor=anchor, accept_legacy=accept_legacy,
                           note=lambda n: resign_event(action, key_id=key_id, resigned=n, at=clock()))
-    _fail_if_broken(report.verification)
+    fail_if_broken(report.verification)
     checked = f"{report.verification.checked} events verified" + (f" against the anchor ({source})" if anchor else "")
     if not report.resigned:
         click.echo(f"{checked}; nothing to re-sign: every link is already under key {report.key_id}")

@@ -168,7 +168,6 @@ class PeeweeAuditSink:
                 if len(rows) < _VERIFY_BATCH:
                     return walk.finish()
 
-
     def resign(self, *, anchor: AuditHead | None = None, accept_legacy: bool = False,
                note: Callable[[int], AuditEvent] | None = None) -> ResignReport:
         """Walk the chain under every key (and, with ``accept_legacy``, plain SHA-256 links before
@@ -199,6 +198,8 @@ class PeeweeAuditSink:
 
     @contextmanager
     def _resign_transaction(self) -> Iterator[None]:
+        """SQLite: ``BEGIN IMMEDIATE``, its one write lock; PostgreSQL: a plain transaction whose
+        appenders' lock :meth:`resign` takes only for the last stretch."""
         with self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic():
             yield
 

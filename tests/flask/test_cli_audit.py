@@ -96,6 +96,9 @@ def test_deleted_rows_are_caught_with_the_automatic_anchor(open_app, db_url, tmp
     assert "BROKEN at event 4: the chain ends before the anchor (newest rows deleted)" in result.stderr
     again = run(app, "audit-anchor")  # nor does a later anchoring bless the cut chain
     assert again.exit_code == 1 and len(anchors.read_text().splitlines()) == 1
+    scheduled = run(app, "worker", "--once", "--reconcile-every", "0m")
+    assert scheduled.exit_code == 1 and "BROKEN at event 4" in scheduled.stderr
+    assert len(anchors.read_text().splitlines()) == 1
 
 
 def test_a_chain_rewritten_as_plain_sha256_fails_with_keys_set(open_app, db_url):
