@@ -93,7 +93,7 @@ class FsspecAnchorSink:
         try:
             with self._fs.open(f"{self._root}/{name}", "w", encoding="utf-8") as file:
                 file.write(head.to_json() + "\n")
-        except OSError as exc:
+        except Exception as exc:  # each filesystem has its own errors (botocore's are not OSError)
             raise StoreError(f"cannot write the audit anchor to the {self.description} "
                              f"({type(exc).__name__})") from None
 
@@ -103,7 +103,7 @@ class FsspecAnchorSink:
             lines = [self._fs.cat_file(name).decode("utf-8", errors="replace") for name in names[-1:]]
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except Exception as exc:  # as in write(): whatever the filesystem raises, one StoreError
             raise StoreError(f"cannot read the {self.description} ({type(exc).__name__})") from None
         return _newest_line(lines, self.description)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import click
 from flask.cli import with_appcontext
 
-from decentro_core.anchors import AnchorSink, anchor_chain
+from decentro_core.anchors import AnchorRun, AnchorSink, anchor_chain
 from decentro_core.audit import AuditKeyring, ResignReport, resign_event
 from decentro_core.ports import AuditEvent, AuditHead, AuditVerification
 
@@ -123,7 +123,7 @@ def audit_anchor() -> None:
     click.echo(f"anchor {'written to ' + sink.description if run.written else 'unchanged'}", err=True)
 
 
-def anchor_job(state: DecentroState) -> tuple[float, Any] | None:
+def anchor_job(state: DecentroState) -> tuple[float, Callable[[], AnchorRun]] | None:
     """The worker's scheduled anchoring, ``(period, job)``; ``None`` when it is not configured."""
     sink, period = _anchor_sink(state), state.settings.audit_anchor_interval
     if sink is None or period <= 0:

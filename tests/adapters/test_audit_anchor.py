@@ -19,7 +19,7 @@ from decentro_adapters.sql.audit import PeeweeAuditSink
 from decentro_adapters.sql.stores import open_stores
 from decentro_core.anchors import anchor_chain
 from decentro_core.audit import AuditKeyring
-from decentro_core.errors import ConfigurationError
+from decentro_core.errors import ConfigurationError, StoreError
 from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent, AuditHead
 
@@ -133,3 +133,20 @@ def test_an_unknown_scheme_is_a_configuration_error() -> None:
     pytest.importorskip("fsspec")
     with pytest.raises(ConfigurationError, match="no nosuchfs:// filesystem"):
         open_anchor_sink("nosuchfs://x/y")
+
+
+def test_an_object_store_failure_of_any_kind_is_a_store_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's credential errors are not OSError: the worker catches StoreError, so it must be one."""
+    pytest.importorskip("fsspec")
+    anchors = open_anchor_sink("memory://decentro-test-anchors/failing")
+    assert isinstance(anchors, FsspecAnchorSink)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("NoCredentialsError")
+
+    monkeypatch.setattr(anchors._fs, "open", refuse)
+    monkeypatch.setattr(anchors._fs, "ls", refuse)
+    with pytest.raises(StoreError, match="RuntimeError"):
+        anchors.write(AuditHead(count=1, last_id=1, link="k:1", key_id="k"))
+    with pytest.raises(StoreError, match="RuntimeError"):
+        anchors.latest()
