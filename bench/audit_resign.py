@@ -7,15 +7,13 @@ slowest append, which is how long appenders waited for the re-signing's final lo
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .common import postgres_database
+from .common import on_each_database
 
 __all__ = ["main", "resign_timed"]
 
@@ -77,10 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.audit_resign", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000, help="audit rows to re-sign")
     args = parser.parse_args(argv)
-    with postgres_database() as url:
-        print("postgresql", resign_timed(url, args.rows))
-    with tempfile.TemporaryDirectory(prefix="decentro-bench-audit-") as folder:
-        print("sqlite", resign_timed("sqlite:///" + os.path.join(folder, "audit.sqlite3"), args.rows))
+    on_each_database("audit", lambda url: resign_timed(url, args.rows))
     return 0
 
 
