@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -164,6 +165,14 @@ def postgres_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def on_each_database(name: str, measure: Callable[[str], Any]) -> None:
+    """Print ``measure(url)`` on a fresh PostgreSQL database, then on a SQLite file (both dropped after)."""
+    with postgres_database() as url:
+        print("postgresql", measure(url))
+    with tempfile.TemporaryDirectory(prefix=f"decentro-bench-{name}-") as folder:
+        print("sqlite", measure("sqlite:///" + os.path.join(folder, f"{name}.sqlite3")))
 
 
 @contextmanager

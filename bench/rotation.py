@@ -5,14 +5,12 @@ microseconds per value (Fernet's decrypt and encrypt included)."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .common import postgres_database
+from .common import on_each_database
 
 __all__ = ["main", "rotate_timed"]
 
@@ -46,10 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rotation", description=__doc__)
     parser.add_argument("--values", type=int, default=20_000, help="operations (two sealed values each)")
     args = parser.parse_args(argv)
-    with postgres_database() as url:
-        print("postgresql", rotate_timed(url, args.values))
-    with tempfile.TemporaryDirectory(prefix="decentro-bench-rotation-") as folder:
-        print("sqlite", rotate_timed("sqlite:///" + os.path.join(folder, "rotation.sqlite3"), args.values))
+    on_each_database("rotation", lambda url: rotate_timed(url, args.values))
     return 0
 
 

@@ -7,10 +7,13 @@ can write to the table but does not hold the key cannot recompute the links afte
 which a plain hash allowed. A link reads ``<key id>:<MAC>``, so verification knows which key
 made it, and keys rotate like the encryption keys (the first signs, all verify).
 
-Links written before keys existed are plain SHA-256 (:func:`chain_hash`, 64 hex digits). They
-are accepted only at the head of the chain, before the first keyed link; a plain link after a
-keyed one is a break. Deleting the newest rows leaves a valid shorter chain: only an anchor
-(:class:`~decentro_core.ports.AuditHead` kept elsewhere) finds that.
+Links written before keys existed are plain SHA-256 (:func:`chain_hash`, 64 hex digits). Anyone
+can recompute those, so verification refuses them: a log rewritten as plain SHA-256 by someone
+without the key must not read "intact". :class:`ChainResign` re-signs a chain under the signing
+key after walking it under the old rules (``accept_legacy``: plain links only before the first
+keyed one), which is how legacy rows are migrated and how a retired key's links are replaced.
+Deleting the newest rows leaves a valid shorter chain: only an anchor
+(:class:`~decentro_core.ports.AuditHead` kept elsewhere, :mod:`decentro_core.anchors`) finds that.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .demo import warn_once
@@ -34,14 +38,16 @@ __all__ = [
     "AUDIT_KEYS_VARIABLE",
     "LEGACY_KEY_ID",
     "MIN_AUDIT_KEY_LENGTH",
+    "UNKEYED_LINK",
     "AuditKeyring",
+    "ChainResign",
     "ChainWalk",
+    "ResignReport",
     "chain_hash",
     "generate_audit_key",
     "key_id_of",
+    "resign_event",
 ]
-
-
 
 AUDIT_KEYS_VARIABLE = "DECENTRO_AUDIT_KEYS"
 LEGACY_KEY_ID = "sha256"
@@ -66,7 +72,7 @@ def _message(previous: str, event: AuditEvent) -> bytes:
 
 def chain_hash(previous: str, event: AuditEvent) -> str:
     """The legacy link: plain sha256 over the same fields. Anyone can recompute it, which is why
-    new links are keyed; verification accepts it only before the first keyed link."""
+    links are keyed; only a re-signing walk (``accept_legacy``) accepts it, before the first keyed link."""
     return hashlib.sha256(_message(previous, event)).hexdigest()
 
 
@@ -159,14 +165,16 @@ class AuditKeyring:
 class ChainWalk:
     """One verification, row by row in id order, so a sink can feed it in batches.
 
-    Legacy links pass only before the first keyed one. With an ``anchor``, the row with the
-    anchor's id must be there, be the ``count``-th, and hold the anchor's link; a chain that
-    ends before it was cut.
+    Plain SHA-256 links fail, unless ``accept_legacy`` (a re-signing walk), and then only before
+    the first keyed one. With an ``anchor``, the row with the anchor's id must be there, be the
+    ``count``-th, and hold the anchor's link; a chain that ends before it was cut.
     """
 
-    def __init__(self, keyring: AuditKeyring, anchor: AuditHead | None = None) -> None:
+    def __init__(self, keyring: AuditKeyring, anchor: AuditHead | None = None, *,
+                 accept_legacy: bool = False) -> None:
         self._keyring = keyring
         self._anchor = anchor if anchor is not None and anchor.count > 0 else None
+        self._accept_legacy = accept_legacy
         self._previous = ""
         self._keyed = False
         self.checked = 0
@@ -184,6 +192,8 @@ class ChainWalk:
             reason: str | None = "unreadable row"
         elif legacy and self._keyed:
             reason = "a plain SHA-256 link after a keyed link"
+        elif legacy and not self._accept_legacy:
+            reason = UNKEYED_LINK
         else:
             reason = self._keyring.check(self._previous, event, stored)
         if reason is None and anchor is not None and row_id == anchor.last_id:
@@ -205,3 +215,54 @@ class ChainWalk:
     def _broken(self, row_id: int, reason: str) -> AuditVerification:
         return AuditVerification(ok=False, checked=self.checked, first_broken=row_id, reason=reason,
                                  legacy=self.legacy)
+
+
+UNKEYED_LINK = ("an unkeyed (plain SHA-256) link: rows from before DECENTRO_AUDIT_KEYS need "
+                "`flask decentro migrate-audit-legacy`; otherwise the log was rewritten without the key")
+
+
+@dataclass(frozen=True)
+class ResignReport:
+    """What a re-signing did: ``verification`` of the chain as it was (nothing is written unless
+    it is ok), how many links changed, and the key that signs them now."""
+
+    verification: AuditVerification
+    resigned: int
+    key_id: str
+
+    @property
+    def ok(self) -> bool:
+        return self.verification.ok
+
+
+class ChainResign:
+    """Re-sign a chain row by row: each stored link is checked first (:class:`ChainWalk`, the
+    keyring's every key, legacy links only with ``accept_legacy``), then replaced by the signing
+    key's link over the *new* previous link. Feed rows in id order; :attr:`link` is the row's
+    new link after :meth:`visit`, and the chain's new tail after the last row."""
+
+    def __init__(self, keyring: AuditKeyring, anchor: AuditHead | None = None, *,
+                 accept_legacy: bool = False) -> None:
+        self.walk = ChainWalk(keyring, anchor, accept_legacy=accept_legacy)
+        self._keyring = keyring
+        self.link = ""
+        self.resigned = 0
+
+    def visit(self, row_id: int, event: AuditEvent | None, stored: str) -> AuditVerification | None:
+        """Check the row under the old rules; a result if it breaks, else :attr:`link` is its new link."""
+        broken = self.walk.visit(row_id, event, stored)
+        if broken is not None or event is None:
+            return broken
+        self.link = self._keyring.link(self.link, event)
+        self.resigned += self.link != stored
+        return None
+
+    def report(self, verification: AuditVerification) -> ResignReport:
+        resigned = self.resigned if verification.ok else 0
+        return ResignReport(verification=verification, resigned=resigned, key_id=self._keyring.signing_key_id)
+
+
+def resign_event(action: str, *, key_id: str, resigned: int, at: datetime) -> AuditEvent:
+    """The audit row a re-signing run appends about itself (``action``: which command ran)."""
+    return AuditEvent(actor="cli", action=action, subject="audit-chain", outcome="SUCCESS", occurred_at=at,
+                      operation_id=f"key:{key_id}", reference_id=f"resigned:{resigned}")

@@ -21,9 +21,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from .audit import AuditKeyring, ChainWalk, key_id_of
 from .consents import MemoryConsentStore  # in its own module; still importable from here
 from .events import transition
+from .memory_audit import MemoryAuditSink
 from .errors import ConfigurationError, StoreError
 from .ports import (
     AadhaarKyc,
@@ -38,9 +38,7 @@ from .ports import (
     replaces_status,
     AadhaarVerifier,
     AuditEvent,
-    AuditHead,
     AuditSink,
-    AuditVerification,
     CallbackUpdate,
     ConsentRecord,
     OperationRecord,
@@ -195,40 +193,6 @@ class MemoryVault:
         return hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()
 
 
-class MemoryAuditSink:
-    """Append-only list with the same keyed chain as the database sink (row ids from 1).
-
-    Without ``keyring`` it signs with an ephemeral key: the list lives no longer than the process.
-    """
-
-    def __init__(self, keyring: AuditKeyring | None = None) -> None:
-        self.keyring = keyring or AuditKeyring.ephemeral()
-        self.rows: list[tuple[AuditEvent, str]] = []
-        self._guard = threading.Lock()
-
-    def append(self, event: AuditEvent) -> None:
-        with self._guard:
-            previous = self.rows[-1][1] if self.rows else ""
-            self.rows.append((event, self.keyring.link(previous, event)))
-
-    def head(self) -> AuditHead:
-        with self._guard:
-            link = self.rows[-1][1] if self.rows else ""
-            return AuditHead(count=len(self.rows), last_id=len(self.rows), link=link, key_id=key_id_of(link))
-
-    @property
-    def events(self) -> list[AuditEvent]:
-        return [event for event, _ in self.rows]
-
-    def verify(self, anchor: AuditHead | None = None) -> AuditVerification:
-        walk = ChainWalk(self.keyring, anchor)
-        with self._guard:
-            rows = list(self.rows)
-        for row_id, (event, stored) in enumerate(rows, start=1):
-            broken = walk.visit(row_id, event, stored)
-            if broken is not None:
-                return broken
-        return walk.finish()
 
 
 class MemoryOutbox:

@@ -164,8 +164,8 @@ class AuditEvent:
 class AuditVerification:
     """Result of walking the chain: ``first_broken`` is the id of the first bad row.
 
-    ``legacy`` counts the unkeyed (plain SHA-256) links accepted at the head of the chain,
-    written before ``DECENTRO_AUDIT_KEYS`` was set: only an anchor protects those.
+    ``legacy`` counts the unkeyed (plain SHA-256) links a re-signing walk accepted at the head
+    of the chain (written before ``DECENTRO_AUDIT_KEYS`` was set); plain verification refuses them.
     """
 
     ok: bool

@@ -161,6 +161,15 @@ class Settings:
         "Keys (32+ characters each) for the audit chain's HMAC links, separated by spaces; the first signs, "
         "all verify. Required when USE_MOCKS=false"
     )
+    audit_anchor_url: str = setting(
+        "DECENTRO_AUDIT_ANCHOR_URL", "", str,
+        "Where audit anchors are kept, outside the database: a file path (or file://), or an fsspec URL "
+        "such as s3://bucket/prefix (the anchors extra); empty: none, and live verify-audit fails"
+    )
+    audit_anchor_interval: int = setting(
+        "DECENTRO_AUDIT_ANCHOR_INTERVAL", 300, int,
+        "Seconds between two anchors written by `flask decentro worker` (0: never)"
+    )
     database_url: str = setting("DECENTRO_DATABASE_URL", "", str, "sqlite:///... or postgresql://...")
     cache_url: str = setting("DECENTRO_CACHE_URL", "", str, "redis://... (in-memory when empty)")
     cache_ttl: int = setting("DECENTRO_CACHE_TTL", 86400, int, "KYC result cache lifetime, seconds")
@@ -300,6 +309,8 @@ class Settings:
                                      ">= 0, DECENTRO_BREAKER_WINDOW and DECENTRO_BREAKER_MIN_CALLS at least 1")
         if self.async_workers < 1:
             raise ConfigurationError("DECENTRO_ASYNC_WORKERS must be at least 1")
+        if self.audit_anchor_interval < 0:
+            raise ConfigurationError("DECENTRO_AUDIT_ANCHOR_INTERVAL must be >= 0")
         if self.aadhaar_otp_timeout <= 0:
             raise ConfigurationError("DECENTRO_AADHAAR_OTP_TIMEOUT must be > 0")
         if self.events_dispatch not in ("inline", "worker"):

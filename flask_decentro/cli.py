@@ -21,10 +21,12 @@ from typing import Any, cast
 import click
 from flask.cli import AppGroup, ScriptInfo
 
+from decentro_core.anchors import AnchorRun
 from decentro_core.errors import DecentroError, StoreError
-from decentro_core.ports import AuditHead, EventState, WebhookState
+from decentro_core.ports import EventState, WebhookState
 from decentro_core.webhooks import WebhookProcessor
 
+from .cli_audit import AUDIT_COMMANDS, anchor_job, fail_if_broken
 from .state import get_state
 
 __all__ = ["decentro_cli", "parse_age"]
@@ -66,6 +68,8 @@ events_cli = AppGroup("events", help="Outcome events: their delivery state, and 
 decentro_cli.add_command(webhooks_cli)
 decentro_cli.add_command(db_cli)
 decentro_cli.add_command(events_cli)
+for _audit_command in AUDIT_COMMANDS:
+    decentro_cli.add_command(_audit_command)
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -175,42 +179,6 @@ def seal_consents(batch_size: int, max_batches: int | None, refresh: bool) -> No
                                 refresh=refresh)
     click.echo(f"sealed={report.sealed} refreshed={report.refreshed} remaining={report.remaining} "
                f"batches={report.batches} complete={report.complete}")
-
-
-@decentro_cli.command("verify-audit")
-@click.option("--anchor", "anchor_text", default=None, metavar="JSON|@FILE",
-              help="A head printed earlier by audit-anchor (or @file holding it): the chain must still reach it.")
-def verify_audit(anchor_text: str | None) -> None:
-    """Walk the audit log's keyed chain; exit 1 at the first broken link."""
-    anchor = _read_anchor(anchor_text) if anchor_text is not None else None
-    result = get_state().service.ports.audit.verify(anchor)
-    if result.ok:
-        against = f", anchor at event {anchor.last_id} holds" if anchor is not None else ""
-        legacy = f" ({result.legacy} legacy SHA-256 link(s) before the first keyed one)" if result.legacy else ""
-        click.echo(f"audit chain intact: {result.checked} events checked{legacy}{against}")
-        return
-    click.echo(f"audit chain BROKEN at event {result.first_broken}: {result.reason}", err=True)
-    sys.exit(1)
-
-
-@decentro_cli.command("audit-anchor")
-def audit_anchor() -> None:
-    """Print the audit chain's head as one line of JSON: store it outside the database."""
-    click.echo(get_state().service.ports.audit.head().to_json())
-
-
-def _read_anchor(text: str) -> AuditHead:
-    """``--anchor``: the JSON itself, or ``@path`` to a file holding it (its last line)."""
-    if text.startswith("@"):
-        try:
-            lines = Path(text[1:]).read_text(encoding="utf-8").split()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {text[1:]} ({exc.strerror})", param_hint="--anchor") from None
-        text = lines[-1] if lines else ""
-    try:
-        return AuditHead.from_json(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--anchor") from None
 
 
 @webhooks_cli.command("list")
@@ -397,30 +365,38 @@ def reconcile(older_than: str, limit: int) -> None:
               help="Reconciliation's age limit (see `reconcile`).")
 @click.option("--once", is_flag=True, help="Deliver what is due (and reconcile once), then exit.")
 def worker(interval: float, reconcile_every: str, older_than: str, once: bool) -> None:
-    """Deliver outcome events to this app's handlers and reconcile payments on a schedule.
+    """Deliver outcome events to this app's handlers, reconcile payments and write audit anchors
+    (DECENTRO_AUDIT_ANCHOR_URL, every DECENTRO_AUDIT_ANCHOR_INTERVAL seconds) on a schedule.
 
     Run one or more next to the web processes (any number: events are claimed, never shared).
     Stops cleanly on SIGTERM or Ctrl-C after the delivery in hand."""
     import signal
     import threading
 
-    service = get_state().service
+    state = get_state()
+    service = state.service
     period, age = parse_age(reconcile_every).total_seconds(), parse_age(older_than)
 
     def reconcile_once() -> object:
         return service.reconcile_payments(older_than=age)
 
     jobs: list[tuple[float, Callable[[], object]]] = [(period, reconcile_once)] if period > 0 else []
+    anchoring = anchor_job(state)
+    if anchoring is not None:
+        jobs.append(anchoring)
     if once:
         report = service.events.dispatch_due()
-        for _, job in jobs:
-            job()
+        results = [job() for _, job in jobs]
         click.echo(f"delivered {len(report.delivered)}, to retry {len(report.retrying)}, dead {len(report.dead)}")
+        for result in results:  # a cron'd --once run fails on a broken audit chain, as audit-anchor does
+            if isinstance(result, AnchorRun):
+                fail_if_broken(result.verification)
         return
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     types = ", ".join(service.events.handled_types()) or "none (no handler registered: nothing is delivered)"
-    click.echo(f"decentro worker: delivering {types}; reconciling every {reconcile_every}", err=True)
+    anchors = f"; anchoring the audit chain every {anchoring[0]:g}s" if anchoring else "; no audit anchors"
+    click.echo(f"decentro worker: delivering {types}; reconciling every {reconcile_every}{anchors}", err=True)
     try:
         service.events.run_worker(interval=interval, stop=stop, every=jobs)
     except KeyboardInterrupt:

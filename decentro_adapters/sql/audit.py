@@ -18,18 +18,21 @@ append made inside a transaction already open on the same database
 (``PeeweeRecordStore.apply_callback``) joins it, so the audit row commits or rolls back with
 the caller's writes. :meth:`verify` reads
 the table in id order through a plain cursor, a batch at a time, so memory stays flat however
-long the log is.
+long the log is. :meth:`resign` rewrites the links under the signing key in one transaction
+(all or nothing), taking the appenders' lock before it reads the tail.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import peewee as pw
 
-from decentro_core.audit import AuditKeyring, ChainWalk, generate_audit_key, key_id_of
+from decentro_core.audit import AuditKeyring, ChainResign, ChainWalk, ResignReport, generate_audit_key, key_id_of
 from decentro_core.ports import AuditEvent, AuditHead, AuditVerification
 
 from .schema import Dialect, Models, execute, manual_transaction, session
@@ -40,6 +43,8 @@ __all__ = ["PeeweeAuditSink", "audit_event", "generate_audit_key"]
 
 log = logging.getLogger("decentro")
 _VERIFY_BATCH = 1000
+_UPDATE_BATCH = 300
+"""Links rewritten per ``UPDATE`` when re-signing (three parameters each: under SQLite's 999)."""
 APPEND_LOCK_KEY = 0x0DEC_E471_0000_0002
 """The ``pg_advisory_xact_lock`` key audit appenders queue on (one per database: advisory locks
 are scoped to the database they are taken in)."""
@@ -80,6 +85,7 @@ class PeeweeAuditSink:
         self._sql_batch = dialect.sql(
             f'SELECT "id", {names} FROM "{table}" WHERE "id" > ? ORDER BY "id" LIMIT {_VERIFY_BATCH}'
         )
+        self._table = table
 
     @property
     def keyring(self) -> AuditKeyring:
@@ -161,6 +167,72 @@ class PeeweeAuditSink:
                         return broken
                 if len(rows) < _VERIFY_BATCH:
                     return walk.finish()
+
+    def resign(self, *, anchor: AuditHead | None = None, accept_legacy: bool = False,
+               note: Callable[[int], AuditEvent] | None = None) -> ResignReport:
+        """Walk the chain under every key (and, with ``accept_legacy``, plain SHA-256 links before
+        the first keyed one) and against ``anchor``; if it holds, rewrite each link under the
+        signing key and append ``note(rewritten)`` at the tail. One transaction: a break, or an
+        interruption, leaves every row as it was, and a second run finds nothing to rewrite.
+
+        PostgreSQL reads and rewrites the rows there are without blocking appenders (they insert,
+        linked to the committed tail), then takes their lock, re-signs what they appended
+        meanwhile and commits: appends wait only for that last stretch. SQLite's ``BEGIN
+        IMMEDIATE`` holds its one write lock throughout."""
+        resign = ChainResign(self.keyring, anchor, accept_legacy=accept_legacy)
+        db = self._db
+        try:
+            with session(db), self._resign_transaction():
+                broken = self._resign_rows(resign)
+                if broken is None and not self._dialect.sqlite:
+                    execute(db, self.sql_locks.strip())  # from here no append links to a link we change
+                    broken = self._resign_rows(resign)
+                report = resign.report(broken or resign.walk.finish())
+                if not report.ok:
+                    raise _Unchanged(report)  # rolls back the links rewritten so far
+                if note is not None and report.resigned:
+                    execute(db, self._sql_insert, self.values(resign.link, note(report.resigned)))
+        except _Unchanged as unchanged:
+            return unchanged.report
+        return report
+
+    @contextmanager
+    def _resign_transaction(self) -> Iterator[None]:
+        """SQLite: ``BEGIN IMMEDIATE``, its one write lock; PostgreSQL: a plain transaction whose
+        appenders' lock :meth:`resign` takes only for the last stretch."""
+        with self._db.atomic("IMMEDIATE") if self._dialect.sqlite else self._db.atomic():
+            yield
+
+    def _resign_rows(self, resign: ChainResign) -> AuditVerification | None:
+        """Re-sign the rows after ``resign``'s place, a batch at a time; a result if one breaks."""
+        while True:
+            rows = execute(self._db, self._sql_batch, (resign.walk.last_id,)).fetchall()
+            changes: list[tuple[int, str]] = []
+            for row in rows:
+                broken = resign.visit(row[0], _readable(row[1:-1]), row[-1])
+                if broken is not None:
+                    return broken
+                if resign.link != row[-1]:
+                    changes.append((row[0], resign.link))
+            for start in range(0, len(changes), _UPDATE_BATCH):
+                self._write_links(changes[start:start + _UPDATE_BATCH])
+            if len(rows) < _VERIFY_BATCH:
+                return None
+
+    def _write_links(self, changes: list[tuple[int, str]]) -> None:
+        cases = " ".join("WHEN ? THEN ?" for _ in changes)
+        marks = ", ".join("?" for _ in changes)
+        sql = f'UPDATE "{self._table}" SET "row_hash" = CASE "id" {cases} END WHERE "id" IN ({marks})'
+        params = [value for change in changes for value in change] + [row_id for row_id, _ in changes]
+        execute(self._db, self._dialect.sql(sql), params)
+
+
+class _Unchanged(Exception):
+    """A re-signing that found a break: raised to roll its transaction back."""
+
+    def __init__(self, report: ResignReport) -> None:
+        super().__init__(report.verification.reason)
+        self.report = report
 
 
 def _readable(fields: tuple[Any, ...]) -> AuditEvent | None:

@@ -19,7 +19,7 @@ import pytest
 from decentro_adapters.sql.audit import PeeweeAuditSink
 from decentro_adapters.sql.stores import Stores, open_stores
 from decentro_core.errors import StoreError
-from decentro_core.audit import LEGACY_KEY_ID, AuditKeyring, chain_hash
+from decentro_core.audit import UNKEYED_LINK, AuditKeyring, chain_hash, key_id_of, resign_event
 from decentro_core.memory import MemoryAuditSink
 from decentro_core.ports import AuditEvent, AuditHead
 
@@ -289,17 +289,18 @@ def test_an_anchor_whose_row_was_replaced_is_found(backend: Backend) -> None:
     assert result.reason in {"does not match the anchor", "the anchored row is missing"}
 
 
-def test_a_chain_rewritten_as_plain_sha256_fails_against_an_anchor(backend: Backend) -> None:
-    """Without the key, the one unkeyed rewrite left is the legacy form: the anchor pins it."""
+def test_a_chain_rewritten_as_plain_sha256_fails_with_keys_set_even_without_an_anchor(backend: Backend) -> None:
+    """Without the key, the one unkeyed rewrite left is the legacy form: with DECENTRO_AUDIT_KEYS
+    set it no longer reads "intact" (it did: "493 legacy SHA-256 links", exit 0)."""
     _payments(backend, 4)
     anchor = backend.sink().head()
     previous = ""
     for row_id, event, _ in backend.rows():
         previous = chain_hash(previous, event)
         backend.rewrite(row_id, event, previous)
-    assert backend.sink().verify().legacy == 4  # reported: a log written with keys has none
-    result = backend.sink().verify(anchor)
-    assert (result.ok, result.first_broken, result.reason) == (False, anchor.last_id, "does not match the anchor")
+    result = backend.sink().verify()
+    assert (result.ok, result.first_broken, result.reason) == (False, 1, UNKEYED_LINK)
+    assert not backend.sink().verify(anchor).ok
 
 
 # -- Key rotation and legacy links -----------------------------------------------------------
@@ -318,34 +319,127 @@ def test_links_made_under_an_older_key_verify_after_a_new_key_is_put_first(backe
     assert (dropped.ok, dropped.reason) == (False, "made under a key not in DECENTRO_AUDIT_KEYS")
 
 
-def test_legacy_links_followed_by_keyed_links_verify(backend: Backend) -> None:
-    for n in range(3):
+def _legacy_then_keyed(backend: Backend, legacy: int = 3, keyed: int = 2) -> None:
+    """A database upgraded from a release before audit keys: plain SHA-256 rows, then keyed ones."""
+    for n in range(legacy):
         backend.insert_legacy(audit_event(n))
+    for n in range(legacy, legacy + keyed):
+        backend.sink().append(audit_event(n))
+
+
+def _note(resigned: int) -> AuditEvent:
+    return resign_event("audit_migrate_legacy", key_id=KEYS.signing_key_id, resigned=resigned, at=T0)
+
+
+def test_legacy_links_fail_verification_until_migrated_and_then_verify(backend: Backend) -> None:
+    _legacy_then_keyed(backend)
     sink = backend.sink()
-    assert sink.head().key_id == LEGACY_KEY_ID
-    sink.append(audit_event(3))
-    sink.append(audit_event(4))
-    result = sink.verify()
-    assert (result.ok, result.checked, result.legacy) == (True, 5, 3)
+    assert (sink.verify().ok, sink.verify().first_broken, sink.verify().reason) == (False, 1, UNKEYED_LINK)
+    report = sink.resign(accept_legacy=True, note=_note)
+    assert (report.ok, report.verification.legacy, report.resigned) == (True, 3, 5)
+    assert [key_id_of(link) for _, _, link in backend.rows()] == [KEYS.signing_key_id] * 6
+    assert backend.rows()[-1][1].action == "audit_migrate_legacy"  # the run audits itself
+    assert backend.rows()[-1][1].reference_id == "resigned:5"
+    result = backend.sink().verify()
+    assert (result.ok, result.checked, result.legacy) == (True, 6, 0)
 
 
-def test_an_edited_legacy_link_is_found(backend: Backend) -> None:
-    for n in range(3):
-        backend.insert_legacy(audit_event(n))
-    backend.sink().append(audit_event(3))
+def test_the_legacy_migration_is_idempotent(backend: Backend) -> None:
+    _legacy_then_keyed(backend)
+    assert backend.sink().resign(accept_legacy=True, note=_note).resigned == 5
+    rows = backend.rows()
+    again = backend.sink().resign(accept_legacy=True, note=_note)
+    assert (again.ok, again.resigned) == (True, 0)
+    assert backend.rows() == rows  # nothing rewritten, no second note
+
+
+def test_the_legacy_migration_refuses_an_edited_legacy_row_and_changes_nothing(backend: Backend) -> None:
+    _legacy_then_keyed(backend)
     row_id, event, link = backend.rows()[1]
     backend.rewrite(row_id, replace(event, outcome="FAILURE"), link)
-    result = backend.sink().verify()
-    assert (result.ok, result.first_broken, result.reason) == (False, row_id, "hash mismatch")
+    rows = backend.rows()
+    report = backend.sink().resign(accept_legacy=True, note=_note)
+    assert (report.ok, report.verification.first_broken, report.verification.reason) == (False, row_id, "hash mismatch")
+    assert (report.resigned, backend.rows()) == (0, rows)
 
 
-def test_a_legacy_link_after_a_keyed_link_breaks_the_chain(backend: Backend) -> None:
+def test_a_legacy_link_after_a_keyed_link_breaks_the_chain_and_its_migration(backend: Backend) -> None:
     backend.insert_legacy(audit_event(0))
     backend.sink().append(audit_event(1))
     backend.insert_legacy(audit_event(2))  # an un-upgraded worker, or someone without the key
-    result = backend.sink().verify()
+    assert (backend.sink().verify().first_broken, backend.sink().verify().reason) == (1, UNKEYED_LINK)
+    result = backend.sink().resign(accept_legacy=True).verification
     assert (result.ok, result.first_broken) == (False, backend.rows()[-1][0])
     assert result.reason == "a plain SHA-256 link after a keyed link"
+
+
+def test_rotation_resigns_under_the_new_key_so_the_old_key_can_be_removed(backend: Backend) -> None:
+    old_only = backend.sink(AuditKeyring([OLD_KEY]))
+    for n in range(4):
+        old_only.append(audit_event(n))
+    anchor = old_only.head()
+    both = backend.sink(AuditKeyring([NEW_KEY, OLD_KEY]))
+    both.append(audit_event(4))
+    assert not backend.sink(KEYS).verify().ok  # before: removing the old key breaks event 1
+    report = both.resign(anchor=anchor, note=_note)
+    # all five change: the fifth was made under the new key, but over the fourth's old link
+    assert (report.ok, report.resigned, report.key_id) == (True, 5, KEYS.signing_key_id)
+    result = backend.sink(KEYS).verify()  # the old key is gone from DECENTRO_AUDIT_KEYS
+    assert (result.ok, result.checked) == (True, 6)
+    assert backend.sink(AuditKeyring([OLD_KEY])).verify().first_broken == 1  # nothing left under it
+
+
+def test_rotation_refuses_a_chain_that_does_not_verify_and_changes_nothing(backend: Backend) -> None:
+    _payments(backend, 5)
+    _forge(backend, AuditKeyring([WRONG_KEY]).link)
+    rows = backend.rows()
+    report = backend.sink(AuditKeyring([OLD_KEY, NEW_KEY])).resign(note=_note)
+    assert (report.ok, report.verification.first_broken, report.resigned) == (False, rows[2][0], 0)
+    assert backend.rows() == rows
+
+
+def test_rotation_refuses_legacy_links_and_a_cut_chain(backend: Backend) -> None:
+    _legacy_then_keyed(backend, legacy=2, keyed=3)
+    assert backend.sink().resign().verification.reason == UNKEYED_LINK
+    backend.sink().resign(accept_legacy=True)
+    anchor = backend.sink().head()
+    backend.delete_from(backend.rows()[-2][0])
+    rows = backend.rows()
+    report = backend.sink(AuditKeyring([OLD_KEY, NEW_KEY])).resign(anchor=anchor)
+    assert report.verification.reason == "the chain ends before the anchor (newest rows deleted)"
+    assert backend.rows() == rows
+
+
+def test_rotation_while_others_append_keeps_one_chain(backend: Backend) -> None:
+    """Appenders keep writing while the chain is re-signed, twice: none links to a replaced link."""
+    old_only = backend.sink(AuditKeyring([OLD_KEY]))
+    for n in range(40):
+        old_only.append(audit_event(n))
+    rotating = backend.sink(AuditKeyring([NEW_KEY, OLD_KEY]))
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def append(worker: int) -> None:
+        sink = backend.sink(AuditKeyring([NEW_KEY, OLD_KEY]))
+        for i in range(15):
+            try:
+                sink.append(audit_event(1000 * worker + i))
+            except BaseException as exc:  # surfaced below
+                failures.append(exc)
+            if done.is_set() and i >= 5:
+                return
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    reports = [rotating.resign(note=_note) for _ in range(2)]
+    done.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == [] and all(r.ok for r in reports)
+    assert reports[0].resigned >= 40
+    result = backend.sink(KEYS).verify()
+    assert (result.ok, result.checked) == (True, len(backend.rows()))
 
 
 # -- PostgreSQL: appenders queue on an advisory lock, not on a table lock --------------------
