@@ -15,9 +15,11 @@ callback up to three times; a retry names the first delivery in ``originalCallba
 preferring it folds every retry into one event. With neither field the key is
 ``sha256:`` + SHA-256 of ``decentroTxnId`` and ``transactionStatus``.
 
-A redelivery of an event already ``processed`` is acknowledged and ignored; of a ``failed``
-event it is processed again; of a ``received`` event (another worker may be on it) it is
-processed again only once it is older than ``stale_after``. Terminal statuses (SUCCESS,
+A redelivery of an event already ``processed`` is acknowledged and ignored; of any other
+(``failed``, or ``received`` and never finished) it is processed again, which the store makes
+safe against a processor still on it. :meth:`WebhookProcessor.replay_failed`, which nobody's
+redelivery prompts, takes ``received`` events only once they are older than ``stale_after``
+(their worker died). Terminal statuses (SUCCESS,
 FAILURE, EXPIRED) are never overwritten, so a late PENDING cannot regress a payment.
 
 Every delivery and its fate (processed, duplicate, failed, rejected with its code, unavailable)
@@ -236,10 +238,15 @@ class WebhookProcessor:
         outcome = self._process(event, callback)
         return WebhookAck.accepted(outcome, callback.dedupe_key)
 
-    def _needs_processing(self, event: WebhookEvent) -> bool:
-        if event.state == "failed":
-            return True
-        return event.state == "received" and event.received_at <= self.clock() - self.stale_after
+    @staticmethod
+    def _needs_processing(event: WebhookEvent) -> bool:
+        """A redelivery applies any event not yet ``processed``. Decentro delivers again only when
+        it did not get our 200, so a ``received`` event may never be applied: its worker died, or
+        the database went away before the event could even be marked ``failed``. Acknowledging it
+        as a duplicate would leave the payment unsettled until reconciliation. Applying it twice
+        is safe: the store checks, under the operation's row lock, whether another processor has
+        applied it meanwhile (``RecordStore.apply_callback``), and then writes nothing."""
+        return event.state != "processed"
 
     # -- processing -----------------------------------------------------------------------
 
@@ -316,7 +323,8 @@ class WebhookProcessor:
     def replayable(self) -> list[WebhookEvent]:
         """Failed events, and received events older than ``stale_after`` (a worker died)."""
         failed = list(self.records.webhook_events(state="failed"))
-        stuck = [e for e in self.records.webhook_events(state="received") if self._needs_processing(e)]
+        cutoff = self.clock() - self.stale_after
+        stuck = [e for e in self.records.webhook_events(state="received") if e.received_at <= cutoff]
         return sorted(failed + stuck, key=lambda e: e.received_at)
 
     def replay_failed(self) -> ReplayReport:

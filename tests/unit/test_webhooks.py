@@ -297,12 +297,67 @@ def test_an_event_stuck_in_received_after_a_crash_is_replayed_once_stale(records
     records.add_webhook_event(
         WebhookEvent(dedupe_key="CB-1", sealed_body=processor.vault.seal(raw), received_at=clock.now)
     )
-    assert deliver(processor, raw).outcome == "duplicate"  # maybe still in flight elsewhere
-    assert processor.replay_failed().processed == ()
+    assert processor.replay_failed().processed == ()  # maybe still in flight elsewhere
     clock.now += timedelta(minutes=6)
     assert processor.replay_failed().processed == ("CB-1",)
     assert records.get_webhook_event("CB-1").state == "processed"
     assert records.get_operation("ref-1").status == "SUCCESS"
+
+
+def test_a_redelivery_of_an_unfinished_event_applies_it_instead_of_acknowledging_a_duplicate(records, clock):
+    """Decentro delivers again only when it did not get our 200: the event stored ``received``
+    may never be applied (its worker died, or the database went away before it could even be
+    marked failed). Applying it again is safe: the store checks, under the operation's lock,
+    whether another processor applied it meanwhile."""
+    processor = make(records, clock)
+    raw = body()
+    records.add_webhook_event(
+        WebhookEvent(dedupe_key="CB-1", sealed_body=processor.vault.seal(raw), received_at=clock.now)
+    )
+    assert deliver(processor, raw).outcome == "SUCCESS"
+    assert records.get_operation("ref-1").status == "SUCCESS"
+    assert deliver(processor, raw).outcome == "duplicate"
+
+
+class VanishingStore(MemoryRecordStore):
+    """The database goes away right after the event is stored: applying it and marking it failed
+    both fail, so the event stays ``received`` (what PostgreSQL stopping mid-callback does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def add_webhook_event(self, event: WebhookEvent) -> bool:
+        added = super().add_webhook_event(event)
+        self.down = added and not self.down and event.dedupe_key == "CB-1"
+        return added
+
+    def apply_callback(self, dedupe_key, **options):
+        if self.down:
+            raise StoreError("connection lost")
+        return super().apply_callback(dedupe_key, **options)
+
+    def update_webhook_event(self, dedupe_key, **changes):
+        if self.down:
+            self.down = False  # back for the next delivery
+            raise StoreError("connection lost")
+        return super().update_webhook_event(dedupe_key, **changes)
+
+
+def test_a_callback_whose_failure_could_not_be_recorded_is_applied_at_decentros_next_delivery(clock):
+    records = VanishingStore()
+    records.save_operation(OperationRecord(reference_id="ref-1", operation="upi_payment", status="PENDING",
+                                           created_at=START, updated_at=START, operation_id="DCTR-1"))
+    audit = MemoryAuditSink()
+    processor = make(records, clock, audit=audit)
+    first = deliver(processor, body())
+    assert first.http_status == 503  # Decentro will deliver again
+    assert records.get_webhook_event("CB-1").state == "received"
+    clock.now += timedelta(seconds=30)  # Decentro's retry, well inside DECENTRO_WEBHOOK_STALE_AFTER
+    again = deliver(processor, body(attempt=2, callbackTxnId="CB-2", originalCallbackTxnId="CB-1"))
+    assert (again.http_status, again.outcome) == (200, "SUCCESS")
+    assert records.get_operation("ref-1").status == "SUCCESS"
+    assert [e.outcome for e in audit.events] == ["SUCCESS"]
 
 
 def test_replaying_an_unknown_key_raises_key_error(records, clock):
