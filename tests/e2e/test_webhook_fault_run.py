@@ -20,9 +20,10 @@ events, not from a race: a POST waits up to ``WAIT`` for its answer (slow is not
 held callback waits for its partner, and a retry is held (``HOLD``) until the state it must
 meet is reached, then released (``configure`` wakes a waiting retry): in phase 2 once the
 receiver is back, in phase 3 once the first attempt is stored and hanging. In phase 3 the
-receiver treats that retry as a duplicate (``DECENTRO_WEBHOOK_STALE_AFTER`` an hour) and the
-sandbox makes no third attempt, so the interrupted events are left to the replay alone. What
-the replay must process is read from the store just before it runs.
+receiver applies that retry too (a redelivery applies any event not yet processed), so it
+hangs as the first did and is given up; the sandbox makes no third attempt, so the
+interrupted events are left to the replay alone. What the replay must process is read from
+the store just before it runs.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ CUSTOMER = {"name": "Meera Fixturekar", "phone": "9876543210", "email": "meera@e
 STALE_AFTER = 1  # DECENTRO_WEBHOOK_STALE_AFTER (seconds) for the replay
 RETRIES = 10  # phase 2: enough attempts that some are left when the receiver is back
 HOLD = 3600.0  # a backoff that holds a retry until the test releases it (configure wakes the wait)
-HUNG_AFTER = 1.0  # phase 3: a first attempt unanswered this long is given up (the receiver sleeps an hour)
+HUNG_AFTER = 1.0  # phase 3: an attempt unanswered this long is given up (the receiver sleeps an hour)
 
 
 @pytest.fixture
@@ -149,13 +150,13 @@ def _hang_each(sandbox: Any, service: Any, references: list[str]) -> None:
         sandbox.callbacks.configure(backoff=HOLD, timeout=HUNG_AFTER)
         _settle(sandbox, service, [reference], "FAILURE")
         wait_for(lambda: _events(service, [reference], "received"), what="a callback stored and stuck in processing")
-        sandbox.callbacks.configure(backoff=0, timeout=WAIT)  # the retry meets the stored, hung event
+        sandbox.callbacks.configure(backoff=0)  # the retry meets the stored, hung event, and hangs too
         _idle(sandbox, "the retry of a callback stuck in processing")
 
 
 def _killed(sandbox: Any, service: Any, env: dict[str, str], serve: dict[str, Any],
             references: list[str], before: Counter[str]) -> dict[str, Any]:
-    """Phase 3: each callback is stored and hangs, its retry is a duplicate; SIGKILL; restart; replay."""
+    """Phase 3: each callback is stored and hangs, and so does its retry; SIGKILL; restart; replay."""
     hanging = {**env, "BENCH_WEBHOOK_SLEEP": "3600", "DECENTRO_WEBHOOK_STALE_AFTER": "3600"}
     with gunicorn(hanging, **{**serve, "threads": 16}) as receiver:  # a thread for every hung request
         _hang_each(sandbox, service, references)
@@ -191,9 +192,10 @@ def test_every_callback_is_processed_exactly_once_after_duplicates_failures_a_ki
     assert two["counts"]["attempted"] - two["counts"]["delivered"] - two["counts"]["duplicates"] >= 1
     assert sorted(b["referenceId"] for b in two["bodies"]) == sorted(pending[:4])
     assert any(b["attempt"] >= 2 and b["originalCallbackTxnId"] != b["callbackTxnId"] for b in two["bodies"])
-    # 3. every first attempt hung; its retry was acknowledged as a duplicate of the hung event,
-    #    so exactly one event per callback was left received, and nothing was applied
-    assert [three["counts"][k] for k in ("queued", "attempted", "delivered", "failed")] == [4, 8, 4, 0]
+    # 3. every first attempt hung, and so did its retry (folded into the same stored event, and
+    #    applied again, which hung as well): both given up, so exactly one event per callback was
+    #    left received, and nothing was applied
+    assert [three["counts"][k] for k in ("queued", "attempted", "delivered", "failed")] == [4, 8, 0, 4]
     assert sorted(e.reference_id for e in three["stuck"].values()) == sorted(pending[4:])
     assert three["untouched"] == {ref: "PENDING" for ref in pending[4:]}
     # the replay processed exactly what the store held unfinished: the stuck four (and any failed)
