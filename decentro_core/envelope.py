@@ -24,6 +24,7 @@ can carry personal data).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,6 +73,7 @@ DUPLICATE_KEYS = frozenset({"e00019", "error_duplicate_reference_id"})
 RATE_LIMIT_KEYS = frozenset({"error_rate_limit_exceeded", "error_too_many_requests"})
 NO_RECORD_CODES = frozenset({"e00026"})
 SUCCESS_CODE = "s00000"
+ERROR_CODE_RE = re.compile(r"(?i)(e\d+|error_\w*)\Z")  # E00009, error_invalid_id_number
 
 MESSAGES = {
     "NO_RECORD": "No record was found for this document.",
@@ -160,23 +162,34 @@ def provider_code_of(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _signal(body: Mapping[str, Any]) -> str:
-    """The envelope's own status: v2 ``status`` (any case), else v3 ``api_status``."""
-    value = body.get("status")
-    if not isinstance(value, str) or not value:
-        value = body.get("api_status")
-    return value.upper() if isinstance(value, str) else ""
+def _signals(body: Mapping[str, Any]) -> list[str]:
+    """The envelope's own statuses, uppercased: v2 ``status`` and v3 ``api_status``, each that
+    is present. A present status that is not a string reads ``"?"`` (never a success)."""
+    values = (body.get(key) for key in ("status", "api_status"))
+    return [value.upper() if isinstance(value, str) else "?" for value in values if value not in (None, "")]
+
+
+def _says_error(body: Mapping[str, Any]) -> bool:
+    """An error beside the status: an ``error`` of any non-empty kind (an object, a string, a
+    list), or a top-level ``E...`` code or ``error_...`` key. Decentro's KYC spec answers a
+    refused document classification ``status: SUCCESS`` with ``responseCode: E00009``."""
+    if body.get("error"):
+        return True
+    codes = (body.get(key) for key in ("responseCode", "response_code", "responseKey", "response_key"))
+    return any(isinstance(code, str) and ERROR_CODE_RE.match(code) is not None for code in codes)
 
 
 def is_success(body: Mapping[str, Any]) -> bool:
-    """The envelope says ``SUCCESS`` (``status``, or v3 ``api_status``; any case) and carries no
-    error object. Anything else, an absent status included, is not a success."""
-    return _signal(body) == "SUCCESS" and _error_of(body) is None
+    """Every status the envelope gives says ``SUCCESS`` (``status`` and v3 ``api_status``; any
+    case), and nothing beside them says error. Anything else, an absent status included, and
+    two statuses that disagree, is not a success."""
+    signals = _signals(body)
+    return bool(signals) and all(signal == "SUCCESS" for signal in signals) and not _says_error(body)
 
 
 def is_failure(body: Mapping[str, Any]) -> bool:
-    """The envelope says it failed: a failure status, or an error object whatever the status."""
-    return _signal(body) in ("FAILURE", "FAILED", "ERROR") or _error_of(body) is not None
+    """The envelope says it failed: a failure status (in either field), or an error whatever the status."""
+    return any(signal in ("FAILURE", "FAILED", "ERROR") for signal in _signals(body)) or _says_error(body)
 
 
 def _refusal(response: GatewayResponse, codes: frozenset[str]) -> tuple[type[UpstreamError], str] | None:

@@ -22,6 +22,7 @@ from decentro_core.errors import (
     CircuitOpen,
     ConfigurationError,
     DecentroError,
+    FailureReplayed,
     PayloadTooLarge,
     Unauthenticated,
     UpstreamError,
@@ -31,9 +32,12 @@ from decentro_core.errors import (
 
 from .limiting import RateLimitUnavailable, rate_limit_unavailable
 
-__all__ = ["PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
+__all__ = ["OUTAGE_RETRY_AFTER", "PayloadTooLarge", "Unauthenticated", "failure", "register_error_handlers", "schema_fields"]
 
 log = logging.getLogger("flask_decentro")
+OUTAGE_RETRY_AFTER = 5
+"""Seconds a 503 for our own outage (a store down, a callback not stored) asks a client to wait:
+RFC 9110 section 10.2.3 lets a 503 say when to come back, and a client told nothing retries at once."""
 
 
 def failure(status: int, error: dict[str, Any]) -> tuple[Response, int]:
@@ -61,7 +65,10 @@ def _decentro_error(exc: DecentroError) -> tuple[Response, int]:
         log.error("Decentro is not configured for this call: %s", exc)
         return failure(503, {"code": exc.code, "message": "This operation is not configured on this server"})
     if not isinstance(exc, UpstreamError):
-        return failure(exc.http_status, exc.to_dict())
+        response, status = failure(exc.http_status, exc.to_dict())
+        if status == 503 and not isinstance(exc, FailureReplayed):  # a replay never succeeds: no invitation
+            response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+        return response, status
     log.warning("Decentro call failed: %s (request %s)", exc.code, exc.request_id)
     response, status = failure(exc.http_status, exc.to_dict())
     if isinstance(exc, (BulkheadFull, CircuitOpen)) and exc.retry_after is not None:

@@ -24,7 +24,7 @@ from decentro_core.errors import ConsentRequired, CrossSiteRequest, ValidationEr
 from decentro_core.service import BlockingDecentroService
 from decentro_core.validation import load, loads_json
 
-from .errors import PayloadTooLarge, Unauthenticated, failure, register_error_handlers
+from .errors import OUTAGE_RETRY_AFTER, PayloadTooLarge, Unauthenticated, failure, register_error_handlers
 from .limiting import signed_in_user, user_or_ip_key
 from .openapi import DOCS_ASSETS, build_spec, docs_assets_dir, docs_headers, docs_page, spec_json
 from .schemas import (
@@ -272,7 +272,10 @@ def _callback_view(state: DecentroState) -> Callable[[], Response]:
         """Decentro's callback: raw body first (the signature covers its exact bytes)."""
         raw = request.stream.read(state.webhooks.max_bytes + 1)
         ack = state.webhooks.receive_request(raw, request.headers, remote_addr=request.remote_addr)
-        return Response(json.dumps(dict(ack.body)), status=ack.http_status, mimetype="application/json")
+        answer = Response(json.dumps(dict(ack.body)), status=ack.http_status, mimetype="application/json")
+        if ack.http_status == 503:  # not stored: Decentro's next delivery is welcome once the store is back
+            answer.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+        return answer
 
     return receive_callback
 

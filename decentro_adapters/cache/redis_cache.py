@@ -313,9 +313,11 @@ class RedisCache:
         pipe.eval(_RELEASE, 1, frame.key, frame.token)
         try:
             replies = pipe.execute(raise_on_error=False)
-        except RedisError:
+        except RedisError as exc:
             self._breaker.failed(_REDIS)
-            _log.warning("Could not write under or release a cache lock; it expires with its lease", exc_info=True)
+            # An outage, not a bug: one line with the error's type, as every other Redis failure here.
+            _log.warning("Could not write under or release a cache lock (%s); it expires with its lease",
+                         type(exc).__name__)
             if self._fallback:  # what was verified is kept here for the outage, not verified again
                 for key, (value, ttl) in frame.writes.items():
                     if ttl > 0:

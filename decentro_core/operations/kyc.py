@@ -67,7 +67,10 @@ def parse_pan(response: GatewayResponse, reference_id: str, request: Request) ->
         return early
     body = response.body
     txn = operation_id_of(body)
-    if not succeeded(body, request_id=reference_id):
+    # kycStatus is the look-up's own outcome (SUCCESS in every PAN example of Decentro's KYC spec):
+    # given and anything else, the look-up did not succeed, whatever kycResult holds.
+    looked_up = str(body.get("kycStatus") or "SUCCESS").upper() == "SUCCESS"
+    if not succeeded(body, request_id=reference_id) or not looked_up:
         return failure("REJECTED_BY_PROVIDER", operation_id=txn, provider_code=provider_code_of(body))
     result = body.get("kycResult")
     if not isinstance(result, Mapping) or not result.get("idStatus"):
