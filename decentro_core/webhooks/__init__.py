@@ -7,7 +7,7 @@ them. :mod:`.processor` authenticates, stores and applies them exactly once.
 
 from __future__ import annotations
 
-from .processor import DEMO_WEBHOOK_SECRET, OperationNotFound, ReplayReport, WebhookProcessor
+from .processor import DEMO_WEBHOOK_SECRET, CallbackMismatch, OperationNotFound, ReplayReport, WebhookProcessor
 from .wire import (
     ACK_ACCEPTED,
     ACK_BAD_REQUEST,
@@ -27,6 +27,7 @@ __all__ = [
     "ACK_UNAUTHORIZED",
     "ACK_UNAVAILABLE",
     "Callback",
+    "CallbackMismatch",
     "DEMO_WEBHOOK_SECRET",
     "OperationNotFound",
     "ReplayReport",

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Protocol
 
 from ..demo import warn_once
@@ -62,13 +64,14 @@ from ..events import EventDispatcher, outcome_event
 from ..settings import Settings
 from .wire import ACK_UNAVAILABLE, Callback, WebhookAck, parse_callback, validate_signature
 
-__all__ = ["DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
+__all__ = ["CallbackMismatch", "DEMO_WEBHOOK_SECRET", "Headers", "OperationNotFound", "ReplayReport", "WebhookProcessor"]
 
 log = logging.getLogger("decentro.webhooks")
 # Demo warnings share one logger, so a command that does not serve can quiet them all at once.
 
 # Used only in mock mode when no DECENTRO_WEBHOOK_SECRET is configured; logged loudly.
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
+_PAISA = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class ReplayReport:
 
 class OperationNotFound(Exception):
     """A callback arrived for an operation not stored (yet): the event stays replayable."""
+
+
+class CallbackMismatch(Exception):
+    """A callback that would settle an operation names another Decentro transaction id, or
+    another amount, than the operation's: it is not applied (the event is stored ``failed``, for
+    an operator to look at) and reconciliation asks Decentro for the operation's real status."""
 
 
 def _utcnow() -> datetime:
@@ -254,7 +263,7 @@ class WebhookProcessor:
         try:
             outcome = self.apply(callback)
         except Exception as exc:  # noqa: BLE001 - any failure must leave the event replayable
-            reason = safe_reason(exc, OperationNotFound)
+            reason = safe_reason(exc, OperationNotFound, CallbackMismatch)
             self.records.update_webhook_event(
                 event.dedupe_key, state="failed", attempts=event.attempts + 1, last_error=reason
             )
@@ -290,6 +299,8 @@ class WebhookProcessor:
 
     def _decide(self, callback: Callback, record: OperationRecord) -> CallbackUpdate:
         changed = record.status != callback.status and replaces_status(record.status, callback.status)
+        if changed:
+            self._check_same_transaction(callback, record)
         if record.status == callback.status:
             outcome = "unchanged"
         else:
@@ -310,6 +321,18 @@ class WebhookProcessor:
         emitted = outcome_event(updated, old_status=record.status, at=updated.updated_at)
         return CallbackUpdate(audit=event, record=updated,
                               event=self.events.prepare(emitted) if self.events is not None else emitted)
+
+    def _check_same_transaction(self, callback: Callback, record: OperationRecord) -> None:
+        """A signed callback is trusted to say what happened to *its* transaction: one naming
+        another Decentro id, or another amount, than the record it would settle is not applied
+        (a mix-up at the sender, or a leaked secret settling a ₹30 payment with a ₹1 callback)."""
+        if record.operation_id and callback.operation_id and record.operation_id != callback.operation_id:
+            raise CallbackMismatch("The callback's decentroTxnId is not this operation's")
+        if callback.amount is None or not record.sealed_request:
+            return
+        asked = json.loads(self.vault.open(record.sealed_request)).get("amount")
+        if asked is not None and Decimal(str(asked)).quantize(_PAISA) != callback.amount.quantize(_PAISA):
+            raise CallbackMismatch("The callback's amount is not this operation's")
 
     # -- replay ---------------------------------------------------------------------------
 
@@ -335,7 +358,7 @@ class WebhookProcessor:
             try:
                 outcome = self.replay(event.dedupe_key)
             except (DecentroError, KeyError) as exc:
-                reason = safe_reason(exc, OperationNotFound)
+                reason = safe_reason(exc, OperationNotFound, CallbackMismatch)
                 log.warning("Decentro callback %s cannot be replayed: %s", event.dedupe_key, reason)
                 outcome = "failed"
             (failed if outcome == "failed" else processed).append(event.dedupe_key)

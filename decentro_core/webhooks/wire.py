@@ -11,6 +11,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import DuplicateKey, WebhookError, WebhookPayloadError
@@ -96,6 +97,8 @@ class Callback:
     status: str
     reference_id: str | None
     operation_id: str | None
+    amount: Decimal | None = None
+    """``transactionAmount``, rupees, when the callback names one: a settle must match the record's."""
 
 
 def _pick(payload: Mapping[str, Any], camel: str, snake: str) -> str | None:
@@ -134,4 +137,21 @@ def parse_callback(raw_body: bytes) -> Callback:
     if key is None:
         basis = f"{operation_id or reference_id}|{status}".encode()
         key = "sha256:" + hashlib.sha256(basis).hexdigest()
-    return Callback(key, status, reference_id, operation_id)
+    return Callback(key, status, reference_id, operation_id, _amount(payload))
+
+
+def _amount(payload: Mapping[str, Any]) -> Decimal | None:
+    """``transactionAmount`` (or ``transaction_amount``) as rupees; a value that is no amount is
+    a bad payload, never ignored: the settle compares it with the record's."""
+    value = payload.get("transactionAmount", payload.get("transaction_amount"))
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise WebhookPayloadError("Callback field transactionAmount is not an amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise WebhookPayloadError("Callback field transactionAmount is not an amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise WebhookPayloadError("Callback field transactionAmount is not an amount")
+    return amount
